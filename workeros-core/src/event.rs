@@ -1,0 +1,45 @@
+//! What happened: the unit the store appends to its outbox and hands to event sinks.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The kind of change an [`Event`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    /// An item was created.
+    Create,
+    /// An item was updated.
+    Update,
+    /// An item was deleted.
+    Delete,
+}
+
+/// A committed change to one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The event id (UUID v7, so ids sort by time).
+    pub id: Uuid,
+    /// The tenant the item belongs to.
+    pub tenant: String,
+    /// The collection slug.
+    pub collection: String,
+    /// What happened.
+    pub action: EventAction,
+    /// The item's primary key, as text.
+    pub item_id: String,
+    /// The item after the change (`None` for deletes).
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    /// The item before the change (updates and deletes).
+    #[serde(default)]
+    pub previous: Option<serde_json::Value>,
+    /// The user who made the change, when one did.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// When the change committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}

@@ -1,0 +1,415 @@
+//! The filter tree shared by both surface forms.
+//!
+//! A [`Filter`] is in *normal form*: `And`/`Or` have at least two children, the constants
+//! `true`/`false` are [`Filter::Const`]. Both parsers produce only normal forms, and both printers
+//! print every normal form so that it parses back to the same tree.
+
+use crate::error::{DslError, Loc};
+use crate::limits;
+
+/// An identifier naming a field: `[A-Za-z_][A-Za-z0-9_]{0,62}`, and not one of the words that
+/// start a filter in the text form (`not`, `true`, `false`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ident(Box<str>);
+
+/// Words that cannot name a field, because in the text form they start a filter.
+pub const RESERVED_WORDS: &[&str] = &["not", "true", "false"];
+
+impl Ident {
+    /// Validates `s`.
+    pub fn new(s: &str) -> Result<Self, DslError> {
+        Self::new_at(s, &Loc::None)
+    }
+
+    pub(crate) fn new_at(s: &str, loc: &Loc) -> Result<Self, DslError> {
+        if !is_ident(s) {
+            return Err(DslError::syntax(
+                format!("invalid field name `{}`", crate::error::clip(s)),
+                loc.clone(),
+            )
+            .with_help(
+                "field names are 1 to 63 of A-Z, a-z, 0-9 and _, not starting with a digit",
+            ));
+        }
+        if RESERVED_WORDS.contains(&s) {
+            return Err(DslError::syntax(
+                format!("`{s}` is a reserved word and cannot name a field"),
+                loc.clone(),
+            ));
+        }
+        Ok(Self(s.into()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub(crate) fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+pub(crate) fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+pub(crate) fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= limits::MAX_IDENT_LEN
+        && chars.next().is_some_and(is_ident_start)
+        && chars.all(is_ident_char)
+}
+
+/// A filter: the tree both surface forms parse to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// `true` (every row; `{"_and": []}` in JSON) or `false` (no row; `{"_or": []}`).
+    Const(bool),
+    /// All children true.
+    And(Vec<Filter>),
+    /// Any child true.
+    Or(Vec<Filter>),
+    /// Negation.
+    Not(Box<Filter>),
+    /// A comparison of one field.
+    Cmp(Comparison),
+}
+
+impl Filter {
+    /// `And` of `children` in normal form: no child is `true`, one child is itself, none is `true`.
+    pub fn and(mut children: Vec<Filter>) -> Filter {
+        match children.len() {
+            0 => Filter::Const(true),
+            1 => children.pop().unwrap_or(Filter::Const(true)),
+            _ => Filter::And(children),
+        }
+    }
+
+    /// `Or` of `children` in normal form: none is `false`, one child is itself.
+    pub fn or(mut children: Vec<Filter>) -> Filter {
+        match children.len() {
+            0 => Filter::Const(false),
+            1 => children.pop().unwrap_or(Filter::Const(false)),
+            _ => Filter::Or(children),
+        }
+    }
+
+    /// A comparison `field op arg`.
+    pub fn cmp(field: Ident, op: Op, arg: Operand) -> Filter {
+        Filter::Cmp(Comparison {
+            field,
+            op,
+            arg,
+            loc: Loc::None,
+        })
+    }
+
+    /// The number of nodes (every filter node counts one).
+    pub fn node_count(&self) -> usize {
+        match self {
+            Filter::Const(_) | Filter::Cmp(_) => 1,
+            Filter::And(c) | Filter::Or(c) => 1 + c.iter().map(Filter::node_count).sum::<usize>(),
+            Filter::Not(f) => 1 + f.node_count(),
+        }
+    }
+
+    /// The nesting depth (a single comparison is 1).
+    pub fn depth(&self) -> usize {
+        match self {
+            Filter::Const(_) | Filter::Cmp(_) => 1,
+            Filter::And(c) | Filter::Or(c) => 1 + c.iter().map(Filter::depth).max().unwrap_or(0),
+            Filter::Not(f) => 1 + f.depth(),
+        }
+    }
+}
+
+/// One comparison: `field op arg`.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// The field, by its logical name.
+    pub field: Ident,
+    /// The operator.
+    pub op: Op,
+    /// The operand(s); the shape fits `op` (see [`Op::arity`]).
+    pub arg: Operand,
+    /// Where it came from, for error messages. Not part of equality.
+    pub loc: Loc,
+}
+
+impl PartialEq for Comparison {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.op == other.op && self.arg == other.arg
+    }
+}
+
+/// How many operands an operator takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// None (`is null`).
+    Zero,
+    /// One value (or, for `in`, a list or a list variable).
+    One,
+    /// Two values (`between a and b`).
+    Two,
+}
+
+macro_rules! ops {
+    ($( $(#[$doc:meta])* $v:ident = $json:literal, $text:literal, $arity:ident; )*) => {
+        /// A comparison operator.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Op { $( $(#[$doc])* $v, )* }
+
+        impl Op {
+            /// Every operator.
+            pub const ALL: &'static [Op] = &[$(Op::$v),*];
+
+            /// The JSON spelling (`_eq`).
+            pub const fn json_name(self) -> &'static str { match self { $(Op::$v => $json,)* } }
+
+            /// The text spelling (`=`, `not contains`).
+            pub const fn text_name(self) -> &'static str { match self { $(Op::$v => $text,)* } }
+
+            /// How many operands it takes.
+            pub const fn arity(self) -> Arity { match self { $(Op::$v => Arity::$arity,)* } }
+
+            /// The operator with JSON spelling `name`.
+            pub fn from_json_name(name: &str) -> Option<Op> {
+                match name { $($json => Some(Op::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+ops! {
+    /// `=`
+    Eq = "_eq", "=", One;
+    /// `!=`
+    Neq = "_neq", "!=", One;
+    /// `<`
+    Lt = "_lt", "<", One;
+    /// `<=`
+    Lte = "_lte", "<=", One;
+    /// `>`
+    Gt = "_gt", ">", One;
+    /// `>=`
+    Gte = "_gte", ">=", One;
+    /// `in [..]`
+    In = "_in", "in", One;
+    /// `not in [..]`
+    Nin = "_nin", "not in", One;
+    /// `is null`
+    Null = "_null", "is null", Zero;
+    /// `is not null`
+    NNull = "_nnull", "is not null", Zero;
+    /// `is empty` (null or `""`)
+    Empty = "_empty", "is empty", Zero;
+    /// `is not empty`
+    NEmpty = "_nempty", "is not empty", Zero;
+    /// `contains` (case-sensitive substring)
+    Contains = "_contains", "contains", One;
+    /// `not contains`
+    NContains = "_ncontains", "not contains", One;
+    /// `icontains` (ASCII case-insensitive substring)
+    IContains = "_icontains", "icontains", One;
+    /// `not icontains`
+    NIContains = "_nicontains", "not icontains", One;
+    /// `starts_with`
+    StartsWith = "_starts_with", "starts_with", One;
+    /// `not starts_with`
+    NStartsWith = "_nstarts_with", "not starts_with", One;
+    /// `istarts_with`
+    IStartsWith = "_istarts_with", "istarts_with", One;
+    /// `not istarts_with`
+    NIStartsWith = "_nistarts_with", "not istarts_with", One;
+    /// `ends_with`
+    EndsWith = "_ends_with", "ends_with", One;
+    /// `not ends_with`
+    NEndsWith = "_nends_with", "not ends_with", One;
+    /// `iends_with`
+    IEndsWith = "_iends_with", "iends_with", One;
+    /// `not iends_with`
+    NIEndsWith = "_niends_with", "not iends_with", One;
+    /// `between a and b` (inclusive)
+    Between = "_between", "between", Two;
+    /// `not between a and b`
+    NBetween = "_nbetween", "not between", Two;
+    /// `matches "regex"` (matcher only; compile rejects it)
+    Regex = "_regex", "matches", One;
+}
+
+impl Op {
+    /// For a negated operator, the positive one (`Nin` → `In`); `None` for positive ones.
+    pub const fn positive(self) -> Option<Op> {
+        Some(match self {
+            Op::Neq => Op::Eq,
+            Op::Nin => Op::In,
+            Op::NNull => Op::Null,
+            Op::NEmpty => Op::Empty,
+            Op::NContains => Op::Contains,
+            Op::NIContains => Op::IContains,
+            Op::NStartsWith => Op::StartsWith,
+            Op::NIStartsWith => Op::IStartsWith,
+            Op::NEndsWith => Op::EndsWith,
+            Op::NIEndsWith => Op::IEndsWith,
+            Op::NBetween => Op::Between,
+            _ => return None,
+        })
+    }
+
+    /// The negated form of a positive operator that has one (`In` → `Nin`).
+    pub fn negated(self) -> Option<Op> {
+        Op::ALL.iter().copied().find(|n| n.positive() == Some(self))
+    }
+
+    /// Whether this is one of the substring operators.
+    pub const fn is_substring(self) -> bool {
+        matches!(
+            self,
+            Op::Contains
+                | Op::NContains
+                | Op::IContains
+                | Op::NIContains
+                | Op::StartsWith
+                | Op::NStartsWith
+                | Op::IStartsWith
+                | Op::NIStartsWith
+                | Op::EndsWith
+                | Op::NEndsWith
+                | Op::IEndsWith
+                | Op::NIEndsWith
+        )
+    }
+
+    /// Whether a substring operator folds ASCII case.
+    pub const fn is_case_insensitive(self) -> bool {
+        matches!(
+            self,
+            Op::IContains
+                | Op::NIContains
+                | Op::IStartsWith
+                | Op::NIStartsWith
+                | Op::IEndsWith
+                | Op::NIEndsWith
+        )
+    }
+
+    /// Whether this is an ordering operator (`<`, `<=`, `>`, `>=`, `between`).
+    pub const fn is_ordering(self) -> bool {
+        matches!(
+            self,
+            Op::Lt | Op::Lte | Op::Gt | Op::Gte | Op::Between | Op::NBetween
+        )
+    }
+}
+
+/// The operands of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// None (`is null`).
+    None,
+    /// One value.
+    One(Value),
+    /// Two values (`between`).
+    Two(Value, Value),
+}
+
+/// A literal or a variable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A decimal number (finite).
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A list (for `in` / `not in`); its items are not lists.
+    List(Vec<Value>),
+    /// A variable, substituted when the filter is bound.
+    Var(Var),
+}
+
+/// A variable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Var {
+    /// `$user.id` (Directus: `$CURRENT_USER`).
+    UserId,
+    /// `$user.email`.
+    UserEmail,
+    /// `$user.roles` (Directus: `$CURRENT_ROLES`), a list.
+    UserRoles,
+    /// `$user.<attr>`: an attribute the host put on the subject.
+    UserAttr(Ident),
+    /// `$tenant.id`.
+    TenantId,
+    /// `$now`, `$now(-1 day)` (Directus: `$NOW`, `$NOW(-1 day)`).
+    Now(Option<Shift>),
+}
+
+/// A time adjustment of `$now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shift {
+    /// How many units (negative: into the past).
+    pub amount: i64,
+    /// The unit.
+    pub unit: Unit,
+}
+
+/// A unit of a [`Shift`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// Seconds.
+    Second,
+    /// Minutes.
+    Minute,
+    /// Hours.
+    Hour,
+    /// Days.
+    Day,
+    /// Weeks.
+    Week,
+    /// Calendar months (the day is clamped to the month's length).
+    Month,
+    /// Calendar years.
+    Year,
+}
+
+impl Unit {
+    /// Every unit.
+    pub const ALL: [Unit; 7] = [
+        Unit::Second,
+        Unit::Minute,
+        Unit::Hour,
+        Unit::Day,
+        Unit::Week,
+        Unit::Month,
+        Unit::Year,
+    ];
+
+    /// The singular name.
+    pub const fn singular(self) -> &'static str {
+        match self {
+            Unit::Second => "second",
+            Unit::Minute => "minute",
+            Unit::Hour => "hour",
+            Unit::Day => "day",
+            Unit::Week => "week",
+            Unit::Month => "month",
+            Unit::Year => "year",
+        }
+    }
+
+    /// Parses a singular or plural unit name.
+    pub fn from_name(s: &str) -> Option<Unit> {
+        let s = s.strip_suffix('s').unwrap_or(s);
+        Unit::ALL.into_iter().find(|u| u.singular() == s)
+    }
+}

@@ -1,0 +1,598 @@
+//! Compiling a bound filter to a sea-query condition with bound values, for PostgreSQL or SQLite,
+//! and the compile cache.
+//!
+//! How the three paths are kept identical:
+//!
+//! | difference | how it is closed |
+//! |---|---|
+//! | text ordering by locale on PostgreSQL | `COLLATE "C"` (byte order, as SQLite's BINARY and the matcher) |
+//! | SQLite's `LIKE` folds ASCII case | case-sensitive operators use `GLOB` on SQLite (wildcards escaped as `[*]`, `[?]`, `[[]`) |
+//! | `ILIKE` / `lower()` fold non-ASCII on PostgreSQL | `translate(col, 'A..Z', 'a..z') LIKE` with the needle lowercased (ASCII only) |
+//! | `%`, `_` in user values | escaped with `!` and `ESCAPE '!'` |
+//! | `NOT IN` with nulls | lists are bound without nulls and with an explicit `OR NULL` (SQL's own rule, made explicit) |
+//! | many list items | one array bind on PostgreSQL (`= ANY($1)`) |
+//! | integer vs float | literals are coerced to the column's type when checked |
+//! | timestamps stored as text on SQLite | fixed-width RFC 3339 UTC text, compared as text |
+
+use crate::ast::Op;
+use crate::bind::{BArg, BCmp, BNode, BVal, BoundFilter, Origin, Tri, var_value};
+use crate::check::{CheckedFilter, Scalar};
+use crate::error::{DslError, ErrorKind, Loc};
+use crate::schema::{FieldSpec, Source, ValueKind};
+use crate::timefmt;
+use sea_query::{
+    Alias, ArrayType, BinOper, Expr, ExprTrait, LikeExpr, PostgresQueryBuilder, Query,
+    QueryBuilder, SqlWriterValues, SqliteQueryBuilder, SubQueryStatement, Value, Values,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use time::OffsetDateTime;
+use workeros_core::Subject;
+
+/// The SQL dialect to compile for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// PostgreSQL 15+.
+    Postgres,
+    /// SQLite 3.35+.
+    Sqlite,
+}
+
+/// The compiled condition: a sea-query expression to put in a `WHERE`.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    expr: Expr,
+    dialect: Dialect,
+    origins: Vec<Origin>,
+}
+
+impl Compiled {
+    /// The condition.
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    /// The condition, by value.
+    pub fn into_expr(self) -> Expr {
+        self.expr
+    }
+
+    /// The dialect it was compiled for.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The condition as SQL text with placeholders (`$1, $2, …` on PostgreSQL, `?` on SQLite) and
+    /// the values to bind, in order.
+    pub fn to_sql(&self) -> Sql {
+        let (sql, values) = render(&self.expr, self.dialect);
+        Sql {
+            sql: sql.into(),
+            values,
+            dialect: self.dialect,
+        }
+    }
+}
+
+/// A condition as SQL text and its bound values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sql {
+    sql: Arc<str>,
+    values: Values,
+    dialect: Dialect,
+}
+
+impl Sql {
+    /// The boolean SQL expression; columns are named by their quoted names.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The values to bind, in placeholder order.
+    pub fn values(&self) -> &Values {
+        &self.values
+    }
+
+    /// The condition as a sea-query expression, to combine with other conditions in a query
+    /// built for the same dialect; placeholders are renumbered there.
+    pub fn to_expr(&self) -> Expr {
+        Expr::cust_with_values(self.sql.to_string(), self.values.0.iter().cloned())
+    }
+
+    /// The values as JSON: timestamps as RFC 3339 strings, uuids as strings, a PostgreSQL array as
+    /// a JSON array.
+    pub fn values_json(&self) -> Vec<serde_json::Value> {
+        self.values.0.iter().map(value_json).collect()
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+}
+
+fn value_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Bool(Some(b)) => J::Bool(*b),
+        Value::BigInt(Some(i)) => J::from(*i),
+        Value::Int(Some(i)) => J::from(*i),
+        Value::Double(Some(x)) => serde_json::Number::from_f64(*x).map_or(J::Null, J::Number),
+        Value::String(Some(s)) => J::String(s.clone()),
+        Value::Uuid(Some(u)) => J::String(u.hyphenated().to_string()),
+        Value::TimeDateTimeWithTimeZone(Some(t)) => J::String(
+            timefmt::to_micros(*t)
+                .map(timefmt::canonical)
+                .unwrap_or_default(),
+        ),
+        Value::Json(Some(j)) => (**j).clone(),
+        Value::Array(_, Some(items)) => J::Array(items.iter().map(value_json).collect()),
+        _ => J::Null,
+    }
+}
+
+fn render(expr: &Expr, dialect: Dialect) -> (String, Values) {
+    match dialect {
+        Dialect::Postgres => {
+            let mut w = SqlWriterValues::new("$", true);
+            PostgresQueryBuilder.prepare_expr(expr, &mut w);
+            w.into_parts()
+        }
+        Dialect::Sqlite => {
+            let mut w = SqlWriterValues::new("?", false);
+            SqliteQueryBuilder.prepare_expr(expr, &mut w);
+            w.into_parts()
+        }
+    }
+}
+
+impl BoundFilter {
+    /// Compiles to a condition for `dialect`. Fails only for `matches` (`_regex`), which runs in
+    /// memory alone.
+    ///
+    /// ```
+    /// use workeros_core::{Subject, User};
+    /// use workeros_dsl::{Dialect, Schema, ValueKind, parse};
+    /// let schema = Schema::of([("owner_id", ValueKind::Text), ("title", ValueKind::Text)])?;
+    /// let f = parse(r#"owner_id = $user.id && title contains "50%""#)?.check(&schema)?;
+    /// let bound = f.bind(&Subject::user(User::new("u1")), time::OffsetDateTime::now_utc());
+    /// let sql = bound.compile(Dialect::Postgres)?.to_sql();
+    /// assert_eq!(sql.sql(), r#""owner_id" = $1 AND "title" LIKE $2 ESCAPE '!'"#);
+    /// assert_eq!(sql.values_json(), vec![serde_json::json!("u1"), serde_json::json!("%50!%%")]);
+    /// # Ok::<(), workeros_dsl::DslError>(())
+    /// ```
+    pub fn compile(&self, dialect: Dialect) -> Result<Compiled, DslError> {
+        if self.has_regex {
+            return Err(DslError::new(
+                ErrorKind::Unsupported,
+                "`matches` (`_regex`) runs only in memory and cannot be compiled to SQL",
+                Loc::None,
+            )
+            .with_help(
+                "use it in validation rules, or use contains / starts_with / ends_with in filters",
+            ));
+        }
+        let mut e = Emitter {
+            dialect,
+            origins: Vec::new(),
+        };
+        let expr = e.node(&self.root);
+        Ok(Compiled {
+            expr,
+            dialect,
+            origins: e.origins,
+        })
+    }
+}
+
+struct Emitter {
+    dialect: Dialect,
+    /// One entry per bound value, in the order the values appear in the SQL text.
+    origins: Vec<Origin>,
+}
+
+/// Escapes `%`, `_` and `!` for `LIKE … ESCAPE '!'`.
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Escapes `*`, `?` and `[` for SQLite's `GLOB`.
+pub(crate) fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        match c {
+            '*' => out.push_str("[*]"),
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Emitter {
+    fn value(&mut self, v: Value, origin: Origin) -> Expr {
+        self.origins.push(origin);
+        Expr::val(v)
+    }
+
+    fn scalar(&self, s: &Scalar) -> Value {
+        let pg = self.dialect == Dialect::Postgres;
+        match s {
+            Scalar::Text(t) => Value::String(Some(t.to_string())),
+            Scalar::Int(i) => Value::BigInt(Some(*i)),
+            Scalar::Float(x) => Value::Double(Some(*x)),
+            Scalar::Bool(b) if pg => Value::Bool(Some(*b)),
+            Scalar::Bool(b) => Value::BigInt(Some(i64::from(*b))),
+            Scalar::Ts(m) if pg => Value::TimeDateTimeWithTimeZone(timefmt::from_micros(*m)),
+            Scalar::Ts(m) => Value::String(Some(timefmt::canonical(*m))),
+            Scalar::Uuid(u) if pg => Value::Uuid(Some(*u)),
+            Scalar::Uuid(u) => Value::String(Some(u.hyphenated().to_string())),
+        }
+    }
+
+    fn bval(&mut self, b: &BVal) -> Expr {
+        let v = self.scalar(&b.v);
+        self.value(v, b.origin)
+    }
+
+    fn node(&mut self, n: &BNode) -> Expr {
+        match n {
+            BNode::Const(Tri::True) => Expr::cust("TRUE"),
+            BNode::Const(Tri::False) => Expr::cust("FALSE"),
+            BNode::Const(Tri::Unknown) => Expr::cust("CAST(NULL AS BOOLEAN)"),
+            BNode::And(items) | BNode::Or(items) => {
+                let and = matches!(n, BNode::And(_));
+                let mut acc: Option<Expr> = None;
+                for i in items {
+                    let e = self.node(i);
+                    acc = Some(match acc {
+                        None => e,
+                        Some(a) if and => a.and(e),
+                        Some(a) => a.or(e),
+                    });
+                }
+                acc.unwrap_or_else(|| Expr::cust(if and { "TRUE" } else { "FALSE" }))
+            }
+            BNode::Not(inner) => self.node(inner).not(),
+            BNode::Cmp(c) => self.cmp(c),
+        }
+    }
+
+    fn column(&mut self, f: &FieldSpec) -> Expr {
+        match &f.source {
+            Source::Column {
+                table: None,
+                column,
+            } => Expr::col(Alias::new(column)),
+            Source::Column {
+                table: Some(t),
+                column,
+            } => Expr::col((Alias::new(t), Alias::new(column))),
+            Source::Owner(o) => {
+                let collection =
+                    self.value(Value::String(Some(o.collection.clone())), Origin::Fixed);
+                let outer_pk = Expr::col((Alias::new(&o.outer_table), Alias::new(&o.outer_pk)))
+                    .cast_as(Alias::new("TEXT"));
+                let sub = Query::select()
+                    .expr(Expr::col((
+                        Alias::new(&o.table),
+                        Alias::new(&o.owner_column),
+                    )))
+                    .from(Alias::new(&o.table))
+                    .and_where(
+                        Expr::col((Alias::new(&o.table), Alias::new(&o.collection_column)))
+                            .eq(collection),
+                    )
+                    .and_where(
+                        Expr::col((Alias::new(&o.table), Alias::new(&o.item_column))).eq(outer_pk),
+                    )
+                    .to_owned();
+                Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(sub)))
+            }
+        }
+    }
+
+    /// The column as ordered in byte order (`COLLATE "C"` on PostgreSQL text).
+    fn ordered_column(&mut self, f: &FieldSpec) -> Expr {
+        let col = self.column(f);
+        if self.dialect == Dialect::Postgres && f.kind == ValueKind::Text {
+            Expr::cust_with_exprs("$1 COLLATE \"C\"", [col])
+        } else {
+            col
+        }
+    }
+
+    fn cmp(&mut self, c: &BCmp) -> Expr {
+        let f = &*c.field;
+        let pg = self.dialect == Dialect::Postgres;
+        match (&c.arg, c.op) {
+            (BArg::None, Op::Null) => self.column(f).is_null(),
+            (BArg::None, Op::NNull) => self.column(f).is_not_null(),
+            (BArg::None, Op::Empty) => self.empty(f),
+            (BArg::None, Op::NEmpty) => self.empty(f).not(),
+            (BArg::One(b), Op::Eq) => {
+                let col = self.column(f);
+                col.eq(self.bval(b))
+            }
+            (BArg::One(b), Op::Neq) => {
+                let col = self.column(f);
+                col.ne(self.bval(b))
+            }
+            (BArg::One(b), op @ (Op::Lt | Op::Lte | Op::Gt | Op::Gte)) => {
+                let col = self.ordered_column(f);
+                let v = self.bval(b);
+                match op {
+                    Op::Lt => col.lt(v),
+                    Op::Lte => col.lte(v),
+                    Op::Gt => col.gt(v),
+                    _ => col.gte(v),
+                }
+            }
+            (BArg::Two(a, b), op @ (Op::Between | Op::NBetween)) => {
+                let lo_col = self.ordered_column(f);
+                let lo = lo_col.gte(self.bval(a));
+                let hi_col = self.ordered_column(f);
+                let both = lo.and(hi_col.lte(self.bval(b)));
+                if op == Op::NBetween { both.not() } else { both }
+            }
+            (BArg::List(items), _) => {
+                let col = self.column(f);
+                if pg {
+                    let ty = array_type(f.kind);
+                    let vals: Vec<Value> = items.iter().map(|s| self.scalar(s)).collect();
+                    let arr = self.value(Value::Array(ty, Some(Box::new(vals))), Origin::Fixed);
+                    Expr::cust_with_exprs("$1 = ANY($2)", [col, arr])
+                } else {
+                    let vals: Vec<Expr> = items
+                        .iter()
+                        .map(|s| {
+                            let v = self.scalar(s);
+                            self.value(v, Origin::Fixed)
+                        })
+                        .collect();
+                    col.is_in(vals)
+                }
+            }
+            (BArg::One(b), op) if op.is_substring() => {
+                let Scalar::Text(needle) = &b.v else {
+                    return Expr::cust("CAST(NULL AS BOOLEAN)");
+                };
+                let positive = op.positive().unwrap_or(op);
+                let (pre, post) = match positive {
+                    Op::Contains | Op::IContains => (true, true),
+                    Op::StartsWith | Op::IStartsWith => (false, true),
+                    _ => (true, false),
+                };
+                let col = self.column(f);
+                let e = if !pg && !op.is_case_insensitive() {
+                    let mut pat = String::with_capacity(needle.len() + 2);
+                    if pre {
+                        pat.push('*');
+                    }
+                    pat.push_str(&glob_escape(needle));
+                    if post {
+                        pat.push('*');
+                    }
+                    let v = self.value(Value::String(Some(pat)), b.origin);
+                    col.binary(BinOper::Custom("GLOB"), v)
+                } else {
+                    let mut pat = String::with_capacity(needle.len() + 2);
+                    if pre {
+                        pat.push('%');
+                    }
+                    pat.push_str(&like_escape(needle));
+                    if post {
+                        pat.push('%');
+                    }
+                    let target = if pg && op.is_case_insensitive() {
+                        Expr::cust_with_exprs(
+                            "translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')",
+                            [col],
+                        )
+                    } else {
+                        col
+                    };
+                    self.origins.push(b.origin);
+                    target.like(LikeExpr::new(pat).escape('!'))
+                };
+                if op.positive().is_some() { e.not() } else { e }
+            }
+            _ => Expr::cust("CAST(NULL AS BOOLEAN)"),
+        }
+    }
+
+    fn empty(&mut self, f: &FieldSpec) -> Expr {
+        let pg = self.dialect == Dialect::Postgres;
+        let null = self.column(f).is_null();
+        match f.kind {
+            ValueKind::Text => {
+                let col = self.column(f);
+                let blank = self.value(Value::String(Some(String::new())), Origin::Fixed);
+                null.or(col.eq(blank))
+            }
+            ValueKind::Json => {
+                let col = self.column(f);
+                let empties = [
+                    serde_json::json!(""),
+                    serde_json::json!([]),
+                    serde_json::json!({}),
+                ];
+                let vals: Vec<Expr> = empties
+                    .into_iter()
+                    .map(|j| {
+                        let v = if pg {
+                            Value::Json(Some(Box::new(j)))
+                        } else {
+                            Value::String(Some(j.to_string()))
+                        };
+                        self.value(v, Origin::Fixed)
+                    })
+                    .collect();
+                null.or(col.is_in(vals))
+            }
+            _ => null,
+        }
+    }
+}
+
+fn array_type(kind: ValueKind) -> ArrayType {
+    match kind {
+        ValueKind::Integer => ArrayType::BigInt,
+        ValueKind::Number => ArrayType::Double,
+        ValueKind::Boolean => ArrayType::Bool,
+        ValueKind::Timestamp => ArrayType::TimeDateTimeWithTimeZone,
+        ValueKind::Uuid => ArrayType::Uuid,
+        ValueKind::Text | ValueKind::Json => ArrayType::String,
+    }
+}
+
+/// A cache of compiled conditions, keyed by the checked filter, the dialect and the values of the
+/// subject variables the filter reads. `$now` is not part of the key: its values are recomputed
+/// on every hit, so a filter with `$now` is compiled once per subject, not once per request.
+///
+/// ```
+/// use workeros_core::{Subject, User};
+/// use workeros_dsl::{CompileCache, Dialect, Schema, ValueKind, parse};
+/// let schema = Schema::of([("owner_id", ValueKind::Text), ("at", ValueKind::Timestamp)])?;
+/// let f = parse("owner_id = $user.id && at > $now(-1 day)")?.check(&schema)?;
+/// let cache = CompileCache::new(10_000);
+/// let alice = Subject::user(User::new("alice"));
+/// let a = cache.compile(&f, &alice, time::OffsetDateTime::now_utc(), Dialect::Sqlite)?;
+/// let b = cache.compile(&f, &alice, time::OffsetDateTime::now_utc(), Dialect::Sqlite)?;
+/// assert_eq!(a.sql(), b.sql());
+/// assert_eq!(cache.len(), 1);
+/// # Ok::<(), workeros_dsl::DslError>(())
+/// ```
+#[derive(Debug)]
+pub struct CompileCache {
+    map: RwLock<HashMap<CacheKey, Arc<Template>>>,
+    capacity: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    id: u64,
+    dialect: Dialect,
+    vars: String,
+}
+
+#[derive(Debug)]
+struct Template {
+    sql: Arc<str>,
+    values: Vec<Value>,
+    now_slots: Vec<(usize, Option<crate::ast::Shift>)>,
+}
+
+impl Default for CompileCache {
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+impl CompileCache {
+    /// A cache holding at most `capacity` entries (it is emptied when full).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.map.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Binds `filter` to `subject` at `now` and compiles it for `dialect`, from the cache when it
+    /// can.
+    pub fn compile(
+        &self,
+        filter: &CheckedFilter,
+        subject: &Subject,
+        now: OffsetDateTime,
+        dialect: Dialect,
+    ) -> Result<Sql, DslError> {
+        let mut vars = String::new();
+        for v in &filter.vars {
+            match var_value(subject, v) {
+                Some(j) => vars.push_str(&j.to_string()),
+                None => vars.push('\u{0}'),
+            }
+            vars.push('\u{1}');
+        }
+        let key = CacheKey {
+            id: filter.id,
+            dialect,
+            vars,
+        };
+        let now_micros = timefmt::to_micros(now);
+        let hit = self.map.read().ok().and_then(|m| m.get(&key).cloned());
+        if let Some(sql) = hit.and_then(|t| instantiate(&t, now_micros, dialect)) {
+            return Ok(sql);
+        }
+        let compiled = filter.bind(subject, now).compile(dialect)?;
+        let (sql, values) = render(&compiled.expr, dialect);
+        let sql: Arc<str> = sql.into();
+        let now_slots: Vec<_> = compiled
+            .origins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Origin::Now(shift) => Some((i, *shift)),
+                Origin::Fixed => None,
+            })
+            .collect();
+        // Every `$now` must have become a value we can find again, or the entry is not reusable.
+        let reusable = compiled.origins.len() == values.0.len() && now_micros.is_some();
+        if reusable && let Ok(mut m) = self.map.write() {
+            {
+                if m.len() >= self.capacity {
+                    m.clear();
+                }
+                m.insert(
+                    key,
+                    Arc::new(Template {
+                        sql: sql.clone(),
+                        values: values.0.clone(),
+                        now_slots,
+                    }),
+                );
+            }
+        }
+        Ok(Sql {
+            sql,
+            values,
+            dialect,
+        })
+    }
+}
+
+fn instantiate(t: &Template, now: Option<i64>, dialect: Dialect) -> Option<Sql> {
+    let mut values = t.values.clone();
+    for (i, shift) in &t.now_slots {
+        let m = timefmt::shifted(now?, *shift)?;
+        let v = match dialect {
+            Dialect::Postgres => Value::TimeDateTimeWithTimeZone(Some(timefmt::from_micros(m)?)),
+            Dialect::Sqlite => Value::String(Some(timefmt::canonical(m))),
+        };
+        *values.get_mut(*i)? = v;
+    }
+    Some(Sql {
+        sql: t.sql.clone(),
+        values: Values(values),
+        dialect,
+    })
+}

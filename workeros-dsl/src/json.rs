@@ -1,0 +1,355 @@
+//! The JSON form (Directus-compatible): `{"_and": [{"owner_id": {"_eq": "$user.id"}}, ...]}`.
+
+use crate::ast::{Comparison, Filter, Ident, Op, Operand, Value};
+use crate::error::{DslError, Loc, clip};
+use crate::limits::{MAX_DEPTH, MAX_LIST_LEN, MAX_STRING_LEN, MAX_TEXT_LEN};
+use crate::text::{check_shape, variable};
+use serde_json::Value as Json;
+
+/// Parses the JSON form from a JSON value.
+///
+/// Several keys in one object are AND-ed, and so are several operators on one field. `{}` and
+/// `{"_and": []}` are `true`; `{"_or": []}` is `false`. The Directus variable spellings
+/// (`$CURRENT_USER`, `$CURRENT_ROLES`, `$NOW(-1 day)`) are accepted.
+///
+/// ```
+/// use workeros_dsl::{from_json, parse};
+/// let json = serde_json::json!({"status": {"_in": ["draft", "published"]}, "views": {"_gt": 10}});
+/// assert_eq!(from_json(&json)?, parse(r#"status in ["draft", "published"] && views > 10"#)?);
+/// # Ok::<(), workeros_dsl::DslError>(())
+/// ```
+pub fn from_json(v: &Json) -> Result<Filter, DslError> {
+    let root = Loc::Json(String::new());
+    let f = filter(v, &root, 0)?;
+    check_shape(&f, &root)?;
+    Ok(f)
+}
+
+/// Parses the JSON form from JSON text (at most 16 KiB).
+pub fn from_json_str(s: &str) -> Result<Filter, DslError> {
+    if s.len() > MAX_TEXT_LEN {
+        return Err(DslError::limit(
+            format!(
+                "the filter is {} bytes long; at most {MAX_TEXT_LEN} are allowed",
+                s.len()
+            ),
+            Loc::None,
+        ));
+    }
+    let v: Json = serde_json::from_str(s).map_err(|e| {
+        DslError::syntax(
+            format!("invalid JSON: {e}"),
+            Loc::Text {
+                line: u32::try_from(e.line()).unwrap_or(u32::MAX),
+                column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+                offset: 0,
+            },
+        )
+    })?;
+    from_json(&v)
+}
+
+/// Parses either form: JSON when the first non-blank character is `{`, text otherwise.
+pub fn parse_any(s: &str) -> Result<Filter, DslError> {
+    if s.trim_start().starts_with('{') {
+        from_json_str(s)
+    } else {
+        crate::text::parse(s)
+    }
+}
+
+fn kind_of(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn filter(v: &Json, loc: &Loc, depth: usize) -> Result<Filter, DslError> {
+    if depth >= MAX_DEPTH {
+        return Err(DslError::limit(
+            format!("the filter nests deeper than {MAX_DEPTH} levels"),
+            loc.clone(),
+        ));
+    }
+    let Json::Object(map) = v else {
+        return Err(DslError::syntax("expected a filter object", loc.clone()).found(kind_of(v)));
+    };
+    let mut parts = Vec::with_capacity(map.len());
+    for (key, val) in map {
+        let here = loc.json_child(key);
+        match key.as_str() {
+            "_and" | "_or" => {
+                let Json::Array(items) = val else {
+                    return Err(DslError::syntax(
+                        format!("expected an array of filters after `{key}`"),
+                        here,
+                    )
+                    .found(kind_of(val)));
+                };
+                let mut children = Vec::with_capacity(items.len());
+                for (n, item) in items.iter().enumerate() {
+                    children.push(filter(item, &here.json_child(&n.to_string()), depth + 1)?);
+                }
+                parts.push(if key == "_and" {
+                    Filter::and(children)
+                } else {
+                    Filter::or(children)
+                });
+            }
+            "_not" => parts.push(Filter::Not(Box::new(filter(val, &here, depth + 1)?))),
+            field => field_ops(field, val, &here, &mut parts)?,
+        }
+    }
+    Ok(Filter::and(parts))
+}
+
+fn field_ops(field: &str, v: &Json, loc: &Loc, out: &mut Vec<Filter>) -> Result<(), DslError> {
+    let ident = Ident::new_at(field, loc)?;
+    let ops = match v {
+        Json::Object(ops) if !ops.is_empty() => ops,
+        _ => {
+            return Err(DslError::syntax(
+                format!("expected an object of operators for field `{field}`"),
+                loc.clone(),
+            )
+            .found(kind_of(v))
+            .with_help(format!("for example {{\"{field}\": {{\"_eq\": ...}}}}")));
+        }
+    };
+    for (name, arg) in ops {
+        let here = loc.json_child(name);
+        let Some(mut op) = Op::from_json_name(name) else {
+            return Err(
+                DslError::syntax(format!("unknown operator `{}`", clip(name)), here)
+                    .with_help("operators are _eq _neq _lt _lte _gt _gte _in _nin _null _nnull _empty _nempty _contains _icontains _starts_with _ends_with (and their _n forms) _between _nbetween _regex"),
+            );
+        };
+        let arg = match op.arity() {
+            crate::ast::Arity::Zero => {
+                let flag = match arg {
+                    Json::Bool(b) => *b,
+                    Json::String(s) if s == "true" => true,
+                    Json::String(s) if s == "false" => false,
+                    _ => {
+                        return Err(DslError::syntax(
+                            format!("expected `true` or `false` after `{name}`"),
+                            here,
+                        )
+                        .found(kind_of(arg)));
+                    }
+                };
+                if !flag {
+                    // `_null: false` is `_nnull: true`, and so on.
+                    op = op.positive().or_else(|| op.negated()).unwrap_or(op);
+                }
+                Operand::None
+            }
+            crate::ast::Arity::One => Operand::One(value(arg, &here, false)?),
+            crate::ast::Arity::Two => match arg {
+                Json::Array(pair) if pair.len() == 2 => {
+                    let (Some(a), Some(b)) = (pair.first(), pair.get(1)) else {
+                        return Err(DslError::syntax("expected two bounds", here));
+                    };
+                    Operand::Two(
+                        value(a, &here.json_child("0"), true)?,
+                        value(b, &here.json_child("1"), true)?,
+                    )
+                }
+                _ => {
+                    return Err(DslError::syntax(
+                        format!("expected an array of two bounds after `{name}`"),
+                        here,
+                    )
+                    .found(kind_of(arg)));
+                }
+            },
+        };
+        out.push(Filter::Cmp(Comparison {
+            field: ident.clone(),
+            op,
+            arg,
+            loc: here_or(loc, name),
+        }));
+    }
+    Ok(())
+}
+
+fn here_or(loc: &Loc, op: &str) -> Loc {
+    loc.json_child(op)
+}
+
+/// Whether a `$` string names a variable (and so must parse as one).
+fn looks_like_var(s: &str) -> bool {
+    let boundary = |rest: &str| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    ["$user.", "$tenant.", "$CURRENT_USER.", "$CURRENT_"]
+        .iter()
+        .any(|p| s.starts_with(p))
+        || ["$now", "$NOW", "$CURRENT_USER", "$CURRENT_ROLES"]
+            .iter()
+            .any(|p| s.strip_prefix(p).is_some_and(boundary))
+}
+
+fn value(v: &Json, loc: &Loc, in_list: bool) -> Result<Value, DslError> {
+    match v {
+        Json::String(s) if looks_like_var(s) => match variable(s) {
+            Ok(("", var)) => Ok(Value::Var(var)),
+            Ok((rest, _)) => Err(DslError::syntax(
+                format!("unexpected `{}` after the variable", clip(rest)),
+                loc.clone(),
+            )),
+            Err(msg) => Err(DslError::syntax(msg, loc.clone())),
+        },
+        Json::String(s) => {
+            if s.len() > MAX_STRING_LEN {
+                return Err(DslError::limit(
+                    format!("a string is longer than {MAX_STRING_LEN} bytes"),
+                    loc.clone(),
+                ));
+            }
+            if s.contains('\0') {
+                return Err(DslError::syntax("strings cannot contain NUL", loc.clone()));
+            }
+            Ok(Value::Str(s.clone()))
+        }
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Value::Int(i))
+            } else if n.is_u64() {
+                Err(DslError::syntax(
+                    format!("integer `{n}` is out of range (64-bit signed)"),
+                    loc.clone(),
+                ))
+            } else {
+                match n.as_f64() {
+                    Some(x) if x.is_finite() => Ok(Value::Float(x)),
+                    _ => Err(DslError::syntax(
+                        format!("number `{n}` is out of range"),
+                        loc.clone(),
+                    )),
+                }
+            }
+        }
+        Json::Bool(b) => Ok(Value::Bool(*b)),
+        Json::Array(items) if !in_list => {
+            if items.len() > MAX_LIST_LEN {
+                return Err(DslError::limit(
+                    format!(
+                        "a list has {} items; at most {MAX_LIST_LEN} are allowed",
+                        items.len()
+                    ),
+                    loc.clone(),
+                ));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (n, item) in items.iter().enumerate() {
+                out.push(value(item, &loc.json_child(&n.to_string()), true)?);
+            }
+            Ok(Value::List(out))
+        }
+        Json::Array(_) => Err(DslError::syntax("lists cannot be nested", loc.clone())),
+        Json::Null => Err(
+            DslError::syntax("a literal `null` cannot be compared", loc.clone())
+                .with_help("use `{\"_null\": true}` or `{\"_nnull\": true}`"),
+        ),
+        Json::Object(_) => {
+            Err(DslError::syntax("expected a value", loc.clone()).found("an object"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::Var;
+    use crate::text::parse;
+    use serde_json::json;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(from_json(&json!({})).unwrap(), Filter::Const(true));
+        assert_eq!(
+            from_json(&json!({"_and": []})).unwrap(),
+            Filter::Const(true)
+        );
+        assert_eq!(
+            from_json(&json!({"_or": []})).unwrap(),
+            Filter::Const(false)
+        );
+        assert_eq!(
+            from_json(&json!({"views": {"_gt": 1, "_lt": 10}})).unwrap(),
+            parse("views > 1 && views < 10").unwrap()
+        );
+        assert_eq!(
+            from_json(&json!({"a": {"_null": false}})).unwrap(),
+            parse("a is not null").unwrap()
+        );
+        assert_eq!(
+            from_json(&json!({"a": {"_nempty": "false"}})).unwrap(),
+            parse("a is empty").unwrap()
+        );
+        assert_eq!(
+            from_json(&json!({"_not": {"a": {"_between": [1, 2]}}})).unwrap(),
+            parse("!(a between 1 and 2)").unwrap()
+        );
+    }
+
+    #[test]
+    fn directus_variables() {
+        let cases = [
+            ("$CURRENT_USER", Var::UserId),
+            ("$CURRENT_USER.id", Var::UserId),
+            ("$CURRENT_USER.email", Var::UserEmail),
+            ("$CURRENT_ROLES", Var::UserRoles),
+            ("$NOW", Var::Now(None)),
+        ];
+        for (s, var) in cases {
+            let f = from_json(&json!({"a": {"_eq": s}})).unwrap();
+            let Filter::Cmp(c) = f else { panic!() };
+            assert_eq!(c.arg, Operand::One(Value::Var(var)), "{s}");
+        }
+        let f = from_json(&json!({"a": {"_gt": "$NOW(-1 year)"}})).unwrap();
+        assert_eq!(f, parse("a > $now(-1 year)").unwrap());
+        // Strings that only start with `$` are literals.
+        let f = from_json(&json!({"price": {"_eq": "$5"}})).unwrap();
+        assert_eq!(f, parse("price = \"$5\"").unwrap());
+        assert!(from_json(&json!({"a": {"_eq": "$user.x.y"}})).is_err());
+    }
+
+    #[test]
+    fn errors_carry_pointers() {
+        let e = from_json(&json!({"_and": [{"a": {"_eq": 1}}, {"b": {"_foo": 1}}]})).unwrap_err();
+        assert_eq!(e.loc(), &Loc::Json("/_and/1/b/_foo".into()));
+        let e = from_json(&json!({"a": {"_eq": null}})).unwrap_err();
+        assert!(e.to_string().contains("`/a/_eq`"), "{e}");
+        assert!(from_json(&json!({"a": 1})).is_err());
+        assert!(from_json(&json!({"a\"; drop": {"_eq": 1}})).is_err());
+        assert!(from_json(&json!({"a": {"_in": [[1]]}})).is_err());
+        assert!(from_json(&json!({"a": {"_eq": 18446744073709551615u64}})).is_err());
+        assert!(from_json(&json!([1])).is_err());
+        assert!(from_json_str("{\"a\":").is_err());
+    }
+
+    #[test]
+    fn limits() {
+        let mut v = json!({"a": {"_eq": 1}});
+        for _ in 0..40 {
+            v = json!({"_not": v});
+        }
+        assert_eq!(from_json(&v).unwrap_err().kind(), crate::ErrorKind::Limit);
+        let many: Vec<_> = (0..600).map(|_| json!({"a": {"_eq": 1}})).collect();
+        assert_eq!(
+            from_json(&json!({"_and": many})).unwrap_err().kind(),
+            crate::ErrorKind::Limit
+        );
+        let big: Vec<_> = (0..1001).collect();
+        assert_eq!(
+            from_json(&json!({"a": {"_in": big}})).unwrap_err().kind(),
+            crate::ErrorKind::Limit
+        );
+    }
+}

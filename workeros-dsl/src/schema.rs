@@ -1,0 +1,240 @@
+//! What a filter is checked against: the fields of a collection as one subject sees them.
+
+use crate::ast::Ident;
+use crate::error::DslError;
+use std::collections::HashMap;
+use std::sync::Arc;
+use workeros_core::FieldType;
+
+/// The value type of a field as the DSL sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    /// Text (`text`, `longtext`).
+    Text,
+    /// 64-bit integers.
+    Integer,
+    /// Doubles.
+    Number,
+    /// Booleans.
+    Boolean,
+    /// Any JSON (`json`, `relation_many`): null and empty checks only.
+    Json,
+    /// Instants with microsecond precision.
+    Timestamp,
+    /// UUIDs (`uuid`, and `relation` to a collection keyed by uuid).
+    Uuid,
+}
+
+impl ValueKind {
+    /// Every kind.
+    pub const ALL: [ValueKind; 7] = [
+        ValueKind::Text,
+        ValueKind::Integer,
+        ValueKind::Number,
+        ValueKind::Boolean,
+        ValueKind::Json,
+        ValueKind::Timestamp,
+        ValueKind::Uuid,
+    ];
+}
+
+impl From<FieldType> for ValueKind {
+    /// The kind of a field type. A `relation` is taken as keyed by uuid (the key type of managed
+    /// collections); a host whose relation targets another key type sets the kind itself.
+    fn from(t: FieldType) -> Self {
+        match t {
+            FieldType::Text | FieldType::Longtext => ValueKind::Text,
+            FieldType::Integer => ValueKind::Integer,
+            FieldType::Number => ValueKind::Number,
+            FieldType::Boolean => ValueKind::Boolean,
+            FieldType::Json | FieldType::RelationMany => ValueKind::Json,
+            FieldType::Timestamp => ValueKind::Timestamp,
+            FieldType::Uuid | FieldType::Relation => ValueKind::Uuid,
+        }
+    }
+}
+
+/// Where a field's value lives in SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A column of the collection's table, by physical name (trusted: validated by whoever built
+    /// the schema). It is written unqualified unless `table` is set.
+    Column {
+        /// The table to qualify the column with, if any.
+        table: Option<String>,
+        /// The physical column.
+        column: String,
+    },
+    /// The owner of an adopted row, kept in a side table (`item_ownership`): the field compiles to
+    /// a correlated scalar subquery, so null semantics stay exact (no row → null).
+    Owner(OwnerLookup),
+}
+
+/// How to find the owner of a row of an adopted collection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnerLookup {
+    /// The side table, usually `item_ownership`.
+    pub table: String,
+    /// Its column naming the collection.
+    pub collection_column: String,
+    /// Its column holding the item's primary key as text.
+    pub item_column: String,
+    /// Its column holding the owner.
+    pub owner_column: String,
+    /// The collection slug to match (bound as a value).
+    pub collection: String,
+    /// The table (or alias) of the outer query.
+    pub outer_table: String,
+    /// The primary key column of the outer table.
+    pub outer_pk: String,
+}
+
+/// One field as the DSL sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldSpec {
+    pub(crate) name: Ident,
+    pub(crate) kind: ValueKind,
+    pub(crate) source: Source,
+    pub(crate) key: Arc<str>,
+    pub(crate) readable: bool,
+}
+
+impl FieldSpec {
+    /// A readable field stored in the column `name` and found in rows under the key `name`.
+    pub fn new(name: &str, kind: ValueKind) -> Result<Self, DslError> {
+        let name = Ident::new(name)?;
+        Ok(Self {
+            source: Source::Column {
+                table: None,
+                column: name.as_str().to_owned(),
+            },
+            key: name.as_str().into(),
+            name,
+            kind,
+            readable: true,
+        })
+    }
+
+    /// The same field stored in physical column `column`.
+    pub fn column(mut self, column: impl Into<String>) -> Self {
+        self.source = Source::Column {
+            table: None,
+            column: column.into(),
+        };
+        self
+    }
+
+    /// The same field with its value in SQL found through `source`.
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The same field found in matcher rows under `key` (the wire name, such as `createdAt`).
+    pub fn key(mut self, key: impl AsRef<str>) -> Self {
+        self.key = key.as_ref().into();
+        self
+    }
+
+    /// The same field, readable or not by the subject. Filtering on an unreadable field is refused.
+    pub fn readable(mut self, readable: bool) -> Self {
+        self.readable = readable;
+        self
+    }
+
+    /// The logical name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ValueKind {
+        self.kind
+    }
+
+    /// Where the value lives in SQL.
+    pub fn sql_source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The key in matcher rows.
+    pub fn row_key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether the subject may read (and so filter on) it.
+    pub fn is_readable(&self) -> bool {
+        self.readable
+    }
+}
+
+/// The fields a filter may name, with aliases (`created_at` and `createdAt` naming one field).
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    fields: Vec<Arc<FieldSpec>>,
+    names: HashMap<Box<str>, usize>,
+}
+
+impl Schema {
+    /// An empty schema.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a field; its name must be new.
+    pub fn add(&mut self, spec: FieldSpec) -> Result<&mut Self, DslError> {
+        let name = spec.name.as_str();
+        if self.names.contains_key(name) {
+            return Err(DslError::new(
+                crate::ErrorKind::UnknownField,
+                format!("field `{name}` is defined twice"),
+                crate::Loc::None,
+            ));
+        }
+        self.names.insert(name.into(), self.fields.len());
+        self.fields.push(Arc::new(spec));
+        Ok(self)
+    }
+
+    /// Adds `alias` as another name of the existing field `target`.
+    pub fn alias(&mut self, alias: &str, target: &str) -> Result<&mut Self, DslError> {
+        let alias_ident = Ident::new(alias)?;
+        let Some(&idx) = self.names.get(target) else {
+            return Err(DslError::new(
+                crate::ErrorKind::UnknownField,
+                format!("alias `{alias}` names unknown field `{target}`"),
+                crate::Loc::None,
+            ));
+        };
+        if self.names.contains_key(alias) {
+            return Err(DslError::new(
+                crate::ErrorKind::UnknownField,
+                format!("field `{alias}` is defined twice"),
+                crate::Loc::None,
+            ));
+        }
+        self.names.insert(alias_ident.as_str().into(), idx);
+        Ok(self)
+    }
+
+    /// A schema of readable plain columns, from `(name, kind)` pairs.
+    pub fn of<'a>(
+        fields: impl IntoIterator<Item = (&'a str, ValueKind)>,
+    ) -> Result<Self, DslError> {
+        let mut s = Self::new();
+        for (name, kind) in fields {
+            s.add(FieldSpec::new(name, kind)?)?;
+        }
+        Ok(s)
+    }
+
+    /// The field named (or aliased) `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<FieldSpec>> {
+        self.names.get(name).and_then(|&i| self.fields.get(i))
+    }
+
+    /// The fields, without aliases.
+    pub fn fields(&self) -> impl Iterator<Item = &FieldSpec> {
+        self.fields.iter().map(|f| &**f)
+    }
+}

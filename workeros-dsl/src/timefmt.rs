@@ -1,0 +1,213 @@
+//! Timestamps: microsecond instants, the fixed-width RFC 3339 UTC text that SQLite stores, and
+//! `$now` shifts.
+
+use crate::ast::{Shift, Unit};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Month, OffsetDateTime, UtcOffset};
+
+/// Smallest representable instant: 0001-01-01T00:00:00Z, in microseconds since the Unix epoch.
+pub(crate) const MIN_MICROS: i64 = -62_135_596_800_000_000;
+/// Largest representable instant: 9999-12-31T23:59:59.999999Z.
+pub(crate) const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
+/// The instant `t` as microseconds since the Unix epoch, truncated; `None` outside years 1..=9999.
+pub(crate) fn to_micros(t: OffsetDateTime) -> Option<i64> {
+    let m = i64::try_from(t.unix_timestamp_nanos().div_euclid(1000)).ok()?;
+    (MIN_MICROS..=MAX_MICROS).contains(&m).then_some(m)
+}
+
+/// The instant of `micros` since the Unix epoch, in UTC.
+pub(crate) fn from_micros(micros: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()
+}
+
+/// Parses an RFC 3339 timestamp (any offset, any fraction) or a plain date (`2024-05-01`, midnight
+/// UTC) to microseconds, truncating below a microsecond.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    if let Some(m) = parse_canonical(s) {
+        return Some(m);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return to_micros(t);
+    }
+    let d = Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    to_micros(d.midnight().assume_utc())
+}
+
+/// The fixed-width text SQLite stores: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes).
+pub fn canonical(micros: i64) -> String {
+    let mut out = String::with_capacity(27);
+    if let Some(t) = from_micros(micros) {
+        let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
+        let (h, mi, s) = (t.hour(), t.minute(), t.second());
+        let us = t.microsecond();
+        use std::fmt::Write as _;
+        let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z");
+    }
+    out
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    let mut v: i64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The allocation-free fast path for the canonical form (`2024-05-01T12:00:00.000000Z`); also
+/// takes `Z` forms without a fraction or with 1 to 9 fraction digits. `None` for anything else.
+pub(crate) fn parse_canonical(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    if !matches!(b.get(10), Some(b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    if !matches!(b.last(), Some(b'Z' | b'z')) {
+        return None;
+    }
+    let y = digits(b.get(0..4)?)?;
+    let mo = digits(b.get(5..7)?)?;
+    let d = digits(b.get(8..10)?)?;
+    let h = digits(b.get(11..13)?)?;
+    let mi = digits(b.get(14..16)?)?;
+    let sec = digits(b.get(17..19)?)?;
+    let frac = b.get(19..b.len() - 1)?;
+    let us = match frac {
+        [] => 0,
+        [b'.', f @ ..] if (1..=9).contains(&f.len()) => {
+            let mut v = digits(f)?;
+            let mut n = f.len();
+            while n < 6 {
+                v *= 10;
+                n += 1;
+            }
+            while n > 6 {
+                v /= 10;
+                n -= 1;
+            }
+            v
+        }
+        _ => return None,
+    };
+    let month = Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let dim = i64::from(month.length(i32::try_from(y).ok()?));
+    if y < 1 || d < 1 || d > dim || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1_000_000) + us)
+}
+
+/// `now` shifted by `shift` (calendar months and years clamp the day), in microseconds; `None`
+/// when the result leaves years 1..=9999.
+pub(crate) fn shifted(now_micros: i64, shift: Option<Shift>) -> Option<i64> {
+    let Some(Shift { amount, unit }) = shift else {
+        return Some(now_micros);
+    };
+    let secs = |n: i64| {
+        amount
+            .checked_mul(n)?
+            .checked_mul(1_000_000)?
+            .checked_add(now_micros)
+    };
+    let out = match unit {
+        Unit::Second => secs(1)?,
+        Unit::Minute => secs(60)?,
+        Unit::Hour => secs(3600)?,
+        Unit::Day => secs(86_400)?,
+        Unit::Week => secs(604_800)?,
+        Unit::Month | Unit::Year => {
+            let months = if unit == Unit::Year {
+                amount.checked_mul(12)?
+            } else {
+                amount
+            };
+            let t = from_micros(now_micros)?.to_offset(UtcOffset::UTC);
+            let total = i64::from(t.year()) * 12 + i64::from(u8::from(t.month())) - 1 + months;
+            let year = i32::try_from(total.div_euclid(12)).ok()?;
+            let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).ok()?).ok()?;
+            let day = t.day().min(month.length(year));
+            let date = Date::from_calendar_date(year, month, day).ok()?;
+            to_micros(date.with_time(t.time()).assume_utc())?
+        }
+    };
+    (MIN_MICROS..=MAX_MICROS).contains(&out).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_round_trip() {
+        for s in [
+            "0001-01-01T00:00:00.000000Z",
+            "1969-12-31T23:59:59.999999Z",
+            "1970-01-01T00:00:00.000000Z",
+            "2024-02-29T12:34:56.123456Z",
+            "9999-12-31T23:59:59.999999Z",
+        ] {
+            let m = parse_timestamp(s).unwrap();
+            assert_eq!(canonical(m), s);
+            let slow = to_micros(OffsetDateTime::parse(s, &Rfc3339).unwrap()).unwrap();
+            assert_eq!(m, slow, "{s}");
+        }
+        assert_eq!(parse_timestamp("0001-01-01T00:00:00Z"), Some(MIN_MICROS));
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59.999999999Z"),
+            Some(MAX_MICROS)
+        );
+    }
+
+    #[test]
+    fn other_forms() {
+        let base = parse_timestamp("2024-05-01T10:00:00Z").unwrap();
+        assert_eq!(parse_timestamp("2024-05-01T12:00:00+02:00"), Some(base));
+        assert_eq!(parse_timestamp("2024-05-01T10:00:00.0000009Z"), Some(base));
+        assert_eq!(
+            parse_timestamp("2024-05-01"),
+            parse_timestamp("2024-05-01T00:00:00Z")
+        );
+        for bad in [
+            "2024-02-30T00:00:00Z",
+            "2024-05-01 10:00",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn shifts() {
+        let t = parse_timestamp("2024-01-31T08:00:00Z").unwrap();
+        let m = |a, u| shifted(t, Some(Shift { amount: a, unit: u })).map(canonical);
+        assert_eq!(m(1, Unit::Month).unwrap(), "2024-02-29T08:00:00.000000Z");
+        assert_eq!(m(-1, Unit::Year).unwrap(), "2023-01-31T08:00:00.000000Z");
+        assert_eq!(m(-1, Unit::Day).unwrap(), "2024-01-30T08:00:00.000000Z");
+        assert_eq!(m(2, Unit::Week).unwrap(), "2024-02-14T08:00:00.000000Z");
+        assert_eq!(m(90, Unit::Minute).unwrap(), "2024-01-31T09:30:00.000000Z");
+        assert_eq!(m(1_000_000, Unit::Year), None);
+    }
+}
