@@ -13,6 +13,7 @@
 )]
 
 pub mod backend;
+pub mod strategies;
 pub mod table;
 
 pub use backend::{Backend, backends};

@@ -75,7 +75,14 @@ pub async fn create(b: &Backend) {
             .primary_key(),
     );
     for (name, ft) in COLUMNS {
-        t.col(ColumnDef::new(Alias::new(*name)).custom(Alias::new(storage_type(*ft, b.dialect()))));
+        let mut col = ColumnDef::new(Alias::new(*name));
+        col.custom(Alias::new(storage_type(*ft, b.dialect())));
+        // Text columns on PostgreSQL get a linguistic collation (ICU English, where "a" < "B"), as
+        // in a database created with a locale: the compiler must not depend on the collation.
+        if b.dialect() == Dialect::Postgres && ValueKind::from(*ft) == ValueKind::Text {
+            col.extra("COLLATE \"en-x-icu\"");
+        }
+        t.col(col);
     }
     b.ddl(&t).await;
 }

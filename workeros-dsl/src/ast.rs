@@ -7,13 +7,14 @@
 use crate::error::{DslError, Loc};
 use crate::limits;
 
-/// An identifier naming a field: `[A-Za-z_][A-Za-z0-9_]{0,62}`, and not one of the words that
-/// start a filter in the text form (`not`, `true`, `false`).
+/// An identifier naming a field: `[A-Za-z_][A-Za-z0-9_]{0,62}`, and not one of the
+/// [`RESERVED_WORDS`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ident(Box<str>);
 
-/// Words that cannot name a field, because in the text form they start a filter.
-pub const RESERVED_WORDS: &[&str] = &["not", "true", "false"];
+/// Words that cannot name a field: in the text form they start a filter, and in the JSON form
+/// they are the logical operators.
+pub const RESERVED_WORDS: &[&str] = &["not", "true", "false", "_and", "_or", "_not"];
 
 impl Ident {
     /// Validates `s`.

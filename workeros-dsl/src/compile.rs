@@ -10,7 +10,8 @@
 //! | `ILIKE` / `lower()` fold non-ASCII on PostgreSQL | `translate(col, 'A..Z', 'a..z') LIKE` with the needle lowercased (ASCII only) |
 //! | `%`, `_` in user values | escaped with `!` and `ESCAPE '!'` |
 //! | `NOT IN` with nulls | lists are bound without nulls and with an explicit `OR NULL` (SQL's own rule, made explicit) |
-//! | many list items | one array bind on PostgreSQL (`= ANY($1)`) |
+//! | many list items | one array bind on PostgreSQL (`= ANY(CAST($1 AS type[]))`) |
+//! | typed parameters | uuid, timestamptz, jsonb and array parameters carry an explicit `CAST` on PostgreSQL |
 //! | integer vs float | literals are coerced to the column's type when checked |
 //! | timestamps stored as text on SQLite | fixed-width RFC 3339 UTC text, compared as text |
 
@@ -240,7 +241,14 @@ impl Emitter {
 
     fn bval(&mut self, b: &BVal) -> Expr {
         let v = self.scalar(&b.v);
-        self.value(v, b.origin)
+        let e = self.value(v, b.origin);
+        match (&b.v, self.dialect) {
+            (Scalar::Ts(_), Dialect::Postgres) => {
+                Expr::cust_with_exprs("CAST($1 AS timestamptz)", [e])
+            }
+            (Scalar::Uuid(_), Dialect::Postgres) => Expr::cust_with_exprs("CAST($1 AS uuid)", [e]),
+            _ => e,
+        }
     }
 
     fn node(&mut self, n: &BNode) -> Expr {
@@ -349,7 +357,7 @@ impl Emitter {
                     let ty = array_type(f.kind);
                     let vals: Vec<Value> = items.iter().map(|s| self.scalar(s)).collect();
                     let arr = self.value(Value::Array(ty, Some(Box::new(vals))), Origin::Fixed);
-                    Expr::cust_with_exprs("$1 = ANY($2)", [col, arr])
+                    Expr::cust_with_exprs(array_any(f.kind), [col, arr])
                 } else {
                     let vals: Vec<Expr> = items
                         .iter()
@@ -428,18 +436,33 @@ impl Emitter {
                 let vals: Vec<Expr> = empties
                     .into_iter()
                     .map(|j| {
-                        let v = if pg {
-                            Value::Json(Some(Box::new(j)))
+                        if pg {
+                            // JSON text cast to jsonb: the value list then holds only scalars and
+                            // `in` arrays, so a JSON array there always means an array bind.
+                            let v = self.value(Value::String(Some(j.to_string())), Origin::Fixed);
+                            Expr::cust_with_exprs("CAST($1 AS jsonb)", [v])
                         } else {
-                            Value::String(Some(j.to_string()))
-                        };
-                        self.value(v, Origin::Fixed)
+                            self.value(Value::String(Some(j.to_string())), Origin::Fixed)
+                        }
                     })
                     .collect();
                 null.or(col.is_in(vals))
             }
             _ => null,
         }
+    }
+}
+
+/// `col = ANY(CAST(array AS type[]))`: the cast makes the SQL run the same when a client binds
+/// the array as text items (as the JSON of `Sql::values_json` suggests).
+fn array_any(kind: ValueKind) -> &'static str {
+    match kind {
+        ValueKind::Integer => "$1 = ANY(CAST($2 AS bigint[]))",
+        ValueKind::Number => "$1 = ANY(CAST($2 AS double precision[]))",
+        ValueKind::Boolean => "$1 = ANY(CAST($2 AS boolean[]))",
+        ValueKind::Timestamp => "$1 = ANY(CAST($2 AS timestamptz[]))",
+        ValueKind::Uuid => "$1 = ANY(CAST($2 AS uuid[]))",
+        ValueKind::Text | ValueKind::Json => "$1 = ANY(CAST($2 AS text[]))",
     }
 }
 

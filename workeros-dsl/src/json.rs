@@ -335,6 +335,13 @@ mod tests {
     }
 
     #[test]
+    fn floats_survive_json_text() {
+        // serde_json needs `float_roundtrip` for this one (found by the round-trip property).
+        let f = parse("a = -6.876225283112544e-178").unwrap();
+        assert_eq!(from_json_str(&f.to_json().to_string()).unwrap(), f);
+    }
+
+    #[test]
     fn limits() {
         let mut v = json!({"a": {"_eq": 1}});
         for _ in 0..40 {
