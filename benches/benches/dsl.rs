@@ -73,6 +73,19 @@ fn benches(c: &mut Criterion) {
     c.bench_function("dsl/match_5_clauses_early_miss", |b| {
         b.iter(|| bound.matches(black_box(miss)))
     });
+    // The realtime shape: one event resolved once, then matched by many subscribers.
+    let all_row = schema.row(all);
+    let miss_row = schema.row(miss);
+    assert!(bound.matches_row(&all_row));
+    c.bench_function("dsl/match_row_5_clauses_all_true", |b| {
+        b.iter(|| bound.matches_row(black_box(&all_row)))
+    });
+    c.bench_function("dsl/match_row_5_clauses_early_miss", |b| {
+        b.iter(|| bound.matches_row(black_box(&miss_row)))
+    });
+    c.bench_function("dsl/resolve_row_5_fields", |b| {
+        b.iter(|| schema.row(black_box(all)))
+    });
 }
 
 criterion_group!(dsl, benches);

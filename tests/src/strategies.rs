@@ -282,7 +282,7 @@ fn scalar(kind: ValueKind, in_list: bool) -> BoxedStrategy<Value> {
     let v = |var: Var| Just(Value::Var(var));
     match kind {
         ValueKind::Text => prop_oneof![
-            6 => text().prop_map(Value::Str),
+            6 => text().prop_map(|s| Value::Str(s.into())),
             1 => int().prop_map(Value::Int),
             1 => v(Var::UserId),
             1 => v(Var::UserEmail),
@@ -292,7 +292,7 @@ fn scalar(kind: ValueKind, in_list: bool) -> BoxedStrategy<Value> {
         .boxed(),
         ValueKind::Integer => prop_oneof![
             6 => int().prop_map(Value::Int),
-            1 => int().prop_map(|i| Value::Str(i.to_string())),
+            1 => int().prop_map(|i| Value::Str(i.to_string().into())),
             1 => (-5i64..5).prop_map(|i| Value::Float(i as f64)),
             1 => v(attr("level")),
             1 => v(Var::UserId),
@@ -306,21 +306,21 @@ fn scalar(kind: ValueKind, in_list: bool) -> BoxedStrategy<Value> {
         .boxed(),
         ValueKind::Boolean => prop_oneof![
             4 => any::<bool>().prop_map(Value::Bool),
-            1 => any::<bool>().prop_map(|b| Value::Str(b.to_string())),
+            1 => any::<bool>().prop_map(|b| Value::Str(b.to_string().into())),
             1 => (0i64..2).prop_map(Value::Int),
             1 => v(attr("team")),
         ]
         .boxed(),
-        ValueKind::Timestamp if in_list => ts_wire().prop_map(Value::Str).boxed(),
+        ValueKind::Timestamp if in_list => ts_wire().prop_map(|s| Value::Str(s.into())).boxed(),
         ValueKind::Timestamp => prop_oneof![
-            4 => ts_wire().prop_map(Value::Str),
+            4 => ts_wire().prop_map(|s| Value::Str(s.into())),
             2 => shift().prop_map(|s| Value::Var(Var::Now(s))),
             1 => v(attr("when")),
         ]
         .boxed(),
         ValueKind::Uuid => prop_oneof![
-            5 => uuid().prop_map(Value::Str),
-            1 => uuid().prop_map(|u| Value::Str(u.to_uppercase())),
+            5 => uuid().prop_map(|s| Value::Str(s.into())),
+            1 => uuid().prop_map(|u| Value::Str(u.to_uppercase().into())),
             1 => v(Var::UserId),
         ]
         .boxed(),
@@ -424,7 +424,7 @@ fn any_str() -> impl Strategy<Value = String> {
 
 fn any_scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
-        any_str().prop_map(Value::Str),
+        any_str().prop_map(|s| Value::Str(s.into())),
         any::<i64>().prop_map(Value::Int),
         any::<f64>()
             .prop_filter("finite", |x| x.is_finite())

@@ -128,7 +128,14 @@ fn matcher_sqlite_and_postgres_agree() {
             let mut m_unknown = BTreeSet::new();
             for r in &rows {
                 let id = r["id"].as_i64().unwrap();
-                match bound.eval(r) {
+                let by_slot = bound.eval_row(&schema.row(r));
+                proptest::prop_assert_eq!(
+                    by_slot,
+                    bound.eval(r),
+                    "indexed row differs for {}",
+                    text
+                );
+                match by_slot {
                     Tri::True => m_true.insert(id),
                     Tri::False => m_false.insert(id),
                     Tri::Unknown => m_unknown.insert(id),

@@ -23,11 +23,13 @@ const CANARY_INT: i64 = 987_654_321_123;
 fn canarize(f: &Filter) -> Filter {
     fn value(v: &Value, kind: ValueKind) -> Value {
         match (v, kind) {
-            (Value::Str(_), ValueKind::Text) => Value::Str(format!("{CANARY}{}", CANARY_INT)),
+            (Value::Str(_), ValueKind::Text) => {
+                Value::Str(format!("{CANARY}{}", CANARY_INT).into())
+            }
             (Value::Int(_), ValueKind::Integer | ValueKind::Number | ValueKind::Text) => {
                 Value::Int(CANARY_INT)
             }
-            (Value::Str(_), ValueKind::Integer) => Value::Str(CANARY_INT.to_string()),
+            (Value::Str(_), ValueKind::Integer) => Value::Str(CANARY_INT.to_string().into()),
             (Value::Float(_), ValueKind::Number) => Value::Float(CANARY_INT as f64 + 0.5),
             (Value::List(items), k) => Value::List(items.iter().map(|i| value(i, k)).collect()),
             (other, _) => other.clone(),

@@ -6,11 +6,12 @@
 
 use crate::error::{DslError, Loc};
 use crate::limits;
+use smol_str::SmolStr;
 
 /// An identifier naming a field: `[A-Za-z_][A-Za-z0-9_]{0,62}`, and not one of the
 /// [`RESERVED_WORDS`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ident(Box<str>);
+pub struct Ident(SmolStr);
 
 /// Words that cannot name a field: in the text form they start a filter, and in the JSON form
 /// they are the logical operators.
@@ -38,7 +39,16 @@ impl Ident {
                 loc.clone(),
             ));
         }
-        Ok(Self(s.into()))
+        Ok(Self(SmolStr::new(s)))
+    }
+
+    /// An identifier the lexer has already matched as `[A-Za-z_][A-Za-z0-9_]*`: only its length
+    /// and the reserved words are left to check.
+    pub(crate) fn lexed(s: &str, loc: &Loc) -> Result<Self, DslError> {
+        if s.len() > limits::MAX_IDENT_LEN || RESERVED_WORDS.contains(&s) {
+            return Self::new_at(s, loc);
+        }
+        Ok(Self(SmolStr::new(s)))
     }
 
     /// The name.
@@ -110,6 +120,26 @@ impl Filter {
             arg,
             loc: Loc::None,
         })
+    }
+
+    /// The nesting depth and the number of nodes, in one walk.
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            Filter::Const(_) | Filter::Cmp(_) => (1, 1),
+            Filter::And(c) | Filter::Or(c) => {
+                let (mut depth, mut nodes) = (0, 1);
+                for f in c {
+                    let (d, n) = f.shape();
+                    depth = depth.max(d);
+                    nodes += n;
+                }
+                (depth + 1, nodes)
+            }
+            Filter::Not(f) => {
+                let (d, n) = f.shape();
+                (d + 1, n + 1)
+            }
+        }
     }
 
     /// The number of nodes (every filter node counts one).
@@ -324,8 +354,8 @@ pub enum Operand {
 /// A literal or a variable.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// A string.
-    Str(String),
+    /// A string (short ones are stored inline).
+    Str(SmolStr),
     /// An integer.
     Int(i64),
     /// A decimal number (finite).

@@ -99,6 +99,7 @@ pub(crate) enum BNode {
 pub struct BoundFilter {
     pub(crate) root: BNode,
     pub(crate) has_regex: bool,
+    pub(crate) schema: u64,
 }
 
 impl BoundFilter {
@@ -133,7 +134,7 @@ pub(crate) fn var_value(subject: &Subject, var: &Var) -> Option<Json> {
 /// Coerces a variable's JSON value to `kind`; `None` (unknown) when it does not fit.
 fn coerce_json(v: &Json, kind: ValueKind) -> Option<Scalar> {
     let lit = match v {
-        Json::String(s) => crate::ast::Value::Str(s.clone()),
+        Json::String(s) => crate::ast::Value::Str(s.as_str().into()),
         Json::Bool(b) => crate::ast::Value::Bool(*b),
         Json::Number(n) => match n.as_i64() {
             Some(i) => crate::ast::Value::Int(i),
@@ -155,6 +156,7 @@ impl CheckedFilter {
         BoundFilter {
             root: b.node(&self.root),
             has_regex: self.has_regex,
+            schema: self.schema,
         }
     }
 }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 /// A typed literal, coerced to its field's kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
-    /// Text.
-    Text(Arc<str>),
+    /// Text (short ones are stored inline).
+    Text(smol_str::SmolStr),
     /// A 64-bit integer.
     Int(i64),
     /// A finite double.
@@ -67,6 +67,8 @@ pub struct CheckedFilter {
     pub(crate) vars: Vec<Var>,
     pub(crate) has_regex: bool,
     pub(crate) id: u64,
+    /// The schema it was checked against (for indexed rows).
+    pub(crate) schema: u64,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -148,6 +150,7 @@ impl Filter {
             vars: cx.vars,
             has_regex: cx.has_regex,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            schema: schema.id,
         })
     }
 }
@@ -368,7 +371,7 @@ fn describe(v: &Value) -> String {
 /// Coerces a literal to `kind`, or `None` when it does not fit.
 pub(crate) fn coerce(v: &Value, kind: ValueKind) -> Option<Scalar> {
     match (kind, v) {
-        (ValueKind::Text, Value::Str(s)) => Some(Scalar::Text(s.as_str().into())),
+        (ValueKind::Text, Value::Str(s)) => Some(Scalar::Text(s.clone())),
         (ValueKind::Text, Value::Int(i)) => Some(Scalar::Text(i.to_string().into())),
         (ValueKind::Integer, Value::Int(i)) => Some(Scalar::Int(*i)),
         (ValueKind::Integer, Value::Float(x)) => float_to_int(*x).map(Scalar::Int),

@@ -16,13 +16,14 @@
 //! | timestamps stored as text on SQLite | fixed-width RFC 3339 UTC text, compared as text |
 
 use crate::ast::Op;
-use crate::bind::{BArg, BCmp, BNode, BVal, BoundFilter, Origin, Tri, var_value};
+use crate::bind::{BArg, BCmp, BNode, BVal, BoundFilter, Origin, Tri};
 use crate::check::{CheckedFilter, Scalar};
 use crate::error::{DslError, ErrorKind, Loc};
 use crate::schema::{FieldSpec, Source, ValueKind};
 use crate::timefmt;
+use sea_query::extension::postgres::PgFunc;
 use sea_query::{
-    Alias, ArrayType, BinOper, Expr, ExprTrait, LikeExpr, PostgresQueryBuilder, Query,
+    Alias, ArrayType, BinOper, Expr, ExprTrait, Func, LikeExpr, PostgresQueryBuilder, Query,
     QueryBuilder, SqlWriterValues, SqliteQueryBuilder, SubQueryStatement, Value, Values,
 };
 use std::collections::HashMap;
@@ -243,10 +244,8 @@ impl Emitter {
         let v = self.scalar(&b.v);
         let e = self.value(v, b.origin);
         match (&b.v, self.dialect) {
-            (Scalar::Ts(_), Dialect::Postgres) => {
-                Expr::cust_with_exprs("CAST($1 AS timestamptz)", [e])
-            }
-            (Scalar::Uuid(_), Dialect::Postgres) => Expr::cust_with_exprs("CAST($1 AS uuid)", [e]),
+            (Scalar::Ts(_), Dialect::Postgres) => cast(e, "timestamptz"),
+            (Scalar::Uuid(_), Dialect::Postgres) => cast(e, "uuid"),
             _ => e,
         }
     }
@@ -308,13 +307,25 @@ impl Emitter {
         }
     }
 
-    /// The column as ordered in byte order (`COLLATE "C"` on PostgreSQL text).
-    fn ordered_column(&mut self, f: &FieldSpec) -> Expr {
+    /// `column op value` for an ordering operator, in byte order: on PostgreSQL text the column
+    /// is compared under `COLLATE "C"` (as SQLite's BINARY collation and the matcher do).
+    fn ordered(&mut self, f: &FieldSpec, op: Op, b: &BVal) -> Expr {
         let col = self.column(f);
+        let v = self.bval(b);
         if self.dialect == Dialect::Postgres && f.kind == ValueKind::Text {
-            Expr::cust_with_exprs("$1 COLLATE \"C\"", [col])
-        } else {
-            col
+            let bin = match op {
+                Op::Lt => r#"COLLATE "C" <"#,
+                Op::Lte => r#"COLLATE "C" <="#,
+                Op::Gt => r#"COLLATE "C" >"#,
+                _ => r#"COLLATE "C" >="#,
+            };
+            return col.binary(BinOper::Custom(bin), v);
+        }
+        match op {
+            Op::Lt => col.lt(v),
+            Op::Lte => col.lte(v),
+            Op::Gt => col.gt(v),
+            _ => col.gte(v),
         }
     }
 
@@ -334,21 +345,10 @@ impl Emitter {
                 let col = self.column(f);
                 col.ne(self.bval(b))
             }
-            (BArg::One(b), op @ (Op::Lt | Op::Lte | Op::Gt | Op::Gte)) => {
-                let col = self.ordered_column(f);
-                let v = self.bval(b);
-                match op {
-                    Op::Lt => col.lt(v),
-                    Op::Lte => col.lte(v),
-                    Op::Gt => col.gt(v),
-                    _ => col.gte(v),
-                }
-            }
+            (BArg::One(b), op @ (Op::Lt | Op::Lte | Op::Gt | Op::Gte)) => self.ordered(f, op, b),
             (BArg::Two(a, b), op @ (Op::Between | Op::NBetween)) => {
-                let lo_col = self.ordered_column(f);
-                let lo = lo_col.gte(self.bval(a));
-                let hi_col = self.ordered_column(f);
-                let both = lo.and(hi_col.lte(self.bval(b)));
+                let lo = self.ordered(f, Op::Gte, a);
+                let both = lo.and(self.ordered(f, Op::Lte, b));
                 if op == Op::NBetween { both.not() } else { both }
             }
             (BArg::List(items), _) => {
@@ -357,7 +357,7 @@ impl Emitter {
                     let ty = array_type(f.kind);
                     let vals: Vec<Value> = items.iter().map(|s| self.scalar(s)).collect();
                     let arr = self.value(Value::Array(ty, Some(Box::new(vals))), Origin::Fixed);
-                    Expr::cust_with_exprs(array_any(f.kind), [col, arr])
+                    col.eq(PgFunc::any(cast(arr, array_cast(f.kind))))
                 } else {
                     let vals: Vec<Expr> = items
                         .iter()
@@ -401,9 +401,11 @@ impl Emitter {
                         pat.push('%');
                     }
                     let target = if pg && op.is_case_insensitive() {
-                        Expr::cust_with_exprs(
-                            "translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')",
-                            [col],
+                        Expr::from(
+                            Func::cust("translate")
+                                .arg(col)
+                                .arg(Expr::Constant("ABCDEFGHIJKLMNOPQRSTUVWXYZ".into()))
+                                .arg(Expr::Constant("abcdefghijklmnopqrstuvwxyz".into())),
                         )
                     } else {
                         col
@@ -440,7 +442,7 @@ impl Emitter {
                             // JSON text cast to jsonb: the value list then holds only scalars and
                             // `in` arrays, so a JSON array there always means an array bind.
                             let v = self.value(Value::String(Some(j.to_string())), Origin::Fixed);
-                            Expr::cust_with_exprs("CAST($1 AS jsonb)", [v])
+                            cast(v, "jsonb")
                         } else {
                             self.value(Value::String(Some(j.to_string())), Origin::Fixed)
                         }
@@ -453,16 +455,21 @@ impl Emitter {
     }
 }
 
-/// `col = ANY(CAST(array AS type[]))`: the cast makes the SQL run the same when a client binds
-/// the array as text items (as the JSON of `Sql::values_json` suggests).
-fn array_any(kind: ValueKind) -> &'static str {
+/// `CAST(e AS ty)` with `ty` a fixed SQL type name.
+fn cast(e: Expr, ty: &'static str) -> Expr {
+    Func::cast_as(e, Alias::new(ty)).into()
+}
+
+/// The array type of `col = ANY(CAST(array AS type[]))`: the cast makes the SQL run the same when
+/// a client binds the array as text items (as the JSON of `Sql::values_json` suggests).
+fn array_cast(kind: ValueKind) -> &'static str {
     match kind {
-        ValueKind::Integer => "$1 = ANY(CAST($2 AS bigint[]))",
-        ValueKind::Number => "$1 = ANY(CAST($2 AS double precision[]))",
-        ValueKind::Boolean => "$1 = ANY(CAST($2 AS boolean[]))",
-        ValueKind::Timestamp => "$1 = ANY(CAST($2 AS timestamptz[]))",
-        ValueKind::Uuid => "$1 = ANY(CAST($2 AS uuid[]))",
-        ValueKind::Text | ValueKind::Json => "$1 = ANY(CAST($2 AS text[]))",
+        ValueKind::Integer => "bigint[]",
+        ValueKind::Number => "double precision[]",
+        ValueKind::Boolean => "boolean[]",
+        ValueKind::Timestamp => "timestamptz[]",
+        ValueKind::Uuid => "uuid[]",
+        ValueKind::Text | ValueKind::Json => "text[]",
     }
 }
 
@@ -550,11 +557,7 @@ impl CompileCache {
     ) -> Result<Sql, DslError> {
         let mut vars = String::new();
         for v in &filter.vars {
-            match var_value(subject, v) {
-                Some(j) => vars.push_str(&j.to_string()),
-                None => vars.push('\u{0}'),
-            }
-            vars.push('\u{1}');
+            write_var_key(&mut vars, subject, v);
         }
         let key = CacheKey {
             id: filter.id,
@@ -601,6 +604,62 @@ impl CompileCache {
             dialect,
         })
     }
+}
+
+/// Appends the value of `var` for `subject` to a cache key, unambiguously: strings are
+/// length-prefixed, attributes are their JSON text, a missing value is `-`.
+fn write_var_key(key: &mut String, subject: &Subject, var: &crate::ast::Var) {
+    use crate::ast::Var;
+    fn text(key: &mut String, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                // Length-prefixed: no value can imitate a separator.
+                key.push_str(itoa(s.len()).as_str());
+                key.push(':');
+                key.push_str(s);
+            }
+            None => key.push('-'),
+        }
+        key.push(';');
+    }
+    let user = subject.user.as_ref();
+    match var {
+        Var::UserId => text(key, user.map(|u| u.id.as_str())),
+        Var::UserEmail => text(key, user.and_then(|u| u.email.as_deref())),
+        Var::TenantId => text(key, subject.tenant.as_deref()),
+        Var::UserRoles => match user {
+            Some(u) => {
+                key.push_str(itoa(u.roles.len()).as_str());
+                key.push('[');
+                for r in &u.roles {
+                    text(key, Some(r));
+                }
+            }
+            None => text(key, None),
+        },
+        Var::UserAttr(a) => match user.and_then(|u| u.attrs.get(a.as_str())) {
+            Some(j) => text(key, Some(&j.to_string())),
+            None => text(key, None),
+        },
+        Var::Now(_) => {}
+    }
+}
+
+/// A small decimal formatter for key lengths (no `fmt` machinery on the cached path).
+fn itoa(mut n: usize) -> smol_str::SmolStr {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(b) = buf.get_mut(at) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    smol_str::SmolStr::new(std::str::from_utf8(buf.get(at..).unwrap_or(&[])).unwrap_or(""))
 }
 
 fn instantiate(t: &Template, now: Option<i64>, dialect: Dialect) -> Option<Sql> {

@@ -35,25 +35,6 @@ impl Loc {
             offset,
         }
     }
-
-    /// The pointer one level down, at `key` (escaped as RFC 6901 says).
-    pub(crate) fn json_child(&self, key: &str) -> Loc {
-        let base = match self {
-            Loc::Json(p) => p.as_str(),
-            _ => "",
-        };
-        let mut p = String::with_capacity(base.len() + key.len() + 1);
-        p.push_str(base);
-        p.push('/');
-        for c in key.chars() {
-            match c {
-                '~' => p.push_str("~0"),
-                '/' => p.push_str("~1"),
-                c => p.push(c),
-            }
-        }
-        Loc::Json(p)
-    }
 }
 
 impl std::fmt::Display for Loc {
@@ -232,13 +213,5 @@ mod tests {
         assert_eq!(Loc::in_text(src, off).to_string(), "1:3");
         let off = src.rfind('=').unwrap_or(0);
         assert_eq!(Loc::in_text(src, off).to_string(), "2:8");
-    }
-
-    #[test]
-    fn pointers_escape() {
-        let l = Loc::Json(String::new())
-            .json_child("_and")
-            .json_child("a/b~c");
-        assert_eq!(l, Loc::Json("/_and/a~1b~0c".into()));
     }
 }

@@ -19,10 +19,85 @@ use serde_json::Value as Json;
 /// # Ok::<(), workeros_dsl::DslError>(())
 /// ```
 pub fn from_json(v: &Json) -> Result<Filter, DslError> {
-    let root = Loc::Json(String::new());
-    let f = filter(v, &root, 0)?;
-    check_shape(&f, &root)?;
+    let f = filter(v, &Path::ROOT, 0)?;
+    check_shape(&f, &Loc::Json(String::new()))?;
     Ok(f)
+}
+
+/// Where we are in the JSON document: a chain of segments on the stack, turned into a JSON
+/// pointer only when an error or a comparison needs one.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+}
+
+impl<'a> Path<'a> {
+    const ROOT: Path<'static> = Path {
+        parent: None,
+        seg: Seg::Root,
+    };
+
+    fn key(&'a self, k: &'a str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Key(k),
+        }
+    }
+
+    fn index(&'a self, n: usize) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Index(n),
+        }
+    }
+
+    fn loc(&self) -> Loc {
+        let mut pointer = String::with_capacity(32);
+        self.write(&mut pointer);
+        Loc::Json(pointer)
+    }
+
+    fn write(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.write(out);
+        }
+        match self.seg {
+            Seg::Root => {}
+            Seg::Key(k) => {
+                out.push('/');
+                if k.contains(['~', '/']) {
+                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                } else {
+                    out.push_str(k);
+                }
+            }
+            Seg::Index(n) => {
+                out.push('/');
+                let mut buf = [0u8; 20];
+                let mut at = buf.len();
+                let mut n = n;
+                loop {
+                    at -= 1;
+                    if let Some(b) = buf.get_mut(at) {
+                        *b = b'0' + (n % 10) as u8;
+                    }
+                    n /= 10;
+                    if n == 0 || at == 0 {
+                        break;
+                    }
+                }
+                out.push_str(std::str::from_utf8(buf.get(at..).unwrap_or(&[])).unwrap_or(""));
+            }
+        }
+    }
 }
 
 /// Parses the JSON form from JSON text (at most 16 KiB).
@@ -69,31 +144,31 @@ fn kind_of(v: &Json) -> &'static str {
     }
 }
 
-fn filter(v: &Json, loc: &Loc, depth: usize) -> Result<Filter, DslError> {
+fn filter(v: &Json, path: &Path<'_>, depth: usize) -> Result<Filter, DslError> {
     if depth >= MAX_DEPTH {
         return Err(DslError::limit(
             format!("the filter nests deeper than {MAX_DEPTH} levels"),
-            loc.clone(),
+            path.loc(),
         ));
     }
     let Json::Object(map) = v else {
-        return Err(DslError::syntax("expected a filter object", loc.clone()).found(kind_of(v)));
+        return Err(DslError::syntax("expected a filter object", path.loc()).found(kind_of(v)));
     };
     let mut parts = Vec::with_capacity(map.len());
     for (key, val) in map {
-        let here = loc.json_child(key);
+        let here = path.key(key);
         match key.as_str() {
             "_and" | "_or" => {
                 let Json::Array(items) = val else {
                     return Err(DslError::syntax(
                         format!("expected an array of filters after `{key}`"),
-                        here,
+                        here.loc(),
                     )
                     .found(kind_of(val)));
                 };
                 let mut children = Vec::with_capacity(items.len());
                 for (n, item) in items.iter().enumerate() {
-                    children.push(filter(item, &here.json_child(&n.to_string()), depth + 1)?);
+                    children.push(filter(item, &here.index(n), depth + 1)?);
                 }
                 parts.push(if key == "_and" {
                     Filter::and(children)
@@ -108,24 +183,29 @@ fn filter(v: &Json, loc: &Loc, depth: usize) -> Result<Filter, DslError> {
     Ok(Filter::and(parts))
 }
 
-fn field_ops(field: &str, v: &Json, loc: &Loc, out: &mut Vec<Filter>) -> Result<(), DslError> {
-    let ident = Ident::new_at(field, loc)?;
+fn field_ops(
+    field: &str,
+    v: &Json,
+    path: &Path<'_>,
+    out: &mut Vec<Filter>,
+) -> Result<(), DslError> {
+    let ident = Ident::new(field).map_err(|e| e.at_if_none(&path.loc()))?;
     let ops = match v {
         Json::Object(ops) if !ops.is_empty() => ops,
         _ => {
             return Err(DslError::syntax(
                 format!("expected an object of operators for field `{field}`"),
-                loc.clone(),
+                path.loc(),
             )
             .found(kind_of(v))
             .with_help(format!("for example {{\"{field}\": {{\"_eq\": ...}}}}")));
         }
     };
     for (name, arg) in ops {
-        let here = loc.json_child(name);
+        let here = path.key(name);
         let Some(mut op) = Op::from_json_name(name) else {
             return Err(
-                DslError::syntax(format!("unknown operator `{}`", clip(name)), here)
+                DslError::syntax(format!("unknown operator `{}`", clip(name)), here.loc())
                     .with_help("operators are _eq _neq _lt _lte _gt _gte _in _nin _null _nnull _empty _nempty _contains _icontains _starts_with _ends_with (and their _n forms) _between _nbetween _regex"),
             );
         };
@@ -138,7 +218,7 @@ fn field_ops(field: &str, v: &Json, loc: &Loc, out: &mut Vec<Filter>) -> Result<
                     _ => {
                         return Err(DslError::syntax(
                             format!("expected `true` or `false` after `{name}`"),
-                            here,
+                            here.loc(),
                         )
                         .found(kind_of(arg)));
                     }
@@ -153,17 +233,17 @@ fn field_ops(field: &str, v: &Json, loc: &Loc, out: &mut Vec<Filter>) -> Result<
             crate::ast::Arity::Two => match arg {
                 Json::Array(pair) if pair.len() == 2 => {
                     let (Some(a), Some(b)) = (pair.first(), pair.get(1)) else {
-                        return Err(DslError::syntax("expected two bounds", here));
+                        return Err(DslError::syntax("expected two bounds", here.loc()));
                     };
                     Operand::Two(
-                        value(a, &here.json_child("0"), true)?,
-                        value(b, &here.json_child("1"), true)?,
+                        value(a, &here.index(0), true)?,
+                        value(b, &here.index(1), true)?,
                     )
                 }
                 _ => {
                     return Err(DslError::syntax(
                         format!("expected an array of two bounds after `{name}`"),
-                        here,
+                        here.loc(),
                     )
                     .found(kind_of(arg)));
                 }
@@ -173,14 +253,10 @@ fn field_ops(field: &str, v: &Json, loc: &Loc, out: &mut Vec<Filter>) -> Result<
             field: ident.clone(),
             op,
             arg,
-            loc: here_or(loc, name),
+            loc: here.loc(),
         }));
     }
     Ok(())
-}
-
-fn here_or(loc: &Loc, op: &str) -> Loc {
-    loc.json_child(op)
 }
 
 /// Whether a `$` string names a variable (and so must parse as one).
@@ -194,27 +270,27 @@ fn looks_like_var(s: &str) -> bool {
             .any(|p| s.strip_prefix(p).is_some_and(boundary))
 }
 
-fn value(v: &Json, loc: &Loc, in_list: bool) -> Result<Value, DslError> {
+fn value(v: &Json, path: &Path<'_>, in_list: bool) -> Result<Value, DslError> {
     match v {
         Json::String(s) if looks_like_var(s) => match variable(s) {
             Ok(("", var)) => Ok(Value::Var(var)),
             Ok((rest, _)) => Err(DslError::syntax(
                 format!("unexpected `{}` after the variable", clip(rest)),
-                loc.clone(),
+                path.loc(),
             )),
-            Err(msg) => Err(DslError::syntax(msg, loc.clone())),
+            Err(msg) => Err(DslError::syntax(msg, path.loc())),
         },
         Json::String(s) => {
             if s.len() > MAX_STRING_LEN {
                 return Err(DslError::limit(
                     format!("a string is longer than {MAX_STRING_LEN} bytes"),
-                    loc.clone(),
+                    path.loc(),
                 ));
             }
             if s.contains('\0') {
-                return Err(DslError::syntax("strings cannot contain NUL", loc.clone()));
+                return Err(DslError::syntax("strings cannot contain NUL", path.loc()));
             }
-            Ok(Value::Str(s.clone()))
+            Ok(Value::Str(s.as_str().into()))
         }
         Json::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -222,14 +298,14 @@ fn value(v: &Json, loc: &Loc, in_list: bool) -> Result<Value, DslError> {
             } else if n.is_u64() {
                 Err(DslError::syntax(
                     format!("integer `{n}` is out of range (64-bit signed)"),
-                    loc.clone(),
+                    path.loc(),
                 ))
             } else {
                 match n.as_f64() {
                     Some(x) if x.is_finite() => Ok(Value::Float(x)),
                     _ => Err(DslError::syntax(
                         format!("number `{n}` is out of range"),
-                        loc.clone(),
+                        path.loc(),
                     )),
                 }
             }
@@ -242,23 +318,21 @@ fn value(v: &Json, loc: &Loc, in_list: bool) -> Result<Value, DslError> {
                         "a list has {} items; at most {MAX_LIST_LEN} are allowed",
                         items.len()
                     ),
-                    loc.clone(),
+                    path.loc(),
                 ));
             }
             let mut out = Vec::with_capacity(items.len());
             for (n, item) in items.iter().enumerate() {
-                out.push(value(item, &loc.json_child(&n.to_string()), true)?);
+                out.push(value(item, &path.index(n), true)?);
             }
             Ok(Value::List(out))
         }
-        Json::Array(_) => Err(DslError::syntax("lists cannot be nested", loc.clone())),
+        Json::Array(_) => Err(DslError::syntax("lists cannot be nested", path.loc())),
         Json::Null => Err(
-            DslError::syntax("a literal `null` cannot be compared", loc.clone())
+            DslError::syntax("a literal `null` cannot be compared", path.loc())
                 .with_help("use `{\"_null\": true}` or `{\"_nnull\": true}`"),
         ),
-        Json::Object(_) => {
-            Err(DslError::syntax("expected a value", loc.clone()).found("an object"))
-        }
+        Json::Object(_) => Err(DslError::syntax("expected a value", path.loc()).found("an object")),
     }
 }
 
@@ -328,6 +402,8 @@ mod tests {
         assert!(e.to_string().contains("`/a/_eq`"), "{e}");
         assert!(from_json(&json!({"a": 1})).is_err());
         assert!(from_json(&json!({"a\"; drop": {"_eq": 1}})).is_err());
+        let e = from_json(&json!({"_or": [{"a/b~c": {"_eq": 1}}]})).unwrap_err();
+        assert_eq!(e.loc(), &Loc::Json("/_or/0/a~1b~0c".into()));
         assert!(from_json(&json!({"a": {"_in": [[1]]}})).is_err());
         assert!(from_json(&json!({"a": {"_eq": 18446744073709551615u64}})).is_err());
         assert!(from_json(&json!([1])).is_err());

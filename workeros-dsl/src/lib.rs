@@ -68,6 +68,6 @@ pub use check::{CheckedFilter, Scalar, applies};
 pub use compile::{CompileCache, Compiled, Dialect, Sql};
 pub use error::{DslError, ErrorKind, Loc};
 pub use json::{from_json, from_json_str, parse_any};
-pub use schema::{FieldSpec, OwnerLookup, Schema, Source, ValueKind};
+pub use schema::{FieldSpec, OwnerLookup, Row, Schema, Source, ValueKind};
 pub use text::parse;
 pub use timefmt::{canonical as canonical_timestamp, parse_timestamp};

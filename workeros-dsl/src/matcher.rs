@@ -4,7 +4,7 @@
 use crate::ast::Op;
 use crate::bind::{BArg, BCmp, BNode, BoundFilter, Tri};
 use crate::check::Scalar;
-use crate::schema::ValueKind;
+use crate::schema::{FieldSpec, NULL, Row, ValueKind};
 use crate::timefmt;
 use serde_json::{Map, Value as Json};
 use std::cmp::Ordering;
@@ -31,11 +31,49 @@ impl BoundFilter {
 
     /// The three-valued result for `row`.
     pub fn eval(&self, row: &Map<String, Json>) -> Tri {
-        eval(&self.root, row)
+        eval(&self.root, &ByKey(row))
+    }
+
+    /// Whether the filter is TRUE for a row resolved with [`Schema::row`](crate::Schema::row):
+    /// the same answer as [`matches`](Self::matches), with field slots instead of key lookups when
+    /// the filter was checked against the row's schema.
+    pub fn matches_row(&self, row: &Row<'_>) -> bool {
+        self.eval_row(row) == Tri::True
+    }
+
+    /// The three-valued result for a resolved row.
+    pub fn eval_row(&self, row: &Row<'_>) -> Tri {
+        if row.schema == self.schema {
+            eval(&self.root, &BySlot(row))
+        } else {
+            eval(&self.root, &ByKey(row.map))
+        }
     }
 }
 
-fn eval(n: &BNode, row: &Map<String, Json>) -> Tri {
+/// How a comparison finds its field's value in a row, seen as the field's kind.
+trait Lookup {
+    fn cell(&self, field: &FieldSpec) -> Cell<'_>;
+}
+
+struct ByKey<'a>(&'a Map<String, Json>);
+
+impl Lookup for ByKey<'_> {
+    fn cell(&self, field: &FieldSpec) -> Cell<'_> {
+        cell(field.kind, self.0.get(&*field.key).unwrap_or(&NULL))
+    }
+}
+
+/// A resolved row: the cells were decoded once, when the row was resolved.
+struct BySlot<'r, 'a>(&'r Row<'a>);
+
+impl Lookup for BySlot<'_, '_> {
+    fn cell(&self, field: &FieldSpec) -> Cell<'_> {
+        self.0.cells.get(field.slot).copied().unwrap_or(Cell::Null)
+    }
+}
+
+fn eval<L: Lookup>(n: &BNode, row: &L) -> Tri {
     match n {
         BNode::Const(t) => *t,
         BNode::And(items) => {
@@ -59,13 +97,14 @@ fn eval(n: &BNode, row: &Map<String, Json>) -> Tri {
             acc
         }
         BNode::Not(inner) => eval(inner, row).not(),
-        BNode::Cmp(c) => cmp(c, row.get(&*c.field.key).unwrap_or(&Json::Null)),
+        BNode::Cmp(c) => cmp(c, row.cell(&c.field)),
     }
 }
 
 /// A row value seen as the field's kind. `Bad` is a value of the wrong type: every comparison
 /// with it is unknown (it cannot come from a column of that type).
-enum Cell<'a> {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cell<'a> {
     Null,
     Text(&'a str),
     Int(i64),
@@ -77,7 +116,7 @@ enum Cell<'a> {
     Bad,
 }
 
-fn cell(kind: ValueKind, v: &Json) -> Cell<'_> {
+pub(crate) fn cell(kind: ValueKind, v: &Json) -> Cell<'_> {
     if v.is_null() {
         return Cell::Null;
     }
@@ -127,34 +166,55 @@ fn is_empty(c: &Cell<'_>) -> bool {
     }
 }
 
+/// ASCII case-insensitive substring search; `needle` is already lowercase. `memchr2` jumps to
+/// the places where the first byte matches in either case.
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let Some(last) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let upper = first.to_ascii_uppercase();
+    let mut from = 0;
+    while let Some(p) = hay
+        .get(from..=last)
+        .and_then(|h| memchr::memchr2(first, upper, h))
+    {
+        let i = from + p;
+        if hay
+            .get(i + 1..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+        {
+            return true;
+        }
+        from = i + 1;
+    }
+    false
 }
 
-fn substring(op: Op, hay: &str, needle: &str) -> bool {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    match op.positive().unwrap_or(op) {
-        Op::Contains => hay.contains(needle),
-        Op::StartsWith => h.starts_with(n),
-        Op::EndsWith => h.ends_with(n),
-        Op::IContains => contains_ci(h, n),
-        Op::IStartsWith => {
-            h.len() >= n.len() && h.get(..n.len()).is_some_and(|p| p.eq_ignore_ascii_case(n))
-        }
-        Op::IEndsWith => {
-            h.len() >= n.len()
-                && h.get(h.len() - n.len()..)
-                    .is_some_and(|p| p.eq_ignore_ascii_case(n))
-        }
-        _ => false,
+fn starts_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.get(..needle.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(needle))
+}
+
+fn ends_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len()
+        .checked_sub(needle.len())
+        .and_then(|at| hay.get(at..))
+        .is_some_and(|p| p.eq_ignore_ascii_case(needle))
+}
+
+/// Applies a text test to a text cell and a text needle; `None` when either is not text.
+#[inline]
+fn text_test(cell: &Cell<'_>, s: &Scalar, test: impl Fn(&str, &str) -> bool) -> Option<bool> {
+    match (cell, s) {
+        (Cell::Text(h), Scalar::Text(n)) => Some(test(h, n)),
+        _ => None,
     }
 }
 
-fn cmp(c: &BCmp, v: &Json) -> Tri {
-    let cell = cell(c.field.kind, v);
+fn cmp(c: &BCmp, cell: Cell<'_>) -> Tri {
     match c.op {
         Op::Null => return Tri::of(matches!(cell, Cell::Null)),
         Op::NNull => return Tri::of(!matches!(cell, Cell::Null)),
@@ -166,44 +226,92 @@ fn cmp(c: &BCmp, v: &Json) -> Tri {
         return Tri::Unknown;
     }
     let ord = |s: &Scalar| order(&cell, s);
-    let t = match (&c.arg, c.op) {
-        (BArg::One(b), Op::Eq) => ord(&b.v).map(Ordering::is_eq),
-        (BArg::One(b), Op::Neq) => ord(&b.v).map(Ordering::is_ne),
-        (BArg::One(b), Op::Lt) => ord(&b.v).map(Ordering::is_lt),
-        (BArg::One(b), Op::Lte) => ord(&b.v).map(Ordering::is_le),
-        (BArg::One(b), Op::Gt) => ord(&b.v).map(Ordering::is_gt),
-        (BArg::One(b), Op::Gte) => ord(&b.v).map(Ordering::is_ge),
-        (BArg::List(items), Op::In) => {
-            let mut any = Some(false);
-            for s in items {
-                match ord(s) {
-                    Some(Ordering::Equal) => {
-                        any = Some(true);
-                        break;
-                    }
-                    Some(_) => {}
-                    None => any = None,
-                }
-            }
-            any
-        }
-        (BArg::Two(a, b), Op::Between | Op::NBetween) => {
-            let inside = ord(&a.v)
-                .map(Ordering::is_ge)
-                .zip(ord(&b.v).map(Ordering::is_le));
-            inside.map(|(lo, hi)| (lo && hi) != (c.op == Op::NBetween))
-        }
-        (BArg::One(b), op) if op.is_substring() => match (&cell, &b.v) {
-            (Cell::Text(h), Scalar::Text(n)) => {
-                Some(substring(op, h, n) == op.positive().is_none())
-            }
-            _ => None,
-        },
-        (BArg::Regex(re), Op::Regex) => match cell {
-            Cell::Text(h) => Some(re.is_match(h)),
-            _ => None,
-        },
+    let one = |f: &dyn Fn(&Scalar) -> Option<bool>| match &c.arg {
+        BArg::One(b) => f(&b.v),
         _ => None,
     };
+    let text = |test: fn(&str, &str) -> bool| one(&|s| text_test(&cell, s, test));
+    let not = |t: Option<bool>| t.map(|b| !b);
+    let t = match c.op {
+        Op::Eq => one(&|s| ord(s).map(Ordering::is_eq)),
+        Op::Neq => one(&|s| ord(s).map(Ordering::is_ne)),
+        Op::Lt => one(&|s| ord(s).map(Ordering::is_lt)),
+        Op::Lte => one(&|s| ord(s).map(Ordering::is_le)),
+        Op::Gt => one(&|s| ord(s).map(Ordering::is_gt)),
+        Op::Gte => one(&|s| ord(s).map(Ordering::is_ge)),
+        Op::In | Op::Nin => match &c.arg {
+            BArg::List(items) => {
+                let mut any = Some(false);
+                for s in items {
+                    match ord(s) {
+                        Some(Ordering::Equal) => {
+                            any = Some(true);
+                            break;
+                        }
+                        Some(_) => {}
+                        None => any = None,
+                    }
+                }
+                if c.op == Op::Nin { not(any) } else { any }
+            }
+            _ => None,
+        },
+        Op::Between | Op::NBetween => match &c.arg {
+            BArg::Two(a, b) => {
+                let inside = ord(&a.v)
+                    .map(Ordering::is_ge)
+                    .zip(ord(&b.v).map(Ordering::is_le))
+                    .map(|(lo, hi)| lo && hi);
+                if c.op == Op::NBetween {
+                    not(inside)
+                } else {
+                    inside
+                }
+            }
+            _ => None,
+        },
+        Op::Contains => text(|h, n| h.contains(n)),
+        Op::NContains => not(text(|h, n| h.contains(n))),
+        Op::StartsWith => text(|h, n| h.starts_with(n)),
+        Op::NStartsWith => not(text(|h, n| h.starts_with(n))),
+        Op::EndsWith => text(|h, n| h.ends_with(n)),
+        Op::NEndsWith => not(text(|h, n| h.ends_with(n))),
+        Op::IContains => text(|h, n| contains_ci(h.as_bytes(), n.as_bytes())),
+        Op::NIContains => not(text(|h, n| contains_ci(h.as_bytes(), n.as_bytes()))),
+        Op::IStartsWith => text(|h, n| starts_ci(h.as_bytes(), n.as_bytes())),
+        Op::NIStartsWith => not(text(|h, n| starts_ci(h.as_bytes(), n.as_bytes()))),
+        Op::IEndsWith => text(|h, n| ends_ci(h.as_bytes(), n.as_bytes())),
+        Op::NIEndsWith => not(text(|h, n| ends_ci(h.as_bytes(), n.as_bytes()))),
+        Op::Regex => match (&c.arg, cell) {
+            (BArg::Regex(re), Cell::Text(h)) => Some(re.is_match(h)),
+            _ => None,
+        },
+        Op::Null | Op::NNull | Op::Empty | Op::NEmpty => None,
+    };
     t.map_or(Tri::Unknown, Tri::of)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Schema, ValueKind, parse};
+    use workeros_core::Subject;
+
+    #[test]
+    fn indexed_rows_agree_and_fall_back_by_key() {
+        let schema = Schema::of([("a", ValueKind::Integer), ("b", ValueKind::Text)]).unwrap();
+        let other = Schema::of([("b", ValueKind::Text), ("a", ValueKind::Integer)]).unwrap();
+        let f = parse("a > 1 && b = 'x'").unwrap().check(&schema).unwrap();
+        let bound = f.bind(&Subject::anonymous(), time::OffsetDateTime::UNIX_EPOCH);
+        for row in [
+            serde_json::json!({"a": 2, "b": "x"}),
+            serde_json::json!({"a": 1, "b": "x"}),
+            serde_json::json!({"b": "x"}),
+        ] {
+            let map = row.as_object().unwrap();
+            let want = bound.eval(map);
+            assert_eq!(bound.eval_row(&schema.row(map)), want);
+            // Slots of another schema are not trusted: the key path answers.
+            assert_eq!(bound.eval_row(&other.row(map)), want);
+        }
+    }
 }

@@ -165,7 +165,7 @@ pub(crate) fn var_text(v: &Var) -> String {
 
 fn value_json(v: &Value) -> Json {
     match v {
-        Value::Str(s) => Json::String(s.clone()),
+        Value::Str(s) => Json::String(s.to_string()),
         Value::Int(i) => Json::from(*i),
         Value::Float(x) => serde_json::Number::from_f64(*x).map_or(Json::Null, Json::Number),
         Value::Bool(b) => Json::Bool(*b),

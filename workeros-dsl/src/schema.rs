@@ -2,8 +2,9 @@
 
 use crate::ast::Ident;
 use crate::error::DslError;
-use std::collections::HashMap;
+use serde_json::{Map, Value as Json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use workeros_core::FieldType;
 
 /// The value type of a field as the DSL sees it.
@@ -92,6 +93,8 @@ pub struct OwnerLookup {
 /// One field as the DSL sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldSpec {
+    /// The field's position in its schema (set when added), for indexed rows.
+    pub(crate) slot: usize,
     pub(crate) name: Ident,
     pub(crate) kind: ValueKind,
     pub(crate) source: Source,
@@ -104,6 +107,7 @@ impl FieldSpec {
     pub fn new(name: &str, kind: ValueKind) -> Result<Self, DslError> {
         let name = Ident::new(name)?;
         Ok(Self {
+            slot: 0,
             source: Source::Column {
                 table: None,
                 column: name.as_str().to_owned(),
@@ -169,11 +173,42 @@ impl FieldSpec {
 }
 
 /// The fields a filter may name, with aliases (`created_at` and `createdAt` naming one field).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Schema {
+    /// Identifies this schema's field layout (clones share it; any change makes a new one).
+    pub(crate) id: u64,
     fields: Vec<Arc<FieldSpec>>,
-    names: HashMap<Box<str>, usize>,
+    names: rustc_hash::FxHashMap<Box<str>, usize>,
 }
+
+static NEXT_SCHEMA: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_SCHEMA.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Default for Schema {
+    fn default() -> Self {
+        Self {
+            id: next_id(),
+            fields: Vec::new(),
+            names: rustc_hash::FxHashMap::default(),
+        }
+    }
+}
+
+/// A row resolved against a schema once (one decoded cell per field: text borrowed, numbers,
+/// instants and uuids parsed), so that many filters checked against the same schema can be
+/// matched against it without looking keys up or parsing again: what the realtime hub does with
+/// one event and many subscribers. Filters checked against another schema still match it, by key.
+#[derive(Debug, Clone)]
+pub struct Row<'a> {
+    pub(crate) map: &'a Map<String, Json>,
+    pub(crate) schema: u64,
+    pub(crate) cells: Vec<crate::matcher::Cell<'a>>,
+}
+
+pub(crate) static NULL: Json = Json::Null;
 
 impl Schema {
     /// An empty schema.
@@ -181,8 +216,21 @@ impl Schema {
         Self::default()
     }
 
+    /// Resolves `map` (a row in its wire form) against this schema; see [`Row`].
+    pub fn row<'a>(&self, map: &'a Map<String, Json>) -> Row<'a> {
+        Row {
+            map,
+            schema: self.id,
+            cells: self
+                .fields
+                .iter()
+                .map(|f| crate::matcher::cell(f.kind, map.get(&*f.key).unwrap_or(&NULL)))
+                .collect(),
+        }
+    }
+
     /// Adds a field; its name must be new.
-    pub fn add(&mut self, spec: FieldSpec) -> Result<&mut Self, DslError> {
+    pub fn add(&mut self, mut spec: FieldSpec) -> Result<&mut Self, DslError> {
         let name = spec.name.as_str();
         if self.names.contains_key(name) {
             return Err(DslError::new(
@@ -192,7 +240,9 @@ impl Schema {
             ));
         }
         self.names.insert(name.into(), self.fields.len());
+        spec.slot = self.fields.len();
         self.fields.push(Arc::new(spec));
+        self.id = next_id();
         Ok(self)
     }
 
@@ -214,6 +264,7 @@ impl Schema {
             ));
         }
         self.names.insert(alias_ident.as_str().into(), idx);
+        self.id = next_id();
         Ok(self)
     }
 

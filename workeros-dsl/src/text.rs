@@ -24,7 +24,7 @@ use crate::error::{DslError, Loc};
 use crate::limits::{MAX_DEPTH, MAX_LIST_LEN, MAX_NODES, MAX_STRING_LEN, MAX_TEXT_LEN};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
-use nom::character::complete::{char, digit1, multispace0, one_of, satisfy};
+use nom::character::complete::{char, digit1, one_of, satisfy};
 use nom::combinator::{opt, recognize};
 use nom::{IResult, Parser as _};
 
@@ -52,7 +52,7 @@ pub fn parse(src: &str) -> Result<Filter, DslError> {
             Loc::None,
         ));
     }
-    let p = Parser { src };
+    let p = Parser::new(src);
     let (rest, f) = p.or_expr(src, 0)?;
     let rest = ws(rest);
     if !rest.is_empty() {
@@ -66,13 +66,13 @@ pub fn parse(src: &str) -> Result<Filter, DslError> {
 
 /// Checks the depth and node limits of a parsed tree.
 pub(crate) fn check_shape(f: &Filter, loc: &Loc) -> Result<(), DslError> {
-    if f.depth() > MAX_DEPTH {
+    let (depth, n) = f.shape();
+    if depth > MAX_DEPTH {
         return Err(DslError::limit(
             format!("the filter nests deeper than {MAX_DEPTH} levels"),
             loc.clone(),
         ));
     }
-    let n = f.node_count();
     if n > MAX_NODES {
         return Err(DslError::limit(
             format!("the filter has {n} nodes; at most {MAX_NODES} are allowed"),
@@ -83,8 +83,8 @@ pub(crate) fn check_shape(f: &Filter, loc: &Loc) -> Result<(), DslError> {
 }
 
 fn ws(i: &str) -> &str {
-    let r: IResult<&str, &str> = multispace0(i);
-    r.map_or(i, |(rest, _)| rest)
+    // The same set as nom's `multispace0`, without the generic machinery on the hot path.
+    i.trim_start_matches([' ', '\t', '\n', '\r'])
 }
 
 fn ident(i: &str) -> IResult<&str, &str> {
@@ -152,11 +152,52 @@ fn token(i: &str) -> String {
 
 struct Parser<'s> {
     src: &'s str,
+    /// The last location computed (offset, line, column): comparisons come in source order, so
+    /// each location is found by scanning on from the previous one, not from the start.
+    cursor: std::cell::Cell<(usize, u32, u32)>,
+    /// One line of ASCII (the common case): the column is the byte offset plus one.
+    flat: bool,
 }
 
 impl<'s> Parser<'s> {
+    fn new(src: &'s str) -> Self {
+        Self {
+            src,
+            cursor: std::cell::Cell::new((0, 1, 1)),
+            flat: src.is_ascii() && !src.contains('\n'),
+        }
+    }
+
     fn loc(&self, rest: &str) -> Loc {
-        Loc::in_text(self.src, self.src.len().saturating_sub(rest.len()))
+        let offset = self.src.len().saturating_sub(rest.len());
+        if self.flat {
+            return Loc::Text {
+                line: 1,
+                column: u32::try_from(offset + 1).unwrap_or(u32::MAX),
+                offset,
+            };
+        }
+        let (at, mut line, mut column) = self.cursor.get();
+        let Some(between) = self.src.get(at..offset) else {
+            return Loc::in_text(self.src, offset);
+        };
+        let chars = |b: &[u8]| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count();
+        let bytes = between.as_bytes();
+        match memchr::memrchr(b'\n', bytes) {
+            None => column += u32::try_from(chars(bytes)).unwrap_or(u32::MAX),
+            Some(last) => {
+                let newlines = memchr::memchr_iter(b'\n', bytes).count();
+                line += u32::try_from(newlines).unwrap_or(u32::MAX);
+                column = 1 + u32::try_from(chars(bytes.get(last + 1..).unwrap_or(&[])))
+                    .unwrap_or(u32::MAX);
+            }
+        }
+        self.cursor.set((offset, line, column));
+        Loc::Text {
+            line,
+            column,
+            offset,
+        }
     }
 
     fn err(&self, rest: &str, msg: impl Into<String>) -> DslError {
@@ -235,7 +276,7 @@ impl<'s> Parser<'s> {
 
     fn comparison<'a>(&self, start: &'a str, word: &str, after: &'a str) -> R<'a, Filter> {
         let loc = self.loc(start);
-        let field = Ident::new_at(word, &loc)?;
+        let field = Ident::lexed(word, &loc)?;
         let i = ws(after);
         let expected = || {
             self.err(i, format!("expected an operator after field `{word}`"))
@@ -384,7 +425,18 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn string<'a>(&self, i: &'a str, quote: char) -> R<'a, String> {
+    fn string<'a>(&self, i: &'a str, quote: char) -> R<'a, smol_str::SmolStr> {
+        let body = i.get(1..).unwrap_or("");
+        // Fast path: no escape before the closing quote.
+        if let Some(end) = body.find([quote, '\\']) {
+            let lit = body.get(..end).unwrap_or("");
+            if body.get(end..).is_some_and(|r| r.starts_with(quote))
+                && lit.len() <= MAX_STRING_LEN
+                && !lit.contains('\0')
+            {
+                return Ok((body.get(end + 1..).unwrap_or(""), lit.into()));
+            }
+        }
         let mut out = String::new();
         let mut chars = i.char_indices().skip(1);
         while let Some((at, c)) = chars.next() {
@@ -392,7 +444,7 @@ impl<'s> Parser<'s> {
             match c {
                 c if c == quote => {
                     let rest = i.get(at + c.len_utf8()..).unwrap_or("");
-                    return Ok((rest, out));
+                    return Ok((rest, out.into()));
                 }
                 '\\' => {
                     let Some((_, e)) = chars.next() else { break };

@@ -18,7 +18,7 @@ pub(crate) fn to_micros(t: OffsetDateTime) -> Option<i64> {
 
 /// The instant of `micros` since the Unix epoch, in UTC.
 pub(crate) fn from_micros(micros: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()
+    OffsetDateTime::UNIX_EPOCH.checked_add(time::Duration::microseconds(micros))
 }
 
 /// Parses an RFC 3339 timestamp (any offset, any fraction) or a plain date (`2024-05-01`, midnight
@@ -36,26 +36,57 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// The fixed-width text SQLite stores: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes).
 pub fn canonical(micros: i64) -> String {
-    let mut out = String::with_capacity(27);
-    if let Some(t) = from_micros(micros) {
-        let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
-        let (h, mi, s) = (t.hour(), t.minute(), t.second());
-        let us = t.microsecond();
-        use std::fmt::Write as _;
-        let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z");
+    let secs = micros.div_euclid(1_000_000);
+    let us = micros.rem_euclid(1_000_000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let fields = [
+        (0, 4, y),
+        (5, 2, mo),
+        (8, 2, d),
+        (11, 2, sod / 3600),
+        (14, 2, sod % 3600 / 60),
+        (17, 2, sod % 60),
+        (20, 6, us),
+    ];
+    for (at, width, mut v) in fields {
+        if let Some(slot) = b.get_mut(at..at + width) {
+            for digit in slot.iter_mut().rev() {
+                *digit = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
     }
-    out
+    // Only ASCII digits and separators were written.
+    std::str::from_utf8(&b)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
     let mut v: i64 = 0;
+    let mut bad = false;
     for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(c - b'0');
+        let d = c.wrapping_sub(b'0');
+        bad |= d > 9;
+        v = v * 10 + i64::from(d);
     }
-    Some(v)
+    (!bad).then_some(v)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -109,8 +140,13 @@ pub(crate) fn parse_canonical(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let month = Month::try_from(u8::try_from(mo).ok()?).ok()?;
-    let dim = i64::from(month.length(i32::try_from(y).ok()?));
+    const DAYS: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let dim = match mo {
+        2 if leap => 29,
+        1..=12 => *DAYS.get(usize::try_from(mo - 1).ok()?)?,
+        _ => return None,
+    };
     if y < 1 || d < 1 || d > dim || h > 23 || mi > 59 || sec > 59 {
         return None;
     }

@@ -65,7 +65,7 @@ fn sql_prints_sql_and_values() {
     let v: Json = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["sql"],
-        r#""owner_id" = $1 AND "views" > $2 AND "at" > (CAST($3 AS timestamptz)) AND ("tags" = ANY(CAST($4 AS text[])))"#
+        r#""owner_id" = $1 AND "views" > $2 AND "at" > CAST($3 AS timestamptz) AND "tags" = ANY(CAST($4 AS text[]))"#
     );
     assert_eq!(
         v["values"],
