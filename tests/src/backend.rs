@@ -181,6 +181,28 @@ impl Backend {
         }
     }
 
+    /// Runs a select whose first column is text, and returns it.
+    pub async fn texts(&self, stmt: &SelectStatement) -> Result<Vec<String>, String> {
+        match self {
+            Backend::Sqlite(pool) => {
+                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                let rows = sqlx::query_with(AssertSqlSafe(sql.clone()), values)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(|e| format!("sqlite: {e}\n{sql}"))?;
+                Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+            }
+            Backend::Postgres { pool, .. } => {
+                let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                let rows = sqlx::query_with(AssertSqlSafe(sql.clone()), values)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(|e| format!("postgres: {e}\n{sql}"))?;
+                Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+            }
+        }
+    }
+
     /// Drops what the test made (the PostgreSQL schema) and closes the pool.
     pub async fn close(self) {
         match self {

@@ -417,9 +417,13 @@ fn any_var() -> impl Strategy<Value = Var> {
     ]
 }
 
-/// Any string that is not a variable spelling in the JSON form (no leading `$`) and has no NUL.
+/// Any string without NUL, `$`-led ones included (the JSON printer escapes them as `$$`).
 fn any_str() -> impl Strategy<Value = String> {
-    "[^\\x00$][^\\x00]{0,8}|".prop_map(|s| s.to_owned())
+    prop_oneof![
+        3 => "[^\\x00]{0,8}",
+        1 => prop::sample::select(vec!["$", "$$", "$user.id", "$CURRENT_USERP", "$now(", "$5"])
+            .prop_map(str::to_owned),
+    ]
 }
 
 fn any_scalar() -> impl Strategy<Value = Value> {

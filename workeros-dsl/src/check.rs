@@ -165,18 +165,8 @@ impl Cx<'_> {
     fn node(&mut self, f: &Filter) -> Result<CNode, DslError> {
         Ok(match f {
             Filter::Const(b) => CNode::Const(*b),
-            Filter::And(items) => CNode::And(
-                items
-                    .iter()
-                    .map(|i| self.node(i))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Filter::Or(items) => CNode::Or(
-                items
-                    .iter()
-                    .map(|i| self.node(i))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Filter::And(items) => CNode::And(self.nodes(items)?),
+            Filter::Or(items) => CNode::Or(self.nodes(items)?),
             Filter::Not(inner) => CNode::Not(Box::new(self.node(inner)?)),
             Filter::Cmp(c) => {
                 let loc = &c.loc;
@@ -225,6 +215,14 @@ impl Cx<'_> {
                 })
             }
         })
+    }
+
+    fn nodes(&mut self, items: &[Filter]) -> Result<Vec<CNode>, DslError> {
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            out.push(self.node(i)?);
+        }
+        Ok(out)
     }
 
     fn note_var(&mut self, v: &Var) {
@@ -278,12 +276,13 @@ impl Cx<'_> {
                 )),
             },
             (Arity::One, Operand::One(v)) if matches!(op, Op::In | Op::Nin) => match v {
-                Value::List(items) => Ok(CArg::List(
-                    items
-                        .iter()
-                        .map(|i| self.scalar(op, kind, i, name))
-                        .collect::<Result<_, _>>()?,
-                )),
+                Value::List(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for i in items {
+                        out.push(self.scalar(op, kind, i, name)?);
+                    }
+                    Ok(CArg::List(out))
+                }
                 Value::Var(var @ (Var::UserRoles | Var::UserAttr(_))) => {
                     self.note_var(var);
                     Ok(CArg::ListVar(var.clone()))

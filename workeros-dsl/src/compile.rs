@@ -678,3 +678,109 @@ fn instantiate(t: &Template, now: Option<i64>, dialect: Dialect) -> Option<Sql> 
         dialect,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Schema, parse};
+    use workeros_core::User;
+
+    fn checked(src: &str) -> CheckedFilter {
+        let schema = Schema::of([
+            ("owner", ValueKind::Text),
+            ("at", ValueKind::Timestamp),
+            ("tag", ValueKind::Text),
+        ])
+        .unwrap();
+        parse(src).unwrap().check(&schema).unwrap()
+    }
+
+    fn at(s: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn hits_recompute_now_and_match_a_fresh_compile() {
+        let f = checked("owner = $user.id && at > $now(-1 day) && tag in $user.roles");
+        let cache = CompileCache::new(16);
+        let alice = Subject::user(User::new("alice").with_roles(["x", "y"]));
+        for (n, now) in ["2024-01-01T00:00:00Z", "2024-06-01T12:30:00.5Z"]
+            .iter()
+            .enumerate()
+        {
+            for d in [Dialect::Postgres, Dialect::Sqlite] {
+                let cached = cache.compile(&f, &alice, at(now), d).unwrap();
+                let fresh = f.bind(&alice, at(now)).compile(d).unwrap().to_sql();
+                assert_eq!(cached.sql(), fresh.sql());
+                assert_eq!(cached.values_json(), fresh.values_json(), "{now} {d:?}");
+            }
+            assert_eq!(cache.len(), 2, "round {n}: one entry per dialect");
+        }
+    }
+
+    #[test]
+    fn subjects_do_not_share_entries() {
+        let f = checked("owner = $user.id");
+        let cache = CompileCache::new(16);
+        let now = at("2024-01-01T00:00:00Z");
+        let a = cache
+            .compile(&f, &Subject::user(User::new("a")), now, Dialect::Sqlite)
+            .unwrap();
+        let b = cache
+            .compile(&f, &Subject::user(User::new("b")), now, Dialect::Sqlite)
+            .unwrap();
+        assert_eq!(a.values_json(), vec![serde_json::json!("a")]);
+        assert_eq!(b.values_json(), vec![serde_json::json!("b")]);
+        // The anonymous subject folds to unknown: another SQL shape, another entry.
+        let anon = cache
+            .compile(&f, &Subject::anonymous(), now, Dialect::Sqlite)
+            .unwrap();
+        assert_eq!(anon.sql(), "CAST(NULL AS BOOLEAN)");
+        // Values that could imitate the key's separators stay distinct.
+        let tricky = cache
+            .compile(&f, &Subject::user(User::new("1:a;")), now, Dialect::Sqlite)
+            .unwrap();
+        assert_eq!(tricky.values_json(), vec![serde_json::json!("1:a;")]);
+        assert_eq!(cache.len(), 4);
+        // Variables the filter does not read are not in the key.
+        let a2 = Subject::user(User::new("a").with_email("other@example.com"));
+        cache.compile(&f, &a2, now, Dialect::Sqlite).unwrap();
+        assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn capacity_bounds_the_cache() {
+        let f = checked("owner = $user.id");
+        let cache = CompileCache::new(3);
+        let now = at("2024-01-01T00:00:00Z");
+        for i in 0..10 {
+            cache
+                .compile(
+                    &f,
+                    &Subject::user(User::new(i.to_string())),
+                    now,
+                    Dialect::Sqlite,
+                )
+                .unwrap();
+            assert!(cache.len() <= 3);
+        }
+    }
+
+    #[test]
+    fn regex_does_not_compile() {
+        let f = checked("tag matches '^a'");
+        let e = cache_err(&f);
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+    }
+
+    fn cache_err(f: &CheckedFilter) -> DslError {
+        CompileCache::new(4)
+            .compile(
+                f,
+                &Subject::anonymous(),
+                OffsetDateTime::UNIX_EPOCH,
+                Dialect::Postgres,
+            )
+            .unwrap_err()
+    }
+}

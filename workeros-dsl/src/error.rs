@@ -18,7 +18,7 @@ pub enum Loc {
         offset: usize,
     },
     /// A place in the JSON form, as a JSON pointer (`/_and/0/status/_eq`).
-    Json(String),
+    Json(smol_str::SmolStr),
 }
 
 impl Loc {

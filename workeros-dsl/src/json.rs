@@ -12,6 +12,11 @@ use serde_json::Value as Json;
 /// `{"_and": []}` are `true`; `{"_or": []}` is `false`. The Directus variable spellings
 /// (`$CURRENT_USER`, `$CURRENT_ROLES`, `$NOW(-1 day)`) are accepted.
 ///
+/// A string value that spells a variable is that variable; one that starts like a variable but
+/// is not one (`$user.`, `$tenant.`, `$now…`, `$CURRENT_…`) is an error; other strings are
+/// literals. `$$` at the start escapes a literal `$` (`"$$user.id"` is the text `$user.id`), and
+/// [`Filter::to_json`] writes literals that way.
+///
 /// ```
 /// use workeros_dsl::{from_json, parse};
 /// let json = serde_json::json!({"status": {"_in": ["draft", "published"]}, "views": {"_gt": 10}});
@@ -20,7 +25,7 @@ use serde_json::Value as Json;
 /// ```
 pub fn from_json(v: &Json) -> Result<Filter, DslError> {
     let f = filter(v, &Path::ROOT, 0)?;
-    check_shape(&f, &Loc::Json(String::new()))?;
+    check_shape(&f, &Loc::Json(smol_str::SmolStr::default()))?;
     Ok(f)
 }
 
@@ -60,43 +65,75 @@ impl<'a> Path<'a> {
     }
 
     fn loc(&self) -> Loc {
-        let mut pointer = String::with_capacity(32);
-        self.write(&mut pointer);
-        Loc::Json(pointer)
-    }
-
-    fn write(&self, out: &mut String) {
-        if let Some(parent) = self.parent {
-            parent.write(out);
+        // Segments root-first, then written into one buffer (no allocation for short pointers).
+        let mut segs = [Seg::Root; 2 * MAX_DEPTH + 8];
+        let mut n = 0;
+        let mut at = Some(self);
+        while let Some(p) = at {
+            if let Some(slot) = segs.get_mut(n) {
+                *slot = p.seg;
+                n += 1;
+            }
+            at = p.parent;
         }
-        match self.seg {
-            Seg::Root => {}
-            Seg::Key(k) => {
-                out.push('/');
-                if k.contains(['~', '/']) {
-                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                } else {
-                    out.push_str(k);
+        // Written into a stack buffer; keys that need RFC 6901 escapes take the slow path.
+        let mut buf = [0u8; 96];
+        let mut len = 0;
+        let mut slow = false;
+        let mut put = |bytes: &[u8]| match buf.get_mut(len..len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                len += bytes.len();
+            }
+            None => slow = true,
+        };
+        for seg in segs.get(..n).unwrap_or(&[]).iter().rev() {
+            match seg {
+                Seg::Root => {}
+                Seg::Key(k) => {
+                    if k.bytes().any(|b| b == b'~' || b == b'/') {
+                        put(&[0xFF]); // never valid UTF-8: forces the escaping path below
+                    }
+                    put(b"/");
+                    put(k.as_bytes());
+                }
+                Seg::Index(i) => {
+                    let mut digits = [0u8; 20];
+                    let mut at = digits.len();
+                    let mut i = *i;
+                    loop {
+                        at -= 1;
+                        if let Some(d) = digits.get_mut(at) {
+                            *d = b'0' + (i % 10) as u8;
+                        }
+                        i /= 10;
+                        if i == 0 || at == 0 {
+                            break;
+                        }
+                    }
+                    put(b"/");
+                    put(digits.get(at..).unwrap_or(&[]));
                 }
             }
-            Seg::Index(n) => {
-                out.push('/');
-                let mut buf = [0u8; 20];
-                let mut at = buf.len();
-                let mut n = n;
-                loop {
-                    at -= 1;
-                    if let Some(b) = buf.get_mut(at) {
-                        *b = b'0' + (n % 10) as u8;
-                    }
-                    n /= 10;
-                    if n == 0 || at == 0 {
-                        break;
-                    }
+        }
+        if !slow && let Some(Ok(p)) = buf.get(..len).map(std::str::from_utf8) {
+            return Loc::Json(p.into());
+        }
+        let mut p = String::new();
+        for seg in segs.get(..n).unwrap_or(&[]).iter().rev() {
+            match seg {
+                Seg::Root => {}
+                Seg::Key(k) => {
+                    p.push('/');
+                    p.push_str(&k.replace('~', "~0").replace('/', "~1"));
                 }
-                out.push_str(std::str::from_utf8(buf.get(at..).unwrap_or(&[])).unwrap_or(""));
+                Seg::Index(i) => {
+                    p.push('/');
+                    p.push_str(&i.to_string());
+                }
             }
         }
+        Loc::Json(p.into())
     }
 }
 
@@ -270,8 +307,22 @@ fn looks_like_var(s: &str) -> bool {
             .any(|p| s.strip_prefix(p).is_some_and(boundary))
 }
 
+fn literal(s: &str, path: &Path<'_>) -> Result<Value, DslError> {
+    if s.len() > MAX_STRING_LEN {
+        return Err(DslError::limit(
+            format!("a string is longer than {MAX_STRING_LEN} bytes"),
+            path.loc(),
+        ));
+    }
+    if s.contains('\0') {
+        return Err(DslError::syntax("strings cannot contain NUL", path.loc()));
+    }
+    Ok(Value::Str(s.into()))
+}
+
 fn value(v: &Json, path: &Path<'_>, in_list: bool) -> Result<Value, DslError> {
     match v {
+        Json::String(s) if s.starts_with("$$") => literal(s.get(1..).unwrap_or(""), path),
         Json::String(s) if looks_like_var(s) => match variable(s) {
             Ok(("", var)) => Ok(Value::Var(var)),
             Ok((rest, _)) => Err(DslError::syntax(
@@ -280,18 +331,7 @@ fn value(v: &Json, path: &Path<'_>, in_list: bool) -> Result<Value, DslError> {
             )),
             Err(msg) => Err(DslError::syntax(msg, path.loc())),
         },
-        Json::String(s) => {
-            if s.len() > MAX_STRING_LEN {
-                return Err(DslError::limit(
-                    format!("a string is longer than {MAX_STRING_LEN} bytes"),
-                    path.loc(),
-                ));
-            }
-            if s.contains('\0') {
-                return Err(DslError::syntax("strings cannot contain NUL", path.loc()));
-            }
-            Ok(Value::Str(s.as_str().into()))
-        }
+        Json::String(s) => literal(s, path),
         Json::Number(n) => {
             if let Some(i) = n.as_i64() {
                 Ok(Value::Int(i))
@@ -391,6 +431,13 @@ mod tests {
         // Strings that only start with `$` are literals.
         let f = from_json(&json!({"price": {"_eq": "$5"}})).unwrap();
         assert_eq!(f, parse("price = \"$5\"").unwrap());
+        // `$$` escapes a literal that would read as a variable, and the printer uses it.
+        let f = parse(r#"a = "$user.id" && b = "$CURRENT_USERP" && c = "$$""#).unwrap();
+        assert_eq!(
+            f.to_json(),
+            json!({"_and": [{"a": {"_eq": "$$user.id"}}, {"b": {"_eq": "$$CURRENT_USERP"}}, {"c": {"_eq": "$$$"}}]})
+        );
+        assert_eq!(from_json(&f.to_json()).unwrap(), f);
         assert!(from_json(&json!({"a": {"_eq": "$user.x.y"}})).is_err());
     }
 
@@ -398,6 +445,11 @@ mod tests {
     fn errors_carry_pointers() {
         let e = from_json(&json!({"_and": [{"a": {"_eq": 1}}, {"b": {"_foo": 1}}]})).unwrap_err();
         assert_eq!(e.loc(), &Loc::Json("/_and/1/b/_foo".into()));
+        let deep = from_json(
+            &json!({"_or": [{"_and": [{"a": {"_eq": 1}}, {"_not": {"b": {"_in": [1, [2]]}}}]}]}),
+        )
+        .unwrap_err();
+        assert_eq!(deep.loc(), &Loc::Json("/_or/0/_and/1/_not/b/_in/1".into()));
         let e = from_json(&json!({"a": {"_eq": null}})).unwrap_err();
         assert!(e.to_string().contains("`/a/_eq`"), "{e}");
         assert!(from_json(&json!({"a": 1})).is_err());

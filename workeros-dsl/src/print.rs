@@ -165,6 +165,8 @@ pub(crate) fn var_text(v: &Var) -> String {
 
 fn value_json(v: &Value) -> Json {
     match v {
+        // A literal starting with `$` would read back as a variable: `$$` escapes it.
+        Value::Str(s) if s.starts_with('$') => Json::String(format!("${s}")),
         Value::Str(s) => Json::String(s.to_string()),
         Value::Int(i) => Json::from(*i),
         Value::Float(x) => serde_json::Number::from_f64(*x).map_or(Json::Null, Json::Number),

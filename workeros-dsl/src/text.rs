@@ -30,6 +30,10 @@ use nom::{IResult, Parser as _};
 
 type R<'a, T> = Result<(&'a str, T), DslError>;
 
+/// Most `!` and `(` the parser descends through (twice the depth limit: every tree within the
+/// depth limit prints within it).
+const MAX_NESTING: usize = 2 * MAX_DEPTH;
+
 /// Most units `$now(...)` may shift by.
 pub(crate) const MAX_SHIFT: i64 = 1_000_000;
 
@@ -240,7 +244,10 @@ impl<'s> Parser<'s> {
 
     fn unary<'a>(&self, i: &'a str, nest: usize) -> R<'a, Filter> {
         let i = ws(i);
-        if nest >= MAX_DEPTH {
+        // A guard on recursion (each `!` and `(` is a frame), not the depth limit itself:
+        // parentheses add frames but not depth (`!(a = 1)` is depth 2 in 2 frames, and the printer
+        // writes such forms), so the tree's depth is checked after parsing.
+        if nest >= MAX_NESTING {
             return Err(DslError::limit(
                 format!("the filter nests deeper than {MAX_DEPTH} levels"),
                 self.loc(i),
@@ -773,7 +780,10 @@ mod tests {
 
     #[test]
     fn limits() {
-        let deep = format!("{}a = 1{}", "(".repeat(40), ")".repeat(40));
+        // Parentheses alone add no depth, but recursion is bounded all the same.
+        let parens = format!("{}a = 1{}", "(".repeat(40), ")".repeat(40));
+        assert!(parse(&parens).is_ok());
+        let deep = format!("{}a = 1{}", "(".repeat(70), ")".repeat(70));
         assert_eq!(parse(&deep).unwrap_err().kind(), crate::ErrorKind::Limit);
         let nots = format!("{}a = 1", "!".repeat(10_000));
         assert_eq!(parse(&nots).unwrap_err().kind(), crate::ErrorKind::Limit);
