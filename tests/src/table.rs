@@ -107,7 +107,7 @@ pub fn cell(t: FieldType, v: &Json, d: Dialect) -> Value {
                     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).ok()
                 }))
             } else {
-                Value::String(micros.map(canonical_timestamp))
+                Value::String(micros.and_then(canonical_timestamp))
             }
         }
         ValueKind::Uuid => {

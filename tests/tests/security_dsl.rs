@@ -198,6 +198,75 @@ fn null_variables_never_match() {
     }
 }
 
+#[tokio::test]
+async fn subject_values_cannot_widen_patterns() {
+    // A NUL would end SQLite's LIKE/GLOB pattern early (`*\0*` reads as `*`): such a value is
+    // unknown, on every path. So is a value past the string limit, and a list past the list limit.
+    let schema = table::schema();
+    let rows: Vec<_> = [
+        json!({"id": 1, "t": "abc"}),
+        json!({"id": 2, "t": "x\u{0}y"}),
+        json!({"id": 3}),
+    ]
+    .into_iter()
+    .map(|r| r.as_object().unwrap().clone())
+    .collect();
+    let backends = workeros_tests::backends().await;
+    for b in &backends {
+        table::create(b).await;
+        // PostgreSQL cannot store NUL: only SQLite gets the row with one.
+        let stored: Vec<_> = rows
+            .iter()
+            .filter(|r| b.dialect() == Dialect::Sqlite || r["id"] != 2)
+            .cloned()
+            .collect();
+        table::insert(b, &stored).await;
+    }
+    let long = "a".repeat(workeros_dsl::limits::MAX_STRING_LEN + 1);
+    let many: Vec<String> = (0..=workeros_dsl::limits::MAX_LIST_LEN)
+        .map(|i| i.to_string())
+        .collect();
+    let user = User::new("u")
+        .with_attr("nul", "\u{0}")
+        .with_attr("nulmid", "b\u{0}zz")
+        .with_attr("long", long)
+        .with_attr("many", many);
+    let subject = Subject::user(user);
+    for src in [
+        "t contains $user.nul",
+        "t not contains $user.nul",
+        "t icontains $user.nul",
+        "t ends_with $user.nulmid",
+        "t = $user.nul",
+        "t contains $user.long",
+        "t in $user.many",
+        "t not in $user.many",
+    ] {
+        let bound = parse(src)
+            .unwrap()
+            .check(&schema)
+            .unwrap()
+            .bind(&subject, time::OffsetDateTime::now_utc());
+        assert_eq!(bound.constant(), Some(Tri::Unknown), "{src}");
+        for b in &backends {
+            let ids = table::select_ids(b, bound.compile(b.dialect()).unwrap().into_expr())
+                .await
+                .unwrap();
+            assert!(ids.is_empty(), "{}: {src} selected {ids:?}", b.name());
+        }
+    }
+    // Literals with NUL are refused when checked, even in a tree built in code.
+    let f = Filter::cmp(
+        workeros_dsl::Ident::new("t").unwrap(),
+        workeros_dsl::Op::Contains,
+        Operand::One(Value::Str("\0".into())),
+    );
+    assert_eq!(f.check(&schema).unwrap_err().kind(), ErrorKind::Value);
+    for b in backends {
+        b.close().await;
+    }
+}
+
 #[test]
 fn cost_limits_hold_in_both_forms() {
     use workeros_dsl::limits::*;

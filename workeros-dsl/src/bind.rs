@@ -231,6 +231,10 @@ impl Binder<'_> {
                     return unknown;
                 };
                 let (out, had_null) = match &value {
+                    // A list over the limit would exceed what one query may bind: unknown.
+                    Json::Array(items) if items.len() > crate::limits::MAX_LIST_LEN => {
+                        return unknown;
+                    }
                     Json::Array(items) => {
                         let out: Vec<Scalar> =
                             items.iter().filter_map(|i| coerce_json(i, kind)).collect();

@@ -3,7 +3,9 @@
 
 use crate::ast::{Arity, Filter, Op, Operand, Value, Var};
 use crate::error::{DslError, ErrorKind, Loc, clip};
+use crate::limits::{MAX_LIST_LEN, MAX_STRING_LEN};
 use crate::schema::{FieldSpec, Schema, ValueKind};
+use crate::text::MAX_SHIFT;
 use crate::timefmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +71,8 @@ pub struct CheckedFilter {
     pub(crate) id: u64,
     /// The schema it was checked against (for indexed rows).
     pub(crate) schema: u64,
+    /// How many `$now` operands it has (the compile cache checks each became a value).
+    pub(crate) now_uses: usize,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -143,6 +147,7 @@ impl Filter {
             schema,
             vars: Vec::new(),
             has_regex: false,
+            now_uses: 0,
         };
         let root = cx.node(self)?;
         Ok(CheckedFilter {
@@ -151,6 +156,7 @@ impl Filter {
             has_regex: cx.has_regex,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             schema: schema.id,
+            now_uses: cx.now_uses,
         })
     }
 }
@@ -159,6 +165,7 @@ struct Cx<'s> {
     schema: &'s Schema,
     vars: Vec<Var>,
     has_regex: bool,
+    now_uses: usize,
 }
 
 impl Cx<'_> {
@@ -276,6 +283,13 @@ impl Cx<'_> {
                 )),
             },
             (Arity::One, Operand::One(v)) if matches!(op, Op::In | Op::Nin) => match v {
+                Value::List(items) if items.len() > MAX_LIST_LEN => Err(DslError::limit(
+                    format!(
+                        "a list has {} items; at most {MAX_LIST_LEN} are allowed",
+                        items.len()
+                    ),
+                    Loc::None,
+                )),
                 Value::List(items) => {
                     let mut out = Vec::with_capacity(items.len());
                     for i in items {
@@ -321,6 +335,16 @@ impl Cx<'_> {
                             Loc::None,
                         ));
                     }
+                    Var::Now(Some(shift))
+                        if shift.amount.unsigned_abs() > MAX_SHIFT.unsigned_abs() =>
+                    {
+                        return Err(DslError::new(
+                            ErrorKind::Value,
+                            format!("`$now` can shift by at most {MAX_SHIFT} units"),
+                            Loc::None,
+                        ));
+                    }
+                    Var::Now(_) => self.now_uses += 1,
                     Var::UserRoles => {
                         return Err(DslError::new(
                             ErrorKind::Value,
@@ -370,6 +394,10 @@ fn describe(v: &Value) -> String {
 /// Coerces a literal to `kind`, or `None` when it does not fit.
 pub(crate) fn coerce(v: &Value, kind: ValueKind) -> Option<Scalar> {
     match (kind, v) {
+        // NUL cannot be stored by PostgreSQL and ends a LIKE/GLOB pattern early on SQLite (a
+        // needle "\0" would match everything): text with NUL never coerces. Nor does text over
+        // the string limit (a variable is not held to the parser's limits otherwise).
+        (ValueKind::Text, Value::Str(s)) if s.contains('\0') || s.len() > MAX_STRING_LEN => None,
         (ValueKind::Text, Value::Str(s)) => Some(Scalar::Text(s.clone())),
         (ValueKind::Text, Value::Int(i)) => Some(Scalar::Text(i.to_string().into())),
         (ValueKind::Integer, Value::Int(i)) => Some(Scalar::Int(*i)),

@@ -582,7 +582,11 @@ impl CompileCache {
             })
             .collect();
         // Every `$now` must have become a value we can find again, or the entry is not reusable.
-        let reusable = compiled.origins.len() == values.0.len() && now_micros.is_some();
+        // A `$now` folded away (shifted out of years 1..=9999) left no slot: that SQL depends
+        // on the instant, so it is not stored.
+        let reusable = compiled.origins.len() == values.0.len()
+            && now_micros.is_some()
+            && now_slots.len() == filter.now_uses;
         if reusable && let Ok(mut m) = self.map.write() {
             {
                 if m.len() >= self.capacity {
@@ -746,6 +750,35 @@ mod tests {
         let a2 = Subject::user(User::new("a").with_email("other@example.com"));
         cache.compile(&f, &a2, now, Dialect::Sqlite).unwrap();
         assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn now_out_of_range_is_not_cached() {
+        let f = checked("at > $now(-2024 years)");
+        let cache = CompileCache::new(4);
+        let early = cache
+            .compile(
+                &f,
+                &Subject::anonymous(),
+                at("2024-06-01T00:00:00Z"),
+                Dialect::Sqlite,
+            )
+            .unwrap();
+        assert_eq!(early.sql(), "CAST(NULL AS BOOLEAN)");
+        assert!(cache.is_empty());
+        let later = cache
+            .compile(
+                &f,
+                &Subject::anonymous(),
+                at("2025-06-01T00:00:00Z"),
+                Dialect::Sqlite,
+            )
+            .unwrap();
+        assert_eq!(later.sql(), r#""at" > ?"#);
+        assert_eq!(
+            later.values_json(),
+            vec![serde_json::json!("0001-06-01T00:00:00.000000Z")]
+        );
     }
 
     #[test]

@@ -65,75 +65,73 @@ impl<'a> Path<'a> {
     }
 
     fn loc(&self) -> Loc {
-        // Segments root-first, then written into one buffer (no allocation for short pointers).
-        let mut segs = [Seg::Root; 2 * MAX_DEPTH + 8];
-        let mut n = 0;
-        let mut at = Some(self);
-        while let Some(p) = at {
-            if let Some(slot) = segs.get_mut(n) {
-                *slot = p.seg;
-                n += 1;
-            }
-            at = p.parent;
-        }
-        // Written into a stack buffer; keys that need RFC 6901 escapes take the slow path.
-        let mut buf = [0u8; 96];
+        let mut buf = [0u8; 64];
         let mut len = 0;
-        let mut slow = false;
-        let mut put = |bytes: &[u8]| match buf.get_mut(len..len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                len += bytes.len();
-            }
-            None => slow = true,
-        };
-        for seg in segs.get(..n).unwrap_or(&[]).iter().rev() {
-            match seg {
-                Seg::Root => {}
-                Seg::Key(k) => {
-                    if k.bytes().any(|b| b == b'~' || b == b'/') {
-                        put(&[0xFF]); // never valid UTF-8: forces the escaping path below
-                    }
-                    put(b"/");
-                    put(k.as_bytes());
-                }
-                Seg::Index(i) => {
-                    let mut digits = [0u8; 20];
-                    let mut at = digits.len();
-                    let mut i = *i;
-                    loop {
-                        at -= 1;
-                        if let Some(d) = digits.get_mut(at) {
-                            *d = b'0' + (i % 10) as u8;
-                        }
-                        i /= 10;
-                        if i == 0 || at == 0 {
-                            break;
-                        }
-                    }
-                    put(b"/");
-                    put(digits.get(at..).unwrap_or(&[]));
-                }
-            }
-        }
-        if !slow && let Some(Ok(p)) = buf.get(..len).map(std::str::from_utf8) {
+        if self.write_plain(&mut buf, &mut len)
+            && let Some(Ok(p)) = buf.get(..len).map(std::str::from_utf8)
+        {
             return Loc::Json(p.into());
         }
         let mut p = String::new();
-        for seg in segs.get(..n).unwrap_or(&[]).iter().rev() {
-            match seg {
-                Seg::Root => {}
-                Seg::Key(k) => {
-                    p.push('/');
-                    p.push_str(&k.replace('~', "~0").replace('/', "~1"));
+        self.write_escaped(&mut p);
+        Loc::Json(p.into())
+    }
+
+    /// Writes the pointer into `buf` when no key needs escaping and it fits; `false` otherwise.
+    fn write_plain(&self, buf: &mut [u8; 64], len: &mut usize) -> bool {
+        if let Some(parent) = self.parent
+            && !parent.write_plain(buf, len)
+        {
+            return false;
+        }
+        let mut put = |bytes: &[u8]| match buf.get_mut(*len..*len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                *len += bytes.len();
+                true
+            }
+            None => false,
+        };
+        match self.seg {
+            Seg::Root => true,
+            Seg::Key(k) => {
+                !k.bytes().any(|b| b == b'~' || b == b'/') && put(b"/") && put(k.as_bytes())
+            }
+            Seg::Index(i) => {
+                let mut digits = [0u8; 20];
+                let mut at = digits.len();
+                let mut i = i;
+                loop {
+                    at -= 1;
+                    if let Some(d) = digits.get_mut(at) {
+                        *d = b'0' + (i % 10) as u8;
+                    }
+                    i /= 10;
+                    if i == 0 || at == 0 {
+                        break;
+                    }
                 }
-                Seg::Index(i) => {
-                    p.push('/');
-                    p.push_str(&i.to_string());
-                }
+                put(b"/") && put(digits.get(at..).unwrap_or(&[]))
             }
         }
-        Loc::Json(p.into())
+    }
+
+    /// Writes the pointer with RFC 6901 escapes (`~0`, `~1`).
+    fn write_escaped(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.write_escaped(out);
+        }
+        match self.seg {
+            Seg::Root => {}
+            Seg::Key(k) => {
+                out.push('/');
+                out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+            }
+            Seg::Index(i) => {
+                out.push('/');
+                out.push_str(&i.to_string());
+            }
+        }
     }
 }
 

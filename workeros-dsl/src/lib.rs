@@ -70,4 +70,4 @@ pub use error::{DslError, ErrorKind, Loc};
 pub use json::{from_json, from_json_str, parse_any};
 pub use schema::{FieldSpec, OwnerLookup, Row, Schema, Source, ValueKind};
 pub use text::parse;
-pub use timefmt::{canonical as canonical_timestamp, parse_timestamp};
+pub use timefmt::{canonical_timestamp, parse_timestamp};

@@ -435,7 +435,8 @@ impl<'s> Parser<'s> {
     fn string<'a>(&self, i: &'a str, quote: char) -> R<'a, smol_str::SmolStr> {
         let body = i.get(1..).unwrap_or("");
         // Fast path: no escape before the closing quote.
-        if let Some(end) = body.find([quote, '\\']) {
+        // Quotes are ASCII, so a byte search finds them (UTF-8 continuation bytes never match).
+        if let Some(end) = memchr::memchr2(quote as u8, b'\\', body.as_bytes()) {
             let lit = body.get(..end).unwrap_or("");
             if body.get(end..).is_some_and(|r| r.starts_with(quote))
                 && lit.len() <= MAX_STRING_LEN

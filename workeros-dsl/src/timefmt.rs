@@ -34,8 +34,20 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     to_micros(d.midnight().assume_utc())
 }
 
-/// The fixed-width text SQLite stores: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes).
-pub fn canonical(micros: i64) -> String {
+/// The fixed-width text SQLite stores (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, 27 bytes) for an instant
+/// in microseconds since the Unix epoch; `None` outside years 1 to 9999.
+pub fn canonical_timestamp(micros: i64) -> Option<String> {
+    (MIN_MICROS..=MAX_MICROS)
+        .contains(&micros)
+        .then(|| canonical(micros))
+}
+
+/// [`canonical_timestamp`] for an instant known to be in range (an out-of-range one gives an
+/// empty string).
+pub(crate) fn canonical(micros: i64) -> String {
+    if !(MIN_MICROS..=MAX_MICROS).contains(&micros) {
+        return String::new();
+    }
     let secs = micros.div_euclid(1_000_000);
     let us = micros.rem_euclid(1_000_000);
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
@@ -179,7 +191,8 @@ pub(crate) fn shifted(now_micros: i64, shift: Option<Shift>) -> Option<i64> {
                 amount
             };
             let t = from_micros(now_micros)?.to_offset(UtcOffset::UTC);
-            let total = i64::from(t.year()) * 12 + i64::from(u8::from(t.month())) - 1 + months;
+            let total = (i64::from(t.year()) * 12 + i64::from(u8::from(t.month())) - 1)
+                .checked_add(months)?;
             let year = i32::try_from(total.div_euclid(12)).ok()?;
             let month = Month::try_from(u8::try_from(total.rem_euclid(12) + 1).ok()?).ok()?;
             let day = t.day().min(month.length(year));
@@ -245,5 +258,11 @@ mod tests {
         assert_eq!(m(2, Unit::Week).unwrap(), "2024-02-14T08:00:00.000000Z");
         assert_eq!(m(90, Unit::Minute).unwrap(), "2024-01-31T09:30:00.000000Z");
         assert_eq!(m(1_000_000, Unit::Year), None);
+        // No overflow on shifts a tree built in code could carry.
+        assert_eq!(m(i64::MAX, Unit::Month), None);
+        assert_eq!(m(i64::MIN, Unit::Year), None);
+        assert_eq!(m(i64::MAX, Unit::Second), None);
+        assert_eq!(canonical_timestamp(i64::MIN), None);
+        assert_eq!(canonical_timestamp(MAX_MICROS + 1), None);
     }
 }
