@@ -2,7 +2,7 @@
 //! types of `spec/store.md`, filled from wire-form JSON rows.
 
 use crate::Backend;
-use sea_query::{Alias, ColumnDef, Expr, ExprTrait, Query, Table, Value};
+use sea_query::{Alias, ColumnDef, Expr, Query, Table, Value};
 use serde_json::{Map, Value as Json};
 use workeros_core::FieldType;
 use workeros_dsl::{Dialect, Schema, ValueKind, canonical_timestamp, parse_timestamp};
@@ -153,10 +153,4 @@ pub async fn select_ids(b: &Backend, cond: Expr) -> Result<Vec<i64>, String> {
         .order_by(Alias::new("id"), sea_query::Order::Asc)
         .to_owned();
     b.ids(&q).await
-}
-
-/// Whether the id column compares equal to something, used to silence unused-import lints in
-/// callers that only need `ExprTrait`.
-pub fn id_eq(id: i64) -> Expr {
-    Expr::col(Alias::new("id")).eq(id)
 }

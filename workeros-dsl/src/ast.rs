@@ -144,20 +144,12 @@ impl Filter {
 
     /// The number of nodes (every filter node counts one).
     pub fn node_count(&self) -> usize {
-        match self {
-            Filter::Const(_) | Filter::Cmp(_) => 1,
-            Filter::And(c) | Filter::Or(c) => 1 + c.iter().map(Filter::node_count).sum::<usize>(),
-            Filter::Not(f) => 1 + f.node_count(),
-        }
+        self.shape().1
     }
 
     /// The nesting depth (a single comparison is 1).
     pub fn depth(&self) -> usize {
-        match self {
-            Filter::Const(_) | Filter::Cmp(_) => 1,
-            Filter::And(c) | Filter::Or(c) => 1 + c.iter().map(Filter::depth).max().unwrap_or(0),
-            Filter::Not(f) => 1 + f.depth(),
-        }
+        self.shape().0
     }
 }
 
