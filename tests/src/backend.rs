@@ -159,46 +159,43 @@ impl Backend {
 
     /// Runs a select whose first column is an integer id, and returns the ids.
     pub async fn ids(&self, stmt: &SelectStatement) -> Result<Vec<i64>, String> {
-        match self {
-            Backend::Sqlite(pool) => {
-                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
-                let rows = sqlx::query_with(AssertSqlSafe(sql.clone()), values)
-                    .persistent(false)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| format!("sqlite: {e}\n{sql}"))?;
-                Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
-            }
-            Backend::Postgres { pool, .. } => {
-                let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
-                let rows = sqlx::query_with(AssertSqlSafe(sql.clone()), values)
-                    .persistent(false)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| format!("postgres: {e}\n{sql}"))?;
-                Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
-            }
-        }
+        self.first_column(stmt).await
     }
 
     /// Runs a select whose first column is text, and returns it.
     pub async fn texts(&self, stmt: &SelectStatement) -> Result<Vec<String>, String> {
+        self.first_column(stmt).await
+    }
+
+    async fn first_column<T>(&self, stmt: &SelectStatement) -> Result<Vec<T>, String>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
         match self {
             Backend::Sqlite(pool) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 let rows = sqlx::query_with(AssertSqlSafe(sql.clone()), values)
+                    .persistent(false)
                     .fetch_all(pool)
                     .await
                     .map_err(|e| format!("sqlite: {e}\n{sql}"))?;
-                Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+                rows.iter()
+                    .map(|r| r.try_get::<T, _>(0).map_err(|e| e.to_string()))
+                    .collect()
             }
             Backend::Postgres { pool, .. } => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 let rows = sqlx::query_with(AssertSqlSafe(sql.clone()), values)
+                    .persistent(false)
                     .fetch_all(pool)
                     .await
                     .map_err(|e| format!("postgres: {e}\n{sql}"))?;
-                Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+                rows.iter()
+                    .map(|r| r.try_get::<T, _>(0).map_err(|e| e.to_string()))
+                    .collect()
             }
         }
     }

@@ -618,7 +618,7 @@ fn write_var_key(key: &mut String, subject: &Subject, var: &crate::ast::Var) {
         match s {
             Some(s) => {
                 // Length-prefixed: no value can imitate a separator.
-                key.push_str(itoa(s.len()).as_str());
+                key.push_str(itoa::Buffer::new().format(s.len()));
                 key.push(':');
                 key.push_str(s);
             }
@@ -633,7 +633,7 @@ fn write_var_key(key: &mut String, subject: &Subject, var: &crate::ast::Var) {
         Var::TenantId => text(key, subject.tenant.as_deref()),
         Var::UserRoles => match user {
             Some(u) => {
-                key.push_str(itoa(u.roles.len()).as_str());
+                key.push_str(itoa::Buffer::new().format(u.roles.len()));
                 key.push('[');
                 for r in &u.roles {
                     text(key, Some(r));
@@ -647,23 +647,6 @@ fn write_var_key(key: &mut String, subject: &Subject, var: &crate::ast::Var) {
         },
         Var::Now(_) => {}
     }
-}
-
-/// A small decimal formatter for key lengths (no `fmt` machinery on the cached path).
-fn itoa(mut n: usize) -> smol_str::SmolStr {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        if let Some(b) = buf.get_mut(at) {
-            *b = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
-    smol_str::SmolStr::new(std::str::from_utf8(buf.get(at..).unwrap_or(&[])).unwrap_or(""))
 }
 
 fn instantiate(t: &Template, now: Option<i64>, dialect: Dialect) -> Option<Sql> {

@@ -97,22 +97,7 @@ impl<'a> Path<'a> {
             Seg::Key(k) => {
                 !k.bytes().any(|b| b == b'~' || b == b'/') && put(b"/") && put(k.as_bytes())
             }
-            Seg::Index(i) => {
-                let mut digits = [0u8; 20];
-                let mut at = digits.len();
-                let mut i = i;
-                loop {
-                    at -= 1;
-                    if let Some(d) = digits.get_mut(at) {
-                        *d = b'0' + (i % 10) as u8;
-                    }
-                    i /= 10;
-                    if i == 0 || at == 0 {
-                        break;
-                    }
-                }
-                put(b"/") && put(digits.get(at..).unwrap_or(&[]))
-            }
+            Seg::Index(i) => put(b"/") && put(itoa::Buffer::new().format(i).as_bytes()),
         }
     }
 
@@ -129,7 +114,7 @@ impl<'a> Path<'a> {
             }
             Seg::Index(i) => {
                 out.push('/');
-                out.push_str(&i.to_string());
+                out.push_str(itoa::Buffer::new().format(i));
             }
         }
     }
