@@ -255,10 +255,14 @@ fn field_ops(
                     let (Some(a), Some(b)) = (pair.first(), pair.get(1)) else {
                         return Err(DslError::syntax("expected two bounds", here.loc()));
                     };
-                    Operand::Two(
-                        value(a, &here.index(0), true)?,
-                        value(b, &here.index(1), true)?,
-                    )
+                    let bound = |v: &Json, n: usize| match v {
+                        Json::Array(_) => Err(DslError::syntax(
+                            crate::text::BOUND_NOT_LIST,
+                            here.index(n).loc(),
+                        )),
+                        v => value(v, &here.index(n), true),
+                    };
+                    Operand::Two(bound(a, 0)?, bound(b, 1)?)
                 }
                 _ => {
                     return Err(DslError::syntax(

@@ -34,6 +34,9 @@ type R<'a, T> = Result<(&'a str, T), DslError>;
 /// depth limit prints within it).
 const MAX_NESTING: usize = 2 * MAX_DEPTH;
 
+/// The error for a list given as a bound of `between`, in both forms.
+pub(crate) const BOUND_NOT_LIST: &str = "the bounds of `between` are single values, not lists";
+
 /// Most units `$now(...)` may shift by.
 pub(crate) const MAX_SHIFT: i64 = 1_000_000;
 
@@ -350,14 +353,14 @@ impl<'s> Parser<'s> {
             return Err(expected());
         };
         let (i, arg) = if matches!(op, Op::Between | Op::NBetween) {
-            let (i, a) = self.value(i)?;
+            let (i, a) = self.bound(i)?;
             let j = ws(i);
             let Ok((j, _)) = keyword("and")(j) else {
                 return Err(self
                     .err(j, "expected `and` between the bounds of `between`")
                     .found(token(j)));
             };
-            let (j, b) = self.value(j)?;
+            let (j, b) = self.bound(j)?;
             (j, Operand::Two(a, b))
         } else {
             let (i, v) = self.value(i)?;
@@ -368,6 +371,16 @@ impl<'s> Parser<'s> {
 
     fn value<'a>(&self, i: &'a str) -> R<'a, Value> {
         self.value_in(i, false)
+    }
+
+    /// A bound of `between`: a single value, never a list (as in the JSON form).
+    fn bound<'a>(&self, i: &'a str) -> R<'a, Value> {
+        let start = ws(i);
+        let (rest, v) = self.value(i)?;
+        if matches!(v, Value::List(_)) {
+            return Err(self.err(start, BOUND_NOT_LIST));
+        }
+        Ok((rest, v))
     }
 
     fn value_in<'a>(&self, i: &'a str, in_list: bool) -> R<'a, Value> {

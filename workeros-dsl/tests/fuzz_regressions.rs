@@ -21,6 +21,10 @@ fn text_inputs() {
         // Found by fuzzing parse_text: 31 `!` is depth 32, but the printed `!!…!(x)` took 33
         // parser frames and no longer parsed.
         r#"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!truer in ["10000000-0000-4000-8-00000000000b", "10000000-0000-400-8000-00000000"]"#,
+        // Found by fuzzing parse_text: the text form took a list as a `between` bound, which the
+        // JSON form refuses, so the printed JSON did not parse. Both refuse it now.
+        "!!!!!!!!tAAAn not between 0and  [\"\"]",
+        "a between [1] and 2",
         // Found by fuzzing parse_text: a literal that reads as a (malformed) variable in JSON.
         r#"t not icontains "$CURRENT_USERP""#,
         r#"a = "$user.id" || a = "$$" || a = "$""#,
@@ -62,6 +66,13 @@ fn text_inputs() {
     }
     assert_eq!(f.depth(), 32);
     round_trips(&f);
+}
+
+#[test]
+fn between_bounds_are_single_values_in_both_forms() {
+    let text = parse("a between 0 and [1]").unwrap_err();
+    let json = from_json_str(r#"{"a": {"_between": [0, [1]]}}"#).unwrap_err();
+    assert_eq!(text.message(), json.message());
 }
 
 #[test]
