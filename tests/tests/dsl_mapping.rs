@@ -83,21 +83,14 @@ async fn setup(b: &Backend) {
         )
         .await;
         if let Some(o) = owner {
-            b.exec(
-                &Query::insert()
-                    .into_table(Alias::new("item_ownership"))
-                    .columns([
-                        Alias::new("collection"),
-                        Alias::new("item_id"),
-                        Alias::new("owner_id"),
-                    ])
-                    .values_panic([Expr::val("products"), Expr::val(*sku), Expr::val(*o)])
-                    .to_owned(),
-            )
-            .await;
+            own(b, "products", sku, o).await;
         }
     }
     // Another collection's ownership row for the same key must not leak in.
+    own(b, "orders", "c3", "alice").await;
+}
+
+async fn own(b: &Backend, collection: &str, item: &str, owner: &str) {
     b.exec(
         &Query::insert()
             .into_table(Alias::new("item_ownership"))
@@ -106,7 +99,7 @@ async fn setup(b: &Backend) {
                 Alias::new("item_id"),
                 Alias::new("owner_id"),
             ])
-            .values_panic([Expr::val("orders"), Expr::val("c3"), Expr::val("alice")])
+            .values_panic([Expr::val(collection), Expr::val(item), Expr::val(owner)])
             .to_owned(),
     )
     .await;

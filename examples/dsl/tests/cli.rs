@@ -60,28 +60,25 @@ fn sql_prints_sql_and_values() {
             "owner_id = $user.id && views > 10 && at > $now(-1 day) && tags in $user.roles",
         ]
     };
-    let (code, out, err) = cli(&args("postgres"));
-    assert_eq!(code, 0, "{err}");
-    let v: Json = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["sql"],
-        r#""owner_id" = $1 AND "views" > $2 AND "at" > CAST($3 AS timestamptz) AND "tags" = ANY(CAST($4 AS text[]))"#
-    );
-    assert_eq!(
-        v["values"],
-        json!(["u1", 10, "2024-06-14T10:00:00.000000Z", ["a", "b"]])
-    );
-    let (code, out, _) = cli(&args("sqlite"));
-    assert_eq!(code, 0);
-    let v: Json = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["sql"],
-        r#""owner_id" = ? AND "views" > ? AND "at" > ? AND "tags" IN (?, ?)"#
-    );
-    assert_eq!(
-        v["values"],
-        json!(["u1", 10, "2024-06-14T10:00:00.000000Z", "a", "b"])
-    );
+    let expected = [
+        (
+            "postgres",
+            r#""owner_id" = $1 AND "views" > $2 AND "at" > CAST($3 AS timestamptz) AND "tags" = ANY(CAST($4 AS text[]))"#,
+            json!(["u1", 10, "2024-06-14T10:00:00.000000Z", ["a", "b"]]),
+        ),
+        (
+            "sqlite",
+            r#""owner_id" = ? AND "views" > ? AND "at" > ? AND "tags" IN (?, ?)"#,
+            json!(["u1", 10, "2024-06-14T10:00:00.000000Z", "a", "b"]),
+        ),
+    ];
+    for (dialect, sql, values) in expected {
+        let (code, out, err) = cli(&args(dialect));
+        assert_eq!(code, 0, "{dialect}: {err}");
+        let v: Json = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["sql"], sql, "{dialect}");
+        assert_eq!(v["values"], values, "{dialect}");
+    }
 }
 
 #[test]
