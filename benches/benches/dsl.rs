@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use time::OffsetDateTime;
 use workeros_benches::{FILTER_JSON, FILTER_TEXT, row_all_true, row_early_miss, schema, subject};
-use workeros_dsl::{CompileCache, Dialect, from_json, from_json_str, parse};
+use workeros_dsl::{CompileCache, Dialect, check_json, from_json, from_json_str, parse};
 
 fn benches(c: &mut Criterion) {
     let schema = schema();
@@ -18,6 +18,9 @@ fn benches(c: &mut Criterion) {
         b.iter(|| parse(black_box(FILTER_TEXT)).unwrap())
     });
     c.bench_function("dsl/json_value_to_checked_5_clauses", |b| {
+        b.iter(|| check_json(black_box(&json_value), &schema).unwrap())
+    });
+    c.bench_function("dsl/json_value_parse_then_check_5_clauses", |b| {
         b.iter(|| {
             from_json(black_box(&json_value))
                 .unwrap()

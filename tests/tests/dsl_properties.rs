@@ -1,5 +1,5 @@
-//! Property tests of the DSL front end: both forms round-trip every normal-form tree, and neither
-//! parser panics on any input.
+//! Property tests of the DSL front end: both forms round-trip every normal-form tree, neither
+//! parser panics on any input, and the one-walk `check_json` agrees with `from_json` + `check`.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,8 +9,54 @@
 )]
 
 use proptest::prelude::*;
-use workeros_dsl::{Filter, from_json, from_json_str, parse, parse_any};
-use workeros_tests::strategies::{any_filter, table_filter};
+use time::OffsetDateTime;
+use workeros_core::Subject;
+use workeros_dsl::{
+    CheckedFilter, Dialect, Filter, check_json, from_json, from_json_str, parse, parse_any,
+};
+use workeros_tests::strategies::{any_filter, rows, subject, table_filter};
+use workeros_tests::table;
+
+/// `check_json` and `from_json` + `check` both fail, or both give filters that compile to the
+/// same SQL and values and match the same rows the same way.
+fn same_checked(
+    json: &serde_json::Value,
+    subject: &Subject,
+    rows: &[serde_json::Map<String, serde_json::Value>],
+) -> Result<(), TestCaseError> {
+    let schema = table::schema();
+    let direct = check_json(json, &schema);
+    let staged = from_json(json).and_then(|f| f.check(&schema));
+    let (direct, staged): (CheckedFilter, CheckedFilter) = match (direct, staged) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(_), Err(_)) => return Ok(()),
+        (a, b) => {
+            return Err(TestCaseError::fail(format!(
+                "{json}: check_json {:?}, staged {:?}",
+                a.err(),
+                b.err()
+            )));
+        }
+    };
+    prop_assert_eq!(direct.variables(), staged.variables());
+    prop_assert_eq!(direct.uses_regex(), staged.uses_regex());
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let (a, b) = (direct.bind(subject, now), staged.bind(subject, now));
+    if !direct.uses_regex() {
+        for d in [Dialect::Postgres, Dialect::Sqlite] {
+            let (x, y) = (
+                a.compile(d).unwrap().to_sql(),
+                b.compile(d).unwrap().to_sql(),
+            );
+            prop_assert_eq!(x.sql(), y.sql());
+            prop_assert_eq!(x.values_json(), y.values_json());
+        }
+    }
+    for row in rows {
+        prop_assert_eq!(a.eval(row), b.eval(row), "{} on {:?}", json, row);
+    }
+    Ok(())
+}
 
 fn within_limits(f: &Filter) -> bool {
     f.depth() <= workeros_dsl::limits::MAX_DEPTH
@@ -63,6 +109,17 @@ proptest! {
     #[test]
     fn json_parser_never_panics(v in arb_json()) {
         let _ = from_json(&v);
+        same_checked(&v, &Subject::anonymous(), &[])?;
+    }
+
+    #[test]
+    fn check_json_agrees_with_parse_then_check(f in table_filter(), s in subject(), rs in rows(8)) {
+        same_checked(&f.to_json(), &s, &rs)?;
+    }
+
+    #[test]
+    fn check_json_agrees_on_any_tree(f in any_filter()) {
+        same_checked(&f.to_json(), &Subject::anonymous(), &[])?;
     }
 }
 

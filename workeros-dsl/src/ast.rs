@@ -71,11 +71,46 @@ pub(crate) fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// Byte classes of identifiers: 1 may start one, 2 may continue one (a table: one load a byte).
+// Evaluated at compile time: an index out of bounds would fail the build, never run.
+#[allow(clippy::indexing_slicing)]
+const IDENT_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphabetic() || c == b'_' {
+            t[b] = 1 | 2;
+        } else if c.is_ascii_digit() {
+            t[b] = 2;
+        }
+        b += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class(b: u8) -> u8 {
+    IDENT_BYTES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
 pub(crate) fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
+    let Some((first, rest)) = s.as_bytes().split_first() else {
+        return false;
+    };
     s.len() <= limits::MAX_IDENT_LEN
-        && chars.next().is_some_and(is_ident_start)
-        && chars.all(is_ident_char)
+        && class(*first) & 1 != 0
+        && rest.iter().all(|b| class(*b) & 2 != 0)
+}
+
+/// Whether `s` holds a NUL byte (short strings are scanned inline, long ones with `memchr`).
+pub(crate) fn has_nul(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 32 {
+        b.contains(&0)
+    } else {
+        memchr::memchr(0, b).is_some()
+    }
 }
 
 /// A filter: the tree both surface forms parse to.

@@ -98,6 +98,8 @@ pub(crate) enum BNode {
 #[derive(Debug, Clone)]
 pub struct BoundFilter {
     pub(crate) root: BNode,
+    /// The same tree lowered for the matcher.
+    pub(crate) prog: crate::matcher::Prog,
     pub(crate) has_regex: bool,
     pub(crate) schema: u64,
 }
@@ -153,8 +155,10 @@ impl CheckedFilter {
     pub fn bind(&self, subject: &Subject, now: OffsetDateTime) -> BoundFilter {
         let now = timefmt::to_micros(now);
         let b = Binder { subject, now };
+        let root = b.node(&self.root);
         BoundFilter {
-            root: b.node(&self.root),
+            prog: crate::matcher::Prog::new(&root),
+            root,
             has_regex: self.has_regex,
             schema: self.schema,
         }

@@ -1,9 +1,9 @@
 //! Checking a tree against a schema: every field exists and is readable, every operator fits the
 //! field's type, every literal coerces to it. The result is the checked IR that binding takes.
 
-use crate::ast::{Arity, Filter, Op, Operand, Value, Var};
+use crate::ast::{Arity, Comparison, Filter, Op, Operand, Value, Var};
 use crate::error::{DslError, ErrorKind, Loc, clip};
-use crate::limits::{MAX_LIST_LEN, MAX_STRING_LEN};
+use crate::limits::{MAX_DEPTH, MAX_LIST_LEN, MAX_NODES, MAX_STRING_LEN};
 use crate::schema::{FieldSpec, Schema, ValueKind};
 use crate::text::MAX_SHIFT;
 use crate::timefmt;
@@ -142,92 +142,198 @@ impl Filter {
     /// # Ok::<(), workeros_dsl::DslError>(())
     /// ```
     pub fn check(&self, schema: &Schema) -> Result<CheckedFilter, DslError> {
-        crate::text::check_shape(self, &Loc::None)?;
-        let mut cx = Cx {
-            schema,
-            vars: Vec::new(),
-            has_regex: false,
-            now_uses: 0,
-        };
-        let root = cx.node(self)?;
-        Ok(CheckedFilter {
-            root,
-            vars: cx.vars,
-            has_regex: cx.has_regex,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            schema: schema.id,
-            now_uses: cx.now_uses,
-        })
+        let mut cx = Cx::new(schema, Some(self));
+        let root = cx.node(self, 1)?;
+        Ok(cx.finish(root))
+    }
+}
+
+/// The checker as a [`Sink`](crate::json::Sink) of the JSON walker: each node is checked as it is
+/// read ([`check_json`](crate::check_json)), with the depth and node limits of
+/// [`Filter::check`] counted on the way.
+pub(crate) struct Direct<'s> {
+    cx: Cx<'s>,
+    /// The height of each node built and not yet taken by a parent, in order: the walker builds
+    /// bottom-up and every node is taken once, by the next `and`/`or`/`not` that closes over it.
+    heights: Vec<usize>,
+}
+
+impl<'s> Direct<'s> {
+    pub(crate) fn new(schema: &'s Schema) -> Self {
+        Self {
+            cx: Cx::new(schema, None),
+            heights: Vec::with_capacity(16),
+        }
+    }
+
+    pub(crate) fn finish(self, root: CNode) -> Result<CheckedFilter, DslError> {
+        Ok(self.cx.finish(root))
+    }
+
+    /// Counts a new node of `height` against the limits.
+    fn node(&mut self, n: CNode, height: usize) -> Result<CNode, DslError> {
+        self.cx.count(height)?;
+        self.heights.push(height);
+        Ok(n)
+    }
+
+    fn list(
+        &mut self,
+        items: Vec<CNode>,
+        empty: bool,
+        make: fn(Vec<CNode>) -> CNode,
+    ) -> Result<CNode, DslError> {
+        match items.len() {
+            0 => self.node(CNode::Const(empty), 1),
+            // One item is itself: its height stays where it is.
+            1 => Ok(items.into_iter().next().unwrap_or(CNode::Const(empty))),
+            n => {
+                let from = self.heights.len().saturating_sub(n);
+                let height = 1 + self.heights.drain(from..).max().unwrap_or(0);
+                self.node(make(items), height)
+            }
+        }
+    }
+}
+
+impl crate::json::Sink for Direct<'_> {
+    type Node = CNode;
+
+    fn cmp(&mut self, c: Comparison, path: &crate::json::Path) -> Result<CNode, DslError> {
+        let n = self.cx.cmp(&c).map_err(|e| e.at_if_none(&path.loc()))?;
+        self.node(n, 1)
+    }
+
+    fn and(&mut self, items: Vec<CNode>) -> Result<CNode, DslError> {
+        self.list(items, true, CNode::And)
+    }
+
+    fn or(&mut self, items: Vec<CNode>) -> Result<CNode, DslError> {
+        self.list(items, false, CNode::Or)
+    }
+
+    fn not(&mut self, inner: CNode) -> Result<CNode, DslError> {
+        let height = self.heights.pop().unwrap_or(0) + 1;
+        self.node(CNode::Not(Box::new(inner)), height)
     }
 }
 
 struct Cx<'s> {
     schema: &'s Schema,
+    /// The whole tree, when there is one (for the node count in a limit error).
+    root: Option<&'s Filter>,
+    /// Nodes seen so far: the limits are checked during the walk (a tree built in code is held
+    /// to them too), before any recursion could run deep.
+    nodes: usize,
     vars: Vec<Var>,
     has_regex: bool,
     now_uses: usize,
 }
 
-impl Cx<'_> {
-    fn node(&mut self, f: &Filter) -> Result<CNode, DslError> {
+impl<'s> Cx<'s> {
+    fn new(schema: &'s Schema, root: Option<&'s Filter>) -> Self {
+        Self {
+            schema,
+            root,
+            nodes: 0,
+            vars: Vec::new(),
+            has_regex: false,
+            now_uses: 0,
+        }
+    }
+
+    fn finish(self, root: CNode) -> CheckedFilter {
+        CheckedFilter {
+            root,
+            vars: self.vars,
+            has_regex: self.has_regex,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            schema: self.schema.id,
+            now_uses: self.now_uses,
+        }
+    }
+
+    /// Counts one node at `depth` against the limits.
+    fn count(&mut self, depth: usize) -> Result<(), DslError> {
+        if depth > MAX_DEPTH {
+            return Err(DslError::limit(
+                format!("the filter nests deeper than {MAX_DEPTH} levels"),
+                Loc::None,
+            ));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            let msg = match self.root {
+                Some(root) => format!(
+                    "the filter has {} nodes; at most {MAX_NODES} are allowed",
+                    root.node_count()
+                ),
+                None => format!("the filter has more than {MAX_NODES} nodes"),
+            };
+            return Err(DslError::limit(msg, Loc::None));
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, f: &Filter, depth: usize) -> Result<CNode, DslError> {
+        self.count(depth)?;
         Ok(match f {
             Filter::Const(b) => CNode::Const(*b),
-            Filter::And(items) => CNode::And(self.nodes(items)?),
-            Filter::Or(items) => CNode::Or(self.nodes(items)?),
-            Filter::Not(inner) => CNode::Not(Box::new(self.node(inner)?)),
-            Filter::Cmp(c) => {
-                let loc = &c.loc;
-                let name = c.field.as_str();
-                let Some(field) = self.schema.get(name) else {
-                    return Err(DslError::new(
-                        ErrorKind::UnknownField,
-                        format!("unknown field `{name}`"),
-                        loc.clone(),
-                    )
-                    .with_field(name));
-                };
-                if !field.readable {
-                    return Err(DslError::new(
-                        ErrorKind::Unreadable,
-                        format!("cannot filter on field `{name}`: you may not read it"),
-                        loc.clone(),
-                    )
-                    .with_field(name));
-                }
-                let kind = field.kind;
-                if !applies(c.op, kind) {
-                    return Err(DslError::new(
-                        ErrorKind::Type,
-                        format!(
-                            "operator `{}` does not apply to {} field `{name}`",
-                            c.op.text_name(),
-                            kind_name(kind)
-                        ),
-                        loc.clone(),
-                    )
-                    .with_field(name)
-                    .with_help(format!(
-                        "{} fields take {}",
-                        kind_name(kind),
-                        ops_for(kind)
-                    )));
-                }
-                let arg = self
-                    .arg(c.op, kind, &c.arg, name)
-                    .map_err(|e| e.at_if_none(loc).with_field(name))?;
-                CNode::Cmp(CCmp {
-                    field: field.clone(),
-                    op: c.op,
-                    arg,
-                })
-            }
+            Filter::And(items) => CNode::And(self.nodes(items, depth)?),
+            Filter::Or(items) => CNode::Or(self.nodes(items, depth)?),
+            Filter::Not(inner) => CNode::Not(Box::new(self.node(inner, depth + 1)?)),
+            Filter::Cmp(c) => self.cmp(c)?,
         })
     }
 
-    fn nodes(&mut self, items: &[Filter]) -> Result<Vec<CNode>, DslError> {
+    /// Checks one comparison; an error without a location gets the comparison's.
+    fn cmp(&mut self, c: &Comparison) -> Result<CNode, DslError> {
+        let loc = &c.loc;
+        let name = c.field.as_str();
+        let Some(field) = self.schema.get(name) else {
+            return Err(DslError::new(
+                ErrorKind::UnknownField,
+                format!("unknown field `{name}`"),
+                loc.clone(),
+            )
+            .with_field(name));
+        };
+        if !field.readable {
+            return Err(DslError::new(
+                ErrorKind::Unreadable,
+                format!("cannot filter on field `{name}`: you may not read it"),
+                loc.clone(),
+            )
+            .with_field(name));
+        }
+        let kind = field.kind;
+        if !applies(c.op, kind) {
+            return Err(DslError::new(
+                ErrorKind::Type,
+                format!(
+                    "operator `{}` does not apply to {} field `{name}`",
+                    c.op.text_name(),
+                    kind_name(kind)
+                ),
+                loc.clone(),
+            )
+            .with_field(name)
+            .with_help(format!("{} fields take {}", kind_name(kind), ops_for(kind))));
+        }
+        let arg = self
+            .arg(c.op, kind, &c.arg, name)
+            .map_err(|e| e.at_if_none(loc).with_field(name))?;
+        Ok(CNode::Cmp(CCmp {
+            field: field.clone(),
+            op: c.op,
+            arg,
+        }))
+    }
+
+    fn nodes(&mut self, items: &[Filter], depth: usize) -> Result<Vec<CNode>, DslError> {
         let mut out = Vec::with_capacity(items.len());
         for i in items {
-            out.push(self.node(i)?);
+            out.push(self.node(i, depth + 1)?);
         }
         Ok(out)
     }
@@ -397,7 +503,9 @@ pub(crate) fn coerce(v: &Value, kind: ValueKind) -> Option<Scalar> {
         // NUL cannot be stored by PostgreSQL and ends a LIKE/GLOB pattern early on SQLite (a
         // needle "\0" would match everything): text with NUL never coerces. Nor does text over
         // the string limit (a variable is not held to the parser's limits otherwise).
-        (ValueKind::Text, Value::Str(s)) if s.contains('\0') || s.len() > MAX_STRING_LEN => None,
+        (ValueKind::Text, Value::Str(s)) if s.len() > MAX_STRING_LEN || crate::ast::has_nul(s) => {
+            None
+        }
         (ValueKind::Text, Value::Str(s)) => Some(Scalar::Text(s.clone())),
         (ValueKind::Text, Value::Int(i)) => Some(Scalar::Text(i.to_string().into())),
         (ValueKind::Integer, Value::Int(i)) => Some(Scalar::Int(*i)),

@@ -24,99 +24,126 @@ use serde_json::Value as Json;
 /// # Ok::<(), workeros_dsl::DslError>(())
 /// ```
 pub fn from_json(v: &Json) -> Result<Filter, DslError> {
-    let f = filter(v, &Path::ROOT, 0)?;
+    let mut path = Path(String::with_capacity(64));
+    let f = filter(v, &mut path, 0, &mut Tree)?;
     check_shape(&f, &Loc::Json(smol_str::SmolStr::default()))?;
     Ok(f)
 }
 
-/// Where we are in the JSON document: a chain of segments on the stack, turned into a JSON
-/// pointer only when an error or a comparison needs one.
-#[derive(Clone, Copy)]
-enum Seg<'a> {
-    Root,
-    Key(&'a str),
-    Index(usize),
+/// Parses the JSON form and checks it against `schema` in one walk: the same result as
+/// `from_json(v)?.check(schema)` without building the intermediate [`Filter`] (what a server does
+/// with every stored permission and every `?filter=`). When the filter has several errors, the
+/// one reported is the first in document order, whether a syntax or a check error.
+///
+/// ```
+/// use workeros_dsl::{Schema, ValueKind, check_json, from_json};
+/// let schema = Schema::of([("views", ValueKind::Integer)])?;
+/// let json = serde_json::json!({"views": {"_gt": "10"}});
+/// let direct = check_json(&json, &schema)?;
+/// assert_eq!(direct.variables(), from_json(&json)?.check(&schema)?.variables());
+/// assert!(check_json(&serde_json::json!({"secret": {"_eq": 1}}), &schema).is_err());
+/// # Ok::<(), workeros_dsl::DslError>(())
+/// ```
+pub fn check_json(
+    v: &Json,
+    schema: &crate::Schema,
+) -> Result<crate::check::CheckedFilter, DslError> {
+    let mut path = Path(String::with_capacity(64));
+    let mut sink = crate::check::Direct::new(schema);
+    let root = filter(v, &mut path, 0, &mut sink)?;
+    sink.finish(root)
 }
 
-#[derive(Clone, Copy)]
-struct Path<'a> {
-    parent: Option<&'a Path<'a>>,
-    seg: Seg<'a>,
+/// What the JSON walker builds from what it reads: the tree ([`Tree`]), or checked nodes directly
+/// ([`check_json`]). Both get the same calls in the same order, so both see one filter.
+pub(crate) trait Sink {
+    /// A built node.
+    type Node;
+    /// A comparison read at `path` (which ends with its operator).
+    fn cmp(&mut self, c: Comparison, path: &Path) -> Result<Self::Node, DslError>;
+    /// All of `items`, in normal form (none: `true`; one: itself).
+    fn and(&mut self, items: Vec<Self::Node>) -> Result<Self::Node, DslError>;
+    /// Any of `items`, in normal form (none: `false`; one: itself).
+    fn or(&mut self, items: Vec<Self::Node>) -> Result<Self::Node, DslError>;
+    /// The negation of `inner`.
+    fn not(&mut self, inner: Self::Node) -> Result<Self::Node, DslError>;
 }
 
-impl<'a> Path<'a> {
-    const ROOT: Path<'static> = Path {
-        parent: None,
-        seg: Seg::Root,
-    };
+/// Builds the [`Filter`] tree.
+struct Tree;
 
-    fn key(&'a self, k: &'a str) -> Path<'a> {
-        Path {
-            parent: Some(self),
-            seg: Seg::Key(k),
-        }
+impl Sink for Tree {
+    type Node = Filter;
+
+    fn cmp(&mut self, mut c: Comparison, path: &Path) -> Result<Filter, DslError> {
+        c.loc = path.loc();
+        Ok(Filter::Cmp(c))
     }
 
-    fn index(&'a self, n: usize) -> Path<'a> {
-        Path {
-            parent: Some(self),
-            seg: Seg::Index(n),
-        }
+    fn and(&mut self, items: Vec<Filter>) -> Result<Filter, DslError> {
+        Ok(Filter::and(items))
     }
 
-    fn loc(&self) -> Loc {
-        let mut buf = [0u8; 64];
-        let mut len = 0;
-        if self.write_plain(&mut buf, &mut len)
-            && let Some(Ok(p)) = buf.get(..len).map(std::str::from_utf8)
-        {
-            return Loc::Json(p.into());
-        }
-        let mut p = String::new();
-        self.write_escaped(&mut p);
-        Loc::Json(p.into())
+    fn or(&mut self, items: Vec<Filter>) -> Result<Filter, DslError> {
+        Ok(Filter::or(items))
     }
 
-    /// Writes the pointer into `buf` when no key needs escaping and it fits; `false` otherwise.
-    fn write_plain(&self, buf: &mut [u8; 64], len: &mut usize) -> bool {
-        if let Some(parent) = self.parent
-            && !parent.write_plain(buf, len)
-        {
-            return false;
-        }
-        let mut put = |bytes: &[u8]| match buf.get_mut(*len..*len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                *len += bytes.len();
-                true
-            }
-            None => false,
-        };
-        match self.seg {
-            Seg::Root => true,
-            Seg::Key(k) => {
-                !k.bytes().any(|b| b == b'~' || b == b'/') && put(b"/") && put(k.as_bytes())
-            }
-            Seg::Index(i) => put(b"/") && put(itoa::Buffer::new().format(i).as_bytes()),
-        }
+    fn not(&mut self, inner: Filter) -> Result<Filter, DslError> {
+        Ok(Filter::Not(Box::new(inner)))
+    }
+}
+
+/// Where we are in the JSON document, as a JSON pointer built while descending: a segment is
+/// pushed (with the RFC 6901 escapes `~0` and `~1`) before a child is read and cut off after.
+/// An error returns at once, so a pointer left unbalanced by `?` is never read again.
+pub(crate) struct Path(String);
+
+impl Path {
+    /// The pointer so far, as a location.
+    pub(crate) fn loc(&self) -> Loc {
+        Loc::Json(self.0.as_str().into())
     }
 
-    /// Writes the pointer with RFC 6901 escapes (`~0`, `~1`).
-    fn write_escaped(&self, out: &mut String) {
-        if let Some(parent) = self.parent {
-            parent.write_escaped(out);
-        }
-        match self.seg {
-            Seg::Root => {}
-            Seg::Key(k) => {
-                out.push('/');
-                out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+    /// Appends `/key` for a key known to need no escape (an identifier or an operator name).
+    fn push_plain(&mut self, k: &str) -> usize {
+        let mark = self.0.len();
+        self.0.reserve(k.len() + 1);
+        self.0.push('/');
+        self.0.push_str(k);
+        mark
+    }
+
+    /// Appends `/key`; returns the length to [`cut`](Self::cut) back to.
+    fn push_key(&mut self, k: &str) -> usize {
+        let mark = self.0.len();
+        self.0.push('/');
+        if k.bytes().any(|b| b == b'~' || b == b'/') {
+            for c in k.chars() {
+                match c {
+                    '~' => self.0.push_str("~0"),
+                    '/' => self.0.push_str("~1"),
+                    c => self.0.push(c),
+                }
             }
-            Seg::Index(i) => {
-                out.push('/');
-                out.push_str(itoa::Buffer::new().format(i));
-            }
+        } else {
+            self.0.push_str(k);
         }
+        mark
+    }
+
+    /// Appends `/n`.
+    fn push_index(&mut self, n: usize) -> usize {
+        let mark = self.0.len();
+        self.0.push('/');
+        match u8::try_from(n) {
+            Ok(d @ 0..=9) => self.0.push(char::from(b'0' + d)),
+            _ => self.0.push_str(itoa::Buffer::new().format(n)),
+        }
+        mark
+    }
+
+    fn cut(&mut self, mark: usize) {
+        self.0.truncate(mark);
     }
 }
 
@@ -164,7 +191,12 @@ fn kind_of(v: &Json) -> &'static str {
     }
 }
 
-fn filter(v: &Json, path: &Path<'_>, depth: usize) -> Result<Filter, DslError> {
+fn filter<S: Sink>(
+    v: &Json,
+    path: &mut Path,
+    depth: usize,
+    sink: &mut S,
+) -> Result<S::Node, DslError> {
     if depth >= MAX_DEPTH {
         return Err(DslError::limit(
             format!("the filter nests deeper than {MAX_DEPTH} levels"),
@@ -174,42 +206,93 @@ fn filter(v: &Json, path: &Path<'_>, depth: usize) -> Result<Filter, DslError> {
     let Json::Object(map) = v else {
         return Err(DslError::syntax("expected a filter object", path.loc()).found(kind_of(v)));
     };
-    let mut parts = Vec::with_capacity(map.len());
-    for (key, val) in map {
-        let here = path.key(key);
-        match key.as_str() {
-            "_and" | "_or" => {
-                let Json::Array(items) = val else {
-                    return Err(DslError::syntax(
-                        format!("expected an array of filters after `{key}`"),
-                        here.loc(),
-                    )
-                    .found(kind_of(val)));
-                };
-                let mut children = Vec::with_capacity(items.len());
-                for (n, item) in items.iter().enumerate() {
-                    children.push(filter(item, &here.index(n), depth + 1)?);
-                }
-                parts.push(if key == "_and" {
-                    Filter::and(children)
-                } else {
-                    Filter::or(children)
-                });
-            }
-            "_not" => parts.push(Filter::Not(Box::new(filter(val, &here, depth + 1)?))),
-            field => field_ops(field, val, &here, &mut parts)?,
+    // One key with one operator (the usual shape) needs no list of parts.
+    if map.len() == 1
+        && let Some((key, val)) = map.iter().next()
+    {
+        if is_logical(key) {
+            return logical(key, val, path, depth, sink);
+        }
+        if let Json::Object(ops) = val
+            && ops.len() == 1
+            && let Some((name, arg)) = ops.iter().next()
+        {
+            let ident = field_ident(key, path)?;
+            let mark = path.push_plain(key);
+            let node = comparison(ident, name, arg, path, sink)?;
+            path.cut(mark);
+            return Ok(node);
         }
     }
-    Ok(Filter::and(parts))
+    let mut parts = Vec::with_capacity(map.len());
+    for (key, val) in map {
+        if is_logical(key) {
+            parts.push(logical(key, val, path, depth, sink)?);
+        } else {
+            field_ops(key, val, path, sink, &mut parts)?;
+        }
+    }
+    sink.and(parts)
 }
 
-fn field_ops(
+fn is_logical(key: &str) -> bool {
+    matches!(key, "_and" | "_or" | "_not")
+}
+
+/// `_and`, `_or` or `_not` and its operand.
+fn logical<S: Sink>(
+    key: &str,
+    val: &Json,
+    path: &mut Path,
+    depth: usize,
+    sink: &mut S,
+) -> Result<S::Node, DslError> {
+    let mark = path.push_plain(key);
+    let node = if key == "_not" {
+        let inner = filter(val, path, depth + 1, sink)?;
+        sink.not(inner)?
+    } else {
+        let Json::Array(items) = val else {
+            return Err(DslError::syntax(
+                format!("expected an array of filters after `{key}`"),
+                path.loc(),
+            )
+            .found(kind_of(val)));
+        };
+        let mut children = Vec::with_capacity(items.len());
+        for (n, item) in items.iter().enumerate() {
+            let mark = path.push_index(n);
+            children.push(filter(item, path, depth + 1, sink)?);
+            path.cut(mark);
+        }
+        if key == "_and" {
+            sink.and(children)?
+        } else {
+            sink.or(children)?
+        }
+    };
+    path.cut(mark);
+    Ok(node)
+}
+
+/// A field name as an identifier; the error points at the key.
+fn field_ident(field: &str, path: &mut Path) -> Result<Ident, DslError> {
+    Ident::new(field).map_err(|e| {
+        path.push_key(field);
+        e.at_if_none(&path.loc())
+    })
+}
+
+/// The operators of one field, each a comparison pushed to `out` (the caller AND-s them).
+fn field_ops<S: Sink>(
     field: &str,
     v: &Json,
-    path: &Path<'_>,
-    out: &mut Vec<Filter>,
+    path: &mut Path,
+    sink: &mut S,
+    out: &mut Vec<S::Node>,
 ) -> Result<(), DslError> {
-    let ident = Ident::new(field).map_err(|e| e.at_if_none(&path.loc()))?;
+    let ident = field_ident(field, path)?;
+    let mark = path.push_plain(field);
     let ops = match v {
         Json::Object(ops) if !ops.is_empty() => ops,
         _ => {
@@ -222,65 +305,87 @@ fn field_ops(
         }
     };
     for (name, arg) in ops {
-        let here = path.key(name);
-        let Some(mut op) = Op::from_json_name(name) else {
-            return Err(
-                DslError::syntax(format!("unknown operator `{}`", clip(name)), here.loc())
-                    .with_help("operators are _eq _neq _lt _lte _gt _gte _in _nin _null _nnull _empty _nempty _contains _icontains _starts_with _ends_with (and their _n forms) _between _nbetween _regex"),
-            );
-        };
-        let arg = match op.arity() {
-            crate::ast::Arity::Zero => {
-                let flag = match arg {
-                    Json::Bool(b) => *b,
-                    Json::String(s) if s == "true" => true,
-                    Json::String(s) if s == "false" => false,
-                    _ => {
-                        return Err(DslError::syntax(
-                            format!("expected `true` or `false` after `{name}`"),
-                            here.loc(),
-                        )
-                        .found(kind_of(arg)));
-                    }
-                };
-                if !flag {
-                    // `_null: false` is `_nnull: true`, and so on.
-                    op = op.positive().or_else(|| op.negated()).unwrap_or(op);
-                }
-                Operand::None
-            }
-            crate::ast::Arity::One => Operand::One(value(arg, &here, false)?),
-            crate::ast::Arity::Two => match arg {
-                Json::Array(pair) if pair.len() == 2 => {
-                    let (Some(a), Some(b)) = (pair.first(), pair.get(1)) else {
-                        return Err(DslError::syntax("expected two bounds", here.loc()));
-                    };
-                    let bound = |v: &Json, n: usize| match v {
-                        Json::Array(_) => Err(DslError::syntax(
-                            crate::text::BOUND_NOT_LIST,
-                            here.index(n).loc(),
-                        )),
-                        v => value(v, &here.index(n), true),
-                    };
-                    Operand::Two(bound(a, 0)?, bound(b, 1)?)
-                }
+        out.push(comparison(ident.clone(), name, arg, path, sink)?);
+    }
+    path.cut(mark);
+    Ok(())
+}
+
+/// One operator of a field: `path` ends with the field.
+fn comparison<S: Sink>(
+    ident: Ident,
+    name: &str,
+    arg: &Json,
+    path: &mut Path,
+    sink: &mut S,
+) -> Result<S::Node, DslError> {
+    let Some(mut op) = Op::from_json_name(name) else {
+        path.push_key(name);
+        return Err(
+            DslError::syntax(format!("unknown operator `{}`", clip(name)), path.loc())
+                .with_help("operators are _eq _neq _lt _lte _gt _gte _in _nin _null _nnull _empty _nempty _contains _icontains _starts_with _ends_with (and their _n forms) _between _nbetween _regex"),
+        );
+    };
+    let mark = path.push_plain(name);
+    let arg = match op.arity() {
+        crate::ast::Arity::Zero => {
+            let flag = match arg {
+                Json::Bool(b) => *b,
+                Json::String(s) if s == "true" => true,
+                Json::String(s) if s == "false" => false,
                 _ => {
                     return Err(DslError::syntax(
-                        format!("expected an array of two bounds after `{name}`"),
-                        here.loc(),
+                        format!("expected `true` or `false` after `{name}`"),
+                        path.loc(),
                     )
                     .found(kind_of(arg)));
                 }
-            },
-        };
-        out.push(Filter::Cmp(Comparison {
-            field: ident.clone(),
+            };
+            if !flag {
+                // `_null: false` is `_nnull: true`, and so on.
+                op = op.positive().or_else(|| op.negated()).unwrap_or(op);
+            }
+            Operand::None
+        }
+        crate::ast::Arity::One => Operand::One(value(arg, path, false)?),
+        crate::ast::Arity::Two => match arg {
+            Json::Array(pair) if pair.len() == 2 => {
+                let mut bound = |v: &Json, n: usize| {
+                    let mark = path.push_index(n);
+                    let b = match v {
+                        Json::Array(_) => {
+                            Err(DslError::syntax(crate::text::BOUND_NOT_LIST, path.loc()))
+                        }
+                        v => value(v, path, true),
+                    };
+                    path.cut(mark);
+                    b
+                };
+                let (Some(a), Some(b)) = (pair.first(), pair.get(1)) else {
+                    return Err(DslError::syntax("expected two bounds", path.loc()));
+                };
+                Operand::Two(bound(a, 0)?, bound(b, 1)?)
+            }
+            _ => {
+                return Err(DslError::syntax(
+                    format!("expected an array of two bounds after `{name}`"),
+                    path.loc(),
+                )
+                .found(kind_of(arg)));
+            }
+        },
+    };
+    let node = sink.cmp(
+        Comparison {
+            field: ident,
             op,
             arg,
-            loc: here.loc(),
-        }));
-    }
-    Ok(())
+            loc: Loc::None,
+        },
+        path,
+    )?;
+    path.cut(mark);
+    Ok(node)
 }
 
 /// Whether a `$` string names a variable (and so must parse as one).
@@ -294,20 +399,20 @@ fn looks_like_var(s: &str) -> bool {
             .any(|p| s.strip_prefix(p).is_some_and(boundary))
 }
 
-fn literal(s: &str, path: &Path<'_>) -> Result<Value, DslError> {
+fn literal(s: &str, path: &Path) -> Result<Value, DslError> {
     if s.len() > MAX_STRING_LEN {
         return Err(DslError::limit(
             format!("a string is longer than {MAX_STRING_LEN} bytes"),
             path.loc(),
         ));
     }
-    if s.contains('\0') {
+    if crate::ast::has_nul(s) {
         return Err(DslError::syntax("strings cannot contain NUL", path.loc()));
     }
     Ok(Value::Str(s.into()))
 }
 
-fn value(v: &Json, path: &Path<'_>, in_list: bool) -> Result<Value, DslError> {
+fn value(v: &Json, path: &mut Path, in_list: bool) -> Result<Value, DslError> {
     match v {
         Json::String(s) if s.starts_with("$$") => literal(s.get(1..).unwrap_or(""), path),
         Json::String(s) if looks_like_var(s) => match variable(s) {
@@ -350,7 +455,9 @@ fn value(v: &Json, path: &Path<'_>, in_list: bool) -> Result<Value, DslError> {
             }
             let mut out = Vec::with_capacity(items.len());
             for (n, item) in items.iter().enumerate() {
-                out.push(value(item, &path.index(n), true)?);
+                let mark = path.push_index(n);
+                out.push(value(item, path, true)?);
+                path.cut(mark);
             }
             Ok(Value::List(out))
         }

@@ -67,7 +67,7 @@ pub use bind::{BoundFilter, Tri};
 pub use check::{CheckedFilter, Scalar, applies};
 pub use compile::{CompileCache, Compiled, Dialect, Sql};
 pub use error::{DslError, ErrorKind, Loc};
-pub use json::{from_json, from_json_str, parse_any};
+pub use json::{check_json, from_json, from_json_str, parse_any};
 pub use schema::{FieldSpec, OwnerLookup, Row, Schema, Source, ValueKind};
 pub use text::parse;
 pub use timefmt::{canonical_timestamp, parse_timestamp};

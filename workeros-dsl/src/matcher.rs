@@ -1,5 +1,12 @@
 //! The in-memory matcher: three-valued evaluation of a bound filter on a JSON row, without heap
 //! allocation.
+//!
+//! Binding lowers the bound tree once into a [`Prog`]: every comparison becomes a [`Test`]
+//! specialised to its operator (orderings as a bit mask, lists as plain slices, needles already
+//! folded), naming its field by an index into the program's distinct row keys and by its schema
+//! slot. Matching a JSON map first finds those keys in one pass over the map (when that is cheaper
+//! than one tree lookup per key), into a stack array; a resolved [`Row`] hands over its decoded
+//! cells directly.
 
 use crate::ast::Op;
 use crate::bind::{BArg, BCmp, BNode, BoundFilter, Tri};
@@ -8,6 +15,7 @@ use crate::schema::{FieldSpec, NULL, Row, ValueKind};
 use crate::timefmt;
 use serde_json::{Map, Value as Json};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 impl BoundFilter {
     /// Whether the filter is TRUE for `row` (a row in its wire form: field keys to JSON values;
@@ -31,7 +39,28 @@ impl BoundFilter {
 
     /// The three-valued result for `row`.
     pub fn eval(&self, row: &Map<String, Json>) -> Tri {
-        eval(&self.root, &ByKey(row))
+        let prog = &self.prog;
+        let keys = &prog.keys;
+        if keys.len() <= STACK_KEYS && row.len() <= SCAN_FACTOR * keys.len() + SCAN_EXTRA {
+            let mut vals = [&NULL; STACK_KEYS];
+            let mut left = keys.len();
+            for (k, v) in row {
+                if left == 0 {
+                    break;
+                }
+                if let Some(i) = keys
+                    .iter()
+                    .position(|x| bytes_eq(x.as_bytes(), k.as_bytes()))
+                    && let Some(slot) = vals.get_mut(i)
+                {
+                    *slot = v;
+                    left -= 1;
+                }
+            }
+            prog.root.eval(&Found(&vals))
+        } else {
+            prog.root.eval(&ByKey { map: row, keys })
+        }
     }
 
     /// Whether the filter is TRUE for a row resolved with [`Schema::row`](crate::Schema::row):
@@ -44,60 +73,472 @@ impl BoundFilter {
     /// The three-valued result for a resolved row.
     pub fn eval_row(&self, row: &Row<'_>) -> Tri {
         if row.schema == self.schema {
-            eval(&self.root, &BySlot(row))
+            self.prog.root.eval(&BySlot(&row.cells))
         } else {
-            eval(&self.root, &ByKey(row.map))
+            self.eval(row.map)
         }
     }
 }
 
-/// How a comparison finds its field's value in a row, seen as the field's kind.
-trait Lookup {
-    fn cell(&self, field: &FieldSpec) -> Cell<'_>;
+/// Up to this many distinct keys, a map is resolved into a stack array.
+const STACK_KEYS: usize = 16;
+/// A map of at most `SCAN_FACTOR × keys + SCAN_EXTRA` entries is resolved by one pass over it;
+/// a larger one by a lookup per key.
+const SCAN_FACTOR: usize = 4;
+const SCAN_EXTRA: usize = 8;
+
+/// A bound filter lowered for matching.
+#[derive(Debug, Clone)]
+pub(crate) struct Prog {
+    root: MNode,
+    /// The distinct row keys the tests read, indexed by [`Test::at`].
+    keys: Box<[Arc<str>]>,
 }
 
-struct ByKey<'a>(&'a Map<String, Json>);
+#[derive(Debug, Clone)]
+enum MNode {
+    Const(Tri),
+    And(Box<[MNode]>),
+    Or(Box<[MNode]>),
+    Not(Box<MNode>),
+    Test(Test),
+}
+
+#[derive(Debug, Clone)]
+struct Test {
+    /// Index of the field's key in [`Prog::keys`].
+    at: usize,
+    /// The field's slot in its schema (for resolved rows).
+    slot: usize,
+    kind: ValueKind,
+    op: TestOp,
+}
+
+/// Accepted orderings of `cell` against a literal, as bits: less 1, equal 2, greater 4.
+type Mask = u8;
+
+const fn mask_of(o: Ordering) -> Mask {
+    match o {
+        Ordering::Less => 1,
+        Ordering::Equal => 2,
+        Ordering::Greater => 4,
+    }
+}
+
+/// A comparison specialised to its operator and its field's kind: the cell and the literal are
+/// matched in one step.
+#[derive(Debug, Clone)]
+enum TestOp {
+    /// `is null` (true) / `is not null` (false).
+    Null(bool),
+    /// `is empty` (true) / `is not empty` (false).
+    Empty(bool),
+    /// Text `=` (false) / `!=` (true): equality needs no ordering.
+    TextEq(Box<str>, bool),
+    /// The orderings of each kind: `=`, `!=`, `<`, `<=`, `>`, `>=` as a mask.
+    Text(Mask, Box<str>),
+    Int(Mask, i64),
+    Float(Mask, f64),
+    Bool(Mask, bool),
+    Ts(Mask, i64),
+    Uuid(Mask, uuid::Uuid),
+    /// `in` (false) / `not in` (true), over non-null items.
+    TextIn(Box<[Box<str>]>, bool),
+    IntIn(Box<[i64]>, bool),
+    FloatIn(Box<[f64]>, bool),
+    BoolIn(Box<[bool]>, bool),
+    TsIn(Box<[i64]>, bool),
+    UuidIn(Box<[uuid::Uuid]>, bool),
+    /// `between` (false) / `not between` (true).
+    Range(Box<(Lit, Lit)>, bool),
+    /// A text test; the flag negates it.
+    Sub(Sub, Needle, bool),
+    Regex(Arc<regex_lite::Regex>),
+}
+
+/// A substring needle (lowercase for the case-insensitive tests), with its first byte and the
+/// bit that folds ASCII case for it (`0x20` when it is a letter).
+#[derive(Debug, Clone)]
+struct Needle {
+    text: Box<str>,
+    first: u8,
+    fold: u8,
+}
+
+impl Needle {
+    fn new(text: &str) -> Self {
+        let first = text.bytes().next().unwrap_or(0);
+        Self {
+            text: text.into(),
+            first,
+            fold: if first.is_ascii_alphabetic() { 0x20 } else { 0 },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Sub {
+    Contains,
+    Starts,
+    Ends,
+    IContains,
+    IStarts,
+    IEnds,
+}
+
+/// A literal of a range.
+#[derive(Debug, Clone)]
+enum Lit {
+    Text(Box<str>),
+    Int(i64),
+    Float(f64),
+    Ts(i64),
+    Other,
+}
+
+impl From<&Scalar> for Lit {
+    fn from(s: &Scalar) -> Self {
+        match s {
+            Scalar::Text(t) => Lit::Text(t.as_str().into()),
+            Scalar::Int(i) => Lit::Int(*i),
+            Scalar::Float(f) => Lit::Float(*f),
+            Scalar::Ts(t) => Lit::Ts(*t),
+            Scalar::Bool(_) | Scalar::Uuid(_) => Lit::Other,
+        }
+    }
+}
+
+impl Prog {
+    /// Lowers a bound tree.
+    pub(crate) fn new(root: &BNode) -> Self {
+        let mut keys: Vec<Arc<str>> = Vec::new();
+        let root = lower(root, &mut keys);
+        Self {
+            root,
+            keys: keys.into_boxed_slice(),
+        }
+    }
+}
+
+fn lower(n: &BNode, keys: &mut Vec<Arc<str>>) -> MNode {
+    match n {
+        BNode::Const(t) => MNode::Const(*t),
+        BNode::And(items) => MNode::And(items.iter().map(|i| lower(i, keys)).collect()),
+        BNode::Or(items) => MNode::Or(items.iter().map(|i| lower(i, keys)).collect()),
+        BNode::Not(inner) => MNode::Not(Box::new(lower(inner, keys))),
+        BNode::Cmp(c) => lower_cmp(c, keys),
+    }
+}
+
+fn lower_cmp(c: &BCmp, keys: &mut Vec<Arc<str>>) -> MNode {
+    let field: &FieldSpec = &c.field;
+    let at = match keys.iter().position(|k| *k == field.key) {
+        Some(i) => i,
+        None => {
+            keys.push(field.key.clone());
+            keys.len() - 1
+        }
+    };
+    let op = match (&c.arg, c.op) {
+        (_, Op::Null) => Some(TestOp::Null(true)),
+        (_, Op::NNull) => Some(TestOp::Null(false)),
+        (_, Op::Empty) => Some(TestOp::Empty(true)),
+        (_, Op::NEmpty) => Some(TestOp::Empty(false)),
+        (BArg::One(v), op) => lower_one(op, &v.v),
+        (BArg::List(items), Op::In | Op::Nin) => lower_list(items, c.op == Op::Nin),
+        (BArg::Two(a, b), Op::Between | Op::NBetween) => Some(TestOp::Range(
+            Box::new((Lit::from(&a.v), Lit::from(&b.v))),
+            c.op == Op::NBetween,
+        )),
+        (BArg::Regex(re), Op::Regex) => Some(TestOp::Regex(re.clone())),
+        _ => None,
+    };
+    match op {
+        Some(op) => MNode::Test(Test {
+            at,
+            slot: field.slot,
+            kind: field.kind,
+            op,
+        }),
+        // An operand that does not fit its operator (the checker prevents it): unknown.
+        None => MNode::Const(Tri::Unknown),
+    }
+}
+
+fn lower_one(op: Op, v: &Scalar) -> Option<TestOp> {
+    let mask: Mask = match op {
+        Op::Eq => 2,
+        Op::Neq => 1 | 4,
+        Op::Lt => 1,
+        Op::Lte => 1 | 2,
+        Op::Gt => 4,
+        Op::Gte => 2 | 4,
+        _ => {
+            let Scalar::Text(t) = v else { return None };
+            let (sub, negate) = match op {
+                Op::Contains => (Sub::Contains, false),
+                Op::NContains => (Sub::Contains, true),
+                Op::StartsWith => (Sub::Starts, false),
+                Op::NStartsWith => (Sub::Starts, true),
+                Op::EndsWith => (Sub::Ends, false),
+                Op::NEndsWith => (Sub::Ends, true),
+                Op::IContains => (Sub::IContains, false),
+                Op::NIContains => (Sub::IContains, true),
+                Op::IStartsWith => (Sub::IStarts, false),
+                Op::NIStartsWith => (Sub::IStarts, true),
+                Op::IEndsWith => (Sub::IEnds, false),
+                Op::NIEndsWith => (Sub::IEnds, true),
+                _ => return None,
+            };
+            return Some(TestOp::Sub(sub, Needle::new(t), negate));
+        }
+    };
+    Some(match v {
+        Scalar::Text(t) if matches!(op, Op::Eq | Op::Neq) => {
+            TestOp::TextEq(t.as_str().into(), op == Op::Neq)
+        }
+        Scalar::Text(t) => TestOp::Text(mask, t.as_str().into()),
+        Scalar::Int(i) => TestOp::Int(mask, *i),
+        Scalar::Float(f) => TestOp::Float(mask, *f),
+        Scalar::Bool(b) => TestOp::Bool(mask, *b),
+        Scalar::Ts(t) => TestOp::Ts(mask, *t),
+        Scalar::Uuid(u) => TestOp::Uuid(mask, *u),
+    })
+}
+
+/// A list of one kind (the checker coerced every item to the field's kind).
+fn lower_list(items: &[Scalar], negate: bool) -> Option<TestOp> {
+    fn all<T>(items: &[Scalar], f: impl Fn(&Scalar) -> Option<T>) -> Option<Box<[T]>> {
+        items.iter().map(f).collect()
+    }
+    Some(match items.first()? {
+        Scalar::Text(_) => TestOp::TextIn(
+            all(items, |s| match s {
+                Scalar::Text(t) => Some(t.as_str().into()),
+                _ => None,
+            })?,
+            negate,
+        ),
+        Scalar::Int(_) => TestOp::IntIn(
+            all(items, |s| match s {
+                Scalar::Int(i) => Some(*i),
+                _ => None,
+            })?,
+            negate,
+        ),
+        Scalar::Float(_) => TestOp::FloatIn(
+            all(items, |s| match s {
+                Scalar::Float(f) => Some(*f),
+                _ => None,
+            })?,
+            negate,
+        ),
+        Scalar::Bool(_) => TestOp::BoolIn(
+            all(items, |s| match s {
+                Scalar::Bool(b) => Some(*b),
+                _ => None,
+            })?,
+            negate,
+        ),
+        Scalar::Ts(_) => TestOp::TsIn(
+            all(items, |s| match s {
+                Scalar::Ts(t) => Some(*t),
+                _ => None,
+            })?,
+            negate,
+        ),
+        Scalar::Uuid(_) => TestOp::UuidIn(
+            all(items, |s| match s {
+                Scalar::Uuid(u) => Some(*u),
+                _ => None,
+            })?,
+            negate,
+        ),
+    })
+}
+
+/// How a test finds its field's value in a row, seen as the field's kind.
+trait Lookup {
+    fn cell(&self, t: &Test) -> Cell<'_>;
+}
+
+/// A map resolved into a stack array, by key index.
+struct Found<'r, 'a>(&'r [&'a Json; STACK_KEYS]);
+
+impl Lookup for Found<'_, '_> {
+    #[inline]
+    fn cell(&self, t: &Test) -> Cell<'_> {
+        cell(t.kind, self.0.get(t.at).copied().unwrap_or(&NULL))
+    }
+}
+
+/// A map looked up key by key.
+struct ByKey<'a> {
+    map: &'a Map<String, Json>,
+    keys: &'a [Arc<str>],
+}
 
 impl Lookup for ByKey<'_> {
-    fn cell(&self, field: &FieldSpec) -> Cell<'_> {
-        cell(field.kind, self.0.get(&*field.key).unwrap_or(&NULL))
+    fn cell(&self, t: &Test) -> Cell<'_> {
+        let v = self
+            .keys
+            .get(t.at)
+            .and_then(|k| self.map.get(&**k))
+            .unwrap_or(&NULL);
+        cell(t.kind, v)
     }
 }
 
 /// A resolved row: the cells were decoded once, when the row was resolved.
-struct BySlot<'r, 'a>(&'r Row<'a>);
+struct BySlot<'r, 'a>(&'r [Cell<'a>]);
 
 impl Lookup for BySlot<'_, '_> {
-    fn cell(&self, field: &FieldSpec) -> Cell<'_> {
-        self.0.cells.get(field.slot).copied().unwrap_or(Cell::Null)
+    #[inline]
+    fn cell(&self, t: &Test) -> Cell<'_> {
+        self.0.get(t.slot).copied().unwrap_or(Cell::Null)
     }
 }
 
-fn eval<L: Lookup>(n: &BNode, row: &L) -> Tri {
+impl MNode {
+    /// A child of `and`/`or`: a test is evaluated in place, without a call.
+    #[inline(always)]
+    fn eval_child<L: Lookup>(&self, row: &L) -> Tri {
+        match self {
+            MNode::Test(t) => t.eval(row.cell(t)),
+            other => other.eval(row),
+        }
+    }
+
+    fn eval<L: Lookup>(&self, row: &L) -> Tri {
+        match self {
+            MNode::Test(t) => t.eval(row.cell(t)),
+            MNode::And(items) => {
+                let mut unknown = false;
+                for i in items {
+                    match i.eval_child(row) {
+                        Tri::False => return Tri::False,
+                        Tri::Unknown => unknown = true,
+                        Tri::True => {}
+                    }
+                }
+                if unknown { Tri::Unknown } else { Tri::True }
+            }
+            MNode::Or(items) => {
+                let mut unknown = false;
+                for i in items {
+                    match i.eval_child(row) {
+                        Tri::True => return Tri::True,
+                        Tri::Unknown => unknown = true,
+                        Tri::False => {}
+                    }
+                }
+                if unknown { Tri::Unknown } else { Tri::False }
+            }
+            MNode::Not(inner) => inner.eval(row).not(),
+            MNode::Const(t) => *t,
+        }
+    }
+}
+
+/// Byte equality, inline for the short strings keys and ids usually are (no `memcmp` call): two
+/// overlapping word loads cover 4 to 16 bytes.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(s: &[u8], at: usize) -> Option<[u8; N]> {
+        s.get(at..at + N).and_then(|w| w.try_into().ok())
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
     match n {
-        BNode::Const(t) => *t,
-        BNode::And(items) => {
-            let mut acc = Tri::True;
-            for i in items {
-                acc = acc.and(eval(i, row));
-                if acc == Tri::False {
-                    break;
-                }
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        _ => a == b,
+    }
+}
+
+/// Whether ordering `o` is one `mask` accepts.
+#[inline]
+fn hit(mask: Mask, o: Ordering) -> Tri {
+    Tri::of(mask_of(o) & mask != 0)
+}
+
+/// `x in items`, negated for `not in`.
+#[inline]
+fn member<T: PartialEq>(x: &T, items: &[T], negate: bool) -> Tri {
+    Tri::of(items.contains(x) != negate)
+}
+
+impl Test {
+    #[inline(always)]
+    fn eval(&self, cell: Cell<'_>) -> Tri {
+        match (&self.op, cell) {
+            (TestOp::TextEq(v, negate), Cell::Text(c)) => {
+                Tri::of(bytes_eq(v.as_bytes(), c.as_bytes()) != *negate)
             }
-            acc
-        }
-        BNode::Or(items) => {
-            let mut acc = Tri::False;
-            for i in items {
-                acc = acc.or(eval(i, row));
-                if acc == Tri::True {
-                    break;
-                }
+            (TestOp::Text(m, v), Cell::Text(c)) => hit(*m, c.as_bytes().cmp(v.as_bytes())),
+            (TestOp::Int(m, v), Cell::Int(c)) => hit(*m, c.cmp(v)),
+            (TestOp::Ts(m, v), Cell::Ts(c)) => hit(*m, c.cmp(v)),
+            (TestOp::Float(m, v), Cell::Float(c)) => {
+                c.partial_cmp(v).map_or(Tri::Unknown, |o| hit(*m, o))
             }
-            acc
+            (TestOp::Bool(m, v), Cell::Bool(c)) => hit(*m, c.cmp(v)),
+            (TestOp::Uuid(m, v), Cell::Uuid(c)) => hit(*m, c.cmp(v)),
+            (TestOp::TextIn(items, negate), Cell::Text(c)) => {
+                Tri::of(items.iter().any(|i| bytes_eq(i.as_bytes(), c.as_bytes())) != *negate)
+            }
+            (TestOp::IntIn(items, negate), Cell::Int(c)) => member(&c, items, *negate),
+            (TestOp::TsIn(items, negate), Cell::Ts(c)) => member(&c, items, *negate),
+            (TestOp::FloatIn(items, negate), Cell::Float(c)) => member(&c, items, *negate),
+            (TestOp::BoolIn(items, negate), Cell::Bool(c)) => member(&c, items, *negate),
+            (TestOp::UuidIn(items, negate), Cell::Uuid(c)) => member(&c, items, *negate),
+            (TestOp::Sub(sub, needle, negate), Cell::Text(h)) => {
+                Tri::of(sub.test(h.as_bytes(), needle) != *negate)
+            }
+            (TestOp::Null(is), c) => Tri::of(matches!(c, Cell::Null) == *is),
+            (TestOp::Empty(is), c) => Tri::of(is_empty(&c) == *is),
+            (TestOp::Range(r, negate), c) => {
+                in_range(&c, r).map_or(Tri::Unknown, |b| Tri::of(b != *negate))
+            }
+            (TestOp::Regex(re), Cell::Text(h)) => Tri::of(re.is_match(h)),
+            // A null or mistyped cell.
+            _ => Tri::Unknown,
         }
-        BNode::Not(inner) => eval(inner, row).not(),
-        BNode::Cmp(c) => cmp(c, row.cell(&c.field)),
+    }
+}
+
+/// Whether `c` lies in `lo ..= hi`; `None` when they cannot be compared.
+fn in_range(c: &Cell<'_>, (lo, hi): &(Lit, Lit)) -> Option<bool> {
+    fn within<T: PartialOrd + ?Sized>(c: &T, lo: &T, hi: &T) -> Option<bool> {
+        Some(c.partial_cmp(lo)?.is_ge() && c.partial_cmp(hi)?.is_le())
+    }
+    match (c, lo, hi) {
+        (Cell::Text(c), Lit::Text(lo), Lit::Text(hi)) => {
+            within(c.as_bytes(), lo.as_bytes(), hi.as_bytes())
+        }
+        (Cell::Int(c), Lit::Int(lo), Lit::Int(hi)) => within(c, lo, hi),
+        (Cell::Float(c), Lit::Float(lo), Lit::Float(hi)) => within(c, lo, hi),
+        (Cell::Ts(c), Lit::Ts(lo), Lit::Ts(hi)) => within(c, lo, hi),
+        _ => None,
+    }
+}
+
+impl Sub {
+    #[inline]
+    fn test(self, h: &[u8], n: &Needle) -> bool {
+        let text = n.text.as_bytes();
+        match self {
+            Sub::Contains if h.len() < 64 => {
+                text.is_empty() || h.windows(text.len()).any(|w| w == text)
+            }
+            Sub::Contains => memchr::memmem::find(h, text).is_some(),
+            Sub::Starts => h.starts_with(text),
+            Sub::Ends => h.ends_with(text),
+            Sub::IContains => contains_ci(h, n),
+            Sub::IStarts => starts_ci(h, text),
+            Sub::IEnds => ends_ci(h, text),
+        }
     }
 }
 
@@ -142,19 +583,6 @@ pub(crate) fn cell(kind: ValueKind, v: &Json) -> Cell<'_> {
     }
 }
 
-/// Compares a cell with a literal of the same kind; `None` when they cannot be compared.
-fn order(c: &Cell<'_>, s: &Scalar) -> Option<Ordering> {
-    match (c, s) {
-        (Cell::Text(a), Scalar::Text(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
-        (Cell::Int(a), Scalar::Int(b)) => Some(a.cmp(b)),
-        (Cell::Float(a), Scalar::Float(b)) => a.partial_cmp(b),
-        (Cell::Bool(a), Scalar::Bool(b)) => Some(a.cmp(b)),
-        (Cell::Ts(a), Scalar::Ts(b)) => Some(a.cmp(b)),
-        (Cell::Uuid(a), Scalar::Uuid(b)) => Some(a.cmp(b)),
-        _ => None,
-    }
-}
-
 fn is_empty(c: &Cell<'_>) -> bool {
     match c {
         Cell::Null => true,
@@ -166,15 +594,28 @@ fn is_empty(c: &Cell<'_>) -> bool {
     }
 }
 
-/// ASCII case-insensitive substring search; `needle` is already lowercase. `memchr2` jumps to
-/// the places where the first byte matches in either case.
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
+/// ASCII case-insensitive substring search; the needle is already lowercase. Short haystacks
+/// are scanned directly (a byte matches the needle's first byte when it equals it with the case
+/// bit set); long ones jump with `memchr2` to where the first byte matches in either case.
+fn contains_ci(hay: &[u8], needle: &Needle) -> bool {
+    let Some(rest) = needle.text.as_bytes().get(1..) else {
         return true;
     };
-    let Some(last) = hay.len().checked_sub(needle.len()) else {
+    let Some(last) = hay.len().checked_sub(rest.len() + 1) else {
         return false;
     };
+    let (first, fold) = (needle.first, needle.fold);
+    let found = |i: usize| {
+        hay.get(i + 1..=i + rest.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    };
+    if hay.len() < 64 {
+        return hay.get(..=last).is_some_and(|h| {
+            h.iter()
+                .enumerate()
+                .any(|(i, &b)| b | fold == first && found(i))
+        });
+    }
     let upper = first.to_ascii_uppercase();
     let mut from = 0;
     while let Some(p) = hay
@@ -182,10 +623,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
         .and_then(|h| memchr::memchr2(first, upper, h))
     {
         let i = from + p;
-        if hay
-            .get(i + 1..i + needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
-        {
+        if found(i) {
             return true;
         }
         from = i + 1;
@@ -203,92 +641,6 @@ fn ends_ci(hay: &[u8], needle: &[u8]) -> bool {
         .checked_sub(needle.len())
         .and_then(|at| hay.get(at..))
         .is_some_and(|p| p.eq_ignore_ascii_case(needle))
-}
-
-/// Applies a text test to a text cell and a text needle; `None` when either is not text.
-#[inline]
-fn text_test(cell: &Cell<'_>, s: &Scalar, test: impl Fn(&str, &str) -> bool) -> Option<bool> {
-    match (cell, s) {
-        (Cell::Text(h), Scalar::Text(n)) => Some(test(h, n)),
-        _ => None,
-    }
-}
-
-fn cmp(c: &BCmp, cell: Cell<'_>) -> Tri {
-    match c.op {
-        Op::Null => return Tri::of(matches!(cell, Cell::Null)),
-        Op::NNull => return Tri::of(!matches!(cell, Cell::Null)),
-        Op::Empty => return Tri::of(is_empty(&cell)),
-        Op::NEmpty => return Tri::of(!is_empty(&cell)),
-        _ => {}
-    }
-    if matches!(cell, Cell::Null | Cell::Bad) {
-        return Tri::Unknown;
-    }
-    let ord = |s: &Scalar| order(&cell, s);
-    let one = |f: &dyn Fn(&Scalar) -> Option<bool>| match &c.arg {
-        BArg::One(b) => f(&b.v),
-        _ => None,
-    };
-    let text = |test: fn(&str, &str) -> bool| one(&|s| text_test(&cell, s, test));
-    let not = |t: Option<bool>| t.map(|b| !b);
-    let t = match c.op {
-        Op::Eq => one(&|s| ord(s).map(Ordering::is_eq)),
-        Op::Neq => one(&|s| ord(s).map(Ordering::is_ne)),
-        Op::Lt => one(&|s| ord(s).map(Ordering::is_lt)),
-        Op::Lte => one(&|s| ord(s).map(Ordering::is_le)),
-        Op::Gt => one(&|s| ord(s).map(Ordering::is_gt)),
-        Op::Gte => one(&|s| ord(s).map(Ordering::is_ge)),
-        Op::In | Op::Nin => match &c.arg {
-            BArg::List(items) => {
-                let mut any = Some(false);
-                for s in items {
-                    match ord(s) {
-                        Some(Ordering::Equal) => {
-                            any = Some(true);
-                            break;
-                        }
-                        Some(_) => {}
-                        None => any = None,
-                    }
-                }
-                if c.op == Op::Nin { not(any) } else { any }
-            }
-            _ => None,
-        },
-        Op::Between | Op::NBetween => match &c.arg {
-            BArg::Two(a, b) => {
-                let inside = ord(&a.v)
-                    .map(Ordering::is_ge)
-                    .zip(ord(&b.v).map(Ordering::is_le))
-                    .map(|(lo, hi)| lo && hi);
-                if c.op == Op::NBetween {
-                    not(inside)
-                } else {
-                    inside
-                }
-            }
-            _ => None,
-        },
-        Op::Contains => text(|h, n| h.contains(n)),
-        Op::NContains => not(text(|h, n| h.contains(n))),
-        Op::StartsWith => text(|h, n| h.starts_with(n)),
-        Op::NStartsWith => not(text(|h, n| h.starts_with(n))),
-        Op::EndsWith => text(|h, n| h.ends_with(n)),
-        Op::NEndsWith => not(text(|h, n| h.ends_with(n))),
-        Op::IContains => text(|h, n| contains_ci(h.as_bytes(), n.as_bytes())),
-        Op::NIContains => not(text(|h, n| contains_ci(h.as_bytes(), n.as_bytes()))),
-        Op::IStartsWith => text(|h, n| starts_ci(h.as_bytes(), n.as_bytes())),
-        Op::NIStartsWith => not(text(|h, n| starts_ci(h.as_bytes(), n.as_bytes()))),
-        Op::IEndsWith => text(|h, n| ends_ci(h.as_bytes(), n.as_bytes())),
-        Op::NIEndsWith => not(text(|h, n| ends_ci(h.as_bytes(), n.as_bytes()))),
-        Op::Regex => match (&c.arg, cell) {
-            (BArg::Regex(re), Cell::Text(h)) => Some(re.is_match(h)),
-            _ => None,
-        },
-        Op::Null | Op::NNull | Op::Empty | Op::NEmpty => None,
-    };
-    t.map_or(Tri::Unknown, Tri::of)
 }
 
 #[cfg(test)]
@@ -312,6 +664,77 @@ mod tests {
             assert_eq!(bound.eval_row(&schema.row(map)), want);
             // Slots of another schema are not trusted: the key path answers.
             assert_eq!(bound.eval_row(&other.row(map)), want);
+        }
+    }
+
+    /// A map too large to scan is looked up key by key; both ways give the same answer, with
+    /// extra keys, missing keys and keys of equal length.
+    #[test]
+    fn scanned_and_looked_up_maps_agree() {
+        let schema = Schema::of([
+            ("title", ValueKind::Text),
+            ("views", ValueKind::Integer),
+            ("at", ValueKind::Timestamp),
+        ])
+        .unwrap();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        for src in [
+            "title icontains 'ru' && views > 1",
+            "views in [1, 2] || at > $now",
+            "title = 'abcdefghijklm' || title starts_with 'x'",
+            "!(title is null) && at between '1970-01-01' and '2000-01-01'",
+        ] {
+            let bound = parse(src)
+                .unwrap()
+                .check(&schema)
+                .unwrap()
+                .bind(&Subject::anonymous(), now);
+            for row in [
+                serde_json::json!({"title": "Rust", "views": 2, "at": "1990-01-01T00:00:00.000000Z"}),
+                serde_json::json!({"title": "abcdefghijklm", "views": 1}),
+                serde_json::json!({"title": "abcdefghijklmn", "views": "2", "at": "x"}),
+                serde_json::json!({"views": 5, "at": "2001-01-01T00:00:00Z"}),
+            ] {
+                let small = row.as_object().unwrap();
+                let mut large = small.clone();
+                for i in 0..40 {
+                    large.insert(format!("extra{i:02}"), serde_json::json!(i));
+                }
+                let want = bound.eval(small);
+                assert_eq!(bound.eval(&large), want, "{src} on {row}");
+                assert_eq!(bound.eval_row(&schema.row(&large)), want, "{src} on {row}");
+            }
+        }
+    }
+
+    #[test]
+    fn substring_tests_on_short_and_long_text() {
+        let schema = Schema::of([("t", ValueKind::Text)]).unwrap();
+        let long = format!("{}Needle{}", "x".repeat(70), "y".repeat(10));
+        for (src, text, want) in [
+            ("t icontains 'needle'", "a NEEDLE b", true),
+            ("t icontains 'needle'", long.as_str(), true),
+            ("t icontains 'needlf'", long.as_str(), false),
+            ("t icontains '@x'", "`x", false),
+            ("t icontains '@x'", "@X", true),
+            ("t contains 'Needle'", long.as_str(), true),
+            ("t contains 'needle'", long.as_str(), false),
+            ("t contains ''", "", true),
+            ("t icontains ''", "", true),
+            ("t contains 'ab'", "a", false),
+            ("t not icontains 'b'", "ABC", false),
+        ] {
+            let bound = parse(src)
+                .unwrap()
+                .check(&schema)
+                .unwrap()
+                .bind(&Subject::anonymous(), time::OffsetDateTime::UNIX_EPOCH);
+            let row = serde_json::json!({ "t": text });
+            assert_eq!(
+                bound.matches(row.as_object().unwrap()),
+                want,
+                "{src} on {text}"
+            );
         }
     }
 }

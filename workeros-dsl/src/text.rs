@@ -213,9 +213,14 @@ impl<'s> Parser<'s> {
 
     fn or_expr<'a>(&self, i: &'a str, nest: usize) -> R<'a, Filter> {
         let (mut i, first) = self.and_expr(i, nest)?;
-        let mut items = vec![first];
-        while let Ok((rest, _)) = or_sep(ws(i)) {
-            let (rest, f) = self.and_expr(rest, nest)?;
+        // A lone operand needs no list.
+        let Ok((mut next, _)) = or_sep(ws(i)) else {
+            return Ok((i, first));
+        };
+        let mut items = Vec::with_capacity(8);
+        items.push(first);
+        loop {
+            let (rest, f) = self.and_expr(next, nest)?;
             items.push(f);
             i = rest;
             if items.len() > MAX_NODES {
@@ -224,15 +229,24 @@ impl<'s> Parser<'s> {
                     self.loc(i),
                 ));
             }
+            match or_sep(ws(i)) {
+                Ok((rest, _)) => next = rest,
+                Err(_) => break,
+            }
         }
         Ok((i, Filter::or(items)))
     }
 
     fn and_expr<'a>(&self, i: &'a str, nest: usize) -> R<'a, Filter> {
         let (mut i, first) = self.unary(i, nest)?;
-        let mut items = vec![first];
-        while let Ok((rest, _)) = and_sep(ws(i)) {
-            let (rest, f) = self.unary(rest, nest)?;
+        // A lone operand needs no list.
+        let Ok((mut next, _)) = and_sep(ws(i)) else {
+            return Ok((i, first));
+        };
+        let mut items = Vec::with_capacity(8);
+        items.push(first);
+        loop {
+            let (rest, f) = self.unary(next, nest)?;
             items.push(f);
             i = rest;
             if items.len() > MAX_NODES {
@@ -240,6 +254,10 @@ impl<'s> Parser<'s> {
                     format!("the filter has more than {MAX_NODES} nodes"),
                     self.loc(i),
                 ));
+            }
+            match and_sep(ws(i)) {
+                Ok((rest, _)) => next = rest,
+                Err(_) => break,
             }
         }
         Ok((i, Filter::and(items)))
@@ -453,7 +471,7 @@ impl<'s> Parser<'s> {
             let lit = body.get(..end).unwrap_or("");
             if body.get(end..).is_some_and(|r| r.starts_with(quote))
                 && lit.len() <= MAX_STRING_LEN
-                && !lit.contains('\0')
+                && !crate::ast::has_nul(lit)
             {
                 return Ok((body.get(end + 1..).unwrap_or(""), lit.into()));
             }
@@ -572,6 +590,9 @@ pub(crate) fn parse_number(n: &str) -> Result<Value, String> {
 /// Parses a variable at the start of `i` (canonical and Directus spellings). The error is a
 /// message; the caller adds the location.
 pub(crate) fn variable(i: &str) -> Result<(&str, Var), String> {
+    if let Some(common) = common_variable(i) {
+        return Ok(common);
+    }
     let body = i.strip_prefix('$').ok_or("expected a variable")?;
     let (rest, head) = ident(body).map_err(|_| unknown_var(i))?;
     fn dotted(rest: &str) -> Option<(&str, &str)> {
@@ -609,6 +630,24 @@ pub(crate) fn variable(i: &str) -> Result<(&str, Var), String> {
     }
 }
 
+/// The spellings most filters use, read without the general path: the whole word, followed by
+/// something that cannot continue it (not an identifier character, `.` or `(`).
+fn common_variable(i: &str) -> Option<(&str, Var)> {
+    const COMMON: [(&str, Var); 6] = [
+        ("$user.id", Var::UserId),
+        ("$user.email", Var::UserEmail),
+        ("$user.roles", Var::UserRoles),
+        ("$tenant.id", Var::TenantId),
+        ("$now", Var::Now(None)),
+        ("$NOW", Var::Now(None)),
+    ];
+    COMMON.into_iter().find_map(|(word, var)| {
+        let rest = i.strip_prefix(word)?;
+        (!rest.starts_with(|c: char| is_ident_char(c) || c == '.' || c == '('))
+            .then_some((rest, var))
+    })
+}
+
 fn unknown_var(i: &str) -> String {
     format!(
         "unknown variable `{}`",
@@ -627,8 +666,10 @@ fn now_shift(i: &str) -> Option<(Shift, &str)> {
         '-' => (i.get(1..)?, -1),
         _ => (i, 1),
     };
-    let r: IResult<&str, &str> = digit1(ws(i));
-    let (i, digits) = r.ok()?;
+    let i = ws(i);
+    let n = i.bytes().take_while(u8::is_ascii_digit).count();
+    let (digits, i) = (i.get(..n)?, i.get(n..)?);
+    // `parse` sees only ASCII digits (none: an error; too many: an overflow error).
     let amount = digits.parse::<i64>().ok().filter(|a| *a <= MAX_SHIFT)? * sign;
     let (i, unit) = ident(ws(i)).ok()?;
     let unit = Unit::from_name(unit)?;
