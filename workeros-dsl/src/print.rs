@@ -5,7 +5,11 @@ use serde_json::{Map, Value as Json, json};
 use std::fmt::Write as _;
 
 impl Filter {
-    /// The text form. `parse(&f.to_text()) == Ok(f)` for every normal-form tree.
+    /// The text form. `parse(&f.to_text()) == Ok(f)` for every normal-form tree whose text fits
+    /// the 16 KiB text limit. The text can be longer than what was parsed (spacing is normalised,
+    /// control characters print as `\u{..}` escapes), so a filter read near the limit may print
+    /// beyond it; the JSON form ([`to_json`](Self::to_json)) has no such bound and is the one to
+    /// store.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         write_filter(&mut out, self);

@@ -3,11 +3,29 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use workeros_dsl::{from_json, from_json_str, parse};
+use workeros_dsl::{ErrorKind, from_json, from_json_str, parse};
 
+/// Every parsed filter prints to JSON that parses back, and to text that parses back when it fits
+/// the text limit (and is refused by that limit, and nothing else, when it does not).
 fn round_trips(f: &workeros_dsl::Filter) {
-    assert_eq!(&parse(&f.to_text()).unwrap(), f);
+    let text = f.to_text();
+    if text.len() <= workeros_dsl::limits::MAX_TEXT_LEN {
+        assert_eq!(&parse(&text).unwrap(), f);
+    } else {
+        assert_eq!(parse(&text).unwrap_err().kind(), ErrorKind::Limit);
+    }
     assert_eq!(&from_json(&f.to_json()).unwrap(), f);
+}
+
+#[test]
+fn printed_text_can_outgrow_the_text_limit() {
+    // Found by fuzzing parse_text: a 4 KiB filter of raw control characters prints each as a
+    // `\u{5}` escape, 17.9 KiB in all; that text is refused by the limit, the JSON form is not.
+    let input = format!("ts in [\"{}\", \"x\"]", "\u{5}".repeat(3_442));
+    assert!(input.len() <= 4_096);
+    let f = parse(&input).unwrap();
+    assert!(f.to_text().len() > workeros_dsl::limits::MAX_TEXT_LEN);
+    round_trips(&f);
 }
 
 #[test]
