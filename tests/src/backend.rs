@@ -49,6 +49,15 @@ pub async fn sqlite() -> Backend {
 /// A fresh schema on the PostgreSQL of `WORKEROS_TEST_PG`; `None` (skip) when it is not set and
 /// `CI` is not set.
 pub async fn postgres() -> Option<Backend> {
+    let (url, schema) = fresh_pg_schema().await?;
+    let pool = pg_pool(&url, &schema, 1).await;
+    Some(Backend::Postgres { pool, schema })
+}
+
+/// Creates a fresh schema on the PostgreSQL of `WORKEROS_TEST_PG` and returns the URL and the
+/// schema; `None` (skip) when the variable is not set and `CI` is not set. Panics in CI when
+/// PostgreSQL is not configured or cannot be reached.
+pub async fn fresh_pg_schema() -> Option<(String, String)> {
     let url = match std::env::var("WORKEROS_TEST_PG") {
         Ok(u) if !u.is_empty() => u,
         _ => {
@@ -83,9 +92,14 @@ pub async fn postgres() -> Option<Backend> {
         .await
         .expect("create test schema");
     admin.close().await;
-    let path = schema.clone();
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
+    Some((url, schema))
+}
+
+/// A pool of at most `max` connections whose `search_path` is `schema`.
+pub async fn pg_pool(url: &str, schema: &str, max: u32) -> PgPool {
+    let path = schema.to_owned();
+    PgPoolOptions::new()
+        .max_connections(max)
         .after_connect(move |conn, _| {
             let path = path.clone();
             Box::pin(async move {
@@ -96,10 +110,18 @@ pub async fn postgres() -> Option<Backend> {
                 Ok(())
             })
         })
-        .connect(&url)
+        .connect(url)
         .await
-        .expect("connect to PostgreSQL");
-    Some(Backend::Postgres { pool, schema })
+        .expect("connect to PostgreSQL")
+}
+
+/// Drops a schema made by [`fresh_pg_schema`].
+pub async fn drop_pg_schema(url: &str, schema: &str) {
+    if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(url).await {
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        let _ = admin.execute(AssertSqlSafe(drop)).await;
+        admin.close().await;
+    }
 }
 
 impl Backend {

@@ -13,6 +13,8 @@
 )]
 
 pub mod backend;
+pub mod http;
+pub mod stores;
 pub mod strategies;
 pub mod table;
 

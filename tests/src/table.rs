@@ -24,21 +24,9 @@ pub const COLUMNS: &[(&str, FieldType)] = &[
 /// The table's name in every backend.
 pub const TABLE: &str = "dsl_rows";
 
-/// The storage type of a field type (`spec/store.md`).
+/// The storage type of a field type (`spec/store.md`): the store's own mapping.
 pub fn storage_type(t: FieldType, d: Dialect) -> &'static str {
-    match (d, t) {
-        (Dialect::Postgres, FieldType::Text) => "varchar(255)",
-        (Dialect::Postgres, FieldType::Longtext) => "text",
-        (Dialect::Postgres, FieldType::Integer) => "bigint",
-        (Dialect::Postgres, FieldType::Number) => "double precision",
-        (Dialect::Postgres, FieldType::Boolean) => "boolean",
-        (Dialect::Postgres, FieldType::Json | FieldType::RelationMany) => "jsonb",
-        (Dialect::Postgres, FieldType::Timestamp) => "timestamptz",
-        (Dialect::Postgres, FieldType::Uuid | FieldType::Relation) => "uuid",
-        (Dialect::Sqlite, FieldType::Integer | FieldType::Boolean) => "INTEGER",
-        (Dialect::Sqlite, FieldType::Number) => "REAL",
-        (Dialect::Sqlite, _) => "TEXT",
-    }
+    workeros_store::storage_type(t, d)
 }
 
 /// The field type of column `name`.

@@ -1,0 +1,109 @@
+//! The example server's app through its real router (no socket): health, the admin token, and a
+//! collection created as the README shows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use workeros_store::{Db, Store, migrate};
+
+async fn app() -> axum::Router {
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    migrate(&db).await.unwrap();
+    example_server::app(Store::new(db), "secret-token")
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, v)
+}
+
+#[tokio::test]
+async fn health_and_admin_token() {
+    let app = app().await;
+    let (s, v) = call(&app, "GET", "/healthz", None, None).await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"status": "ok"})));
+
+    // Anonymous: not an admin. A wrong token: 401, never anonymous.
+    let (s, v) = call(&app, "GET", "/api/collections", None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["error"]["code"], "FORBIDDEN");
+    for bad in ["wrong", "secret-token ", ""] {
+        let (s, v) = call(&app, "GET", "/api/collections", Some(bad), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{bad:?}");
+        assert_eq!(v["error"]["code"], "UNAUTHORIZED");
+    }
+
+    // The admin creates a collection and sees it.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/collections",
+        Some("secret-token"),
+        Some(json!({"slug": "notes", "ownerScoped": true, "fields": [{"name": "body", "type": "text"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["data"]["slug"], "notes");
+    let (s, v) = call(&app, "GET", "/api/collections", Some("secret-token"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/permissions?collection=notes",
+        Some("secret-token"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"].as_array().unwrap().len(), 4);
+
+    // A bad value is 422, a body that is not JSON 400, both with the error shape.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/collections",
+        Some("secret-token"),
+        Some(json!({"slug": "Bad Slug"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "VALIDATION");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/collections")
+        .header(header::AUTHORIZATION, "Bearer secret-token")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}

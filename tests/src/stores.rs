@@ -1,0 +1,103 @@
+//! Store databases for tests: [`Db`] handles on SQLite and, when configured, on PostgreSQL (a
+//! fresh schema each), with cleanup.
+
+use crate::backend::{drop_pg_schema, fresh_pg_schema, pg_pool};
+use std::path::PathBuf;
+use workeros_store::Db;
+
+/// One database a store test runs against.
+pub struct TestDb {
+    /// The handle.
+    pub db: Db,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    None,
+    File(PathBuf),
+    Schema { url: String, schema: String },
+}
+
+impl TestDb {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool and drops what the test made.
+    pub async fn close(self) {
+        self.db.close().await;
+        match self.cleanup {
+            Cleanup::None => {}
+            Cleanup::File(path) => remove_sqlite(&path),
+            Cleanup::Schema { url, schema } => drop_pg_schema(&url, &schema).await,
+        }
+    }
+}
+
+fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// An in-memory SQLite store database and, with `WORKEROS_TEST_PG`, a PostgreSQL one.
+pub async fn dbs() -> Vec<TestDb> {
+    let mut out = vec![TestDb {
+        db: Db::connect("sqlite::memory:")
+            .await
+            .expect("open in-memory sqlite"),
+        cleanup: Cleanup::None,
+    }];
+    if let Some((url, schema)) = fresh_pg_schema().await {
+        let pool = pg_pool(&url, &schema, 8).await;
+        out.push(TestDb {
+            db: Db::Postgres(pool),
+            cleanup: Cleanup::Schema { url, schema },
+        });
+    }
+    out
+}
+
+/// `n` separate pools on one database, as `n` processes would open it: a SQLite file in the temp
+/// folder, and with `WORKEROS_TEST_PG` one PostgreSQL schema. The first of each group cleans up.
+pub async fn shared(n: usize) -> Vec<Vec<TestDb>> {
+    let mut groups = Vec::new();
+    let path = std::env::temp_dir().join(format!("workeros-{}.sqlite", uuid::Uuid::now_v7()));
+    let url = format!("sqlite://{}", path.display());
+    let mut group = Vec::new();
+    for i in 0..n {
+        group.push(TestDb {
+            db: Db::connect(&url).await.expect("open sqlite file"),
+            cleanup: if i == 0 {
+                Cleanup::File(path.clone())
+            } else {
+                Cleanup::None
+            },
+        });
+    }
+    groups.push(group);
+    if let Some((url, schema)) = fresh_pg_schema().await {
+        let mut group = Vec::new();
+        for i in 0..n {
+            group.push(TestDb {
+                db: Db::Postgres(pg_pool(&url, &schema, 2).await),
+                cleanup: if i == 0 {
+                    Cleanup::Schema {
+                        url: url.clone(),
+                        schema: schema.clone(),
+                    }
+                } else {
+                    Cleanup::None
+                },
+            });
+        }
+        groups.push(group);
+    }
+    groups
+}

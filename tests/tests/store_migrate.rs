@@ -1,0 +1,75 @@
+//! `workeros_store::migrate` on SQLite and PostgreSQL: it creates every system table, is
+//! idempotent, and applies each version once when several processes start at the same time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use sea_query::{Alias, Expr, Query};
+use workeros_store::{Db, migrate};
+use workeros_tests::stores::{dbs, shared};
+
+const TABLES: &[&str] = &[
+    "collections",
+    "permissions",
+    "activity",
+    "revisions",
+    "item_ownership",
+    "events",
+    "workeros_migrations",
+];
+
+async fn count(db: &Db, table: &str) -> usize {
+    db.fetch_all(
+        Query::select()
+            .expr(Expr::cust("1"))
+            .from(Alias::new(table)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("select from {table}: {e:?}"))
+    .len()
+}
+
+#[tokio::test]
+async fn migrate_creates_the_tables_once() {
+    for t in dbs().await {
+        let db = &t.db;
+        assert_eq!(migrate(db).await.unwrap(), vec![1], "{}", t.name());
+        assert!(migrate(db).await.unwrap().is_empty(), "{}", t.name());
+        for table in TABLES {
+            let n = count(db, table).await;
+            let want = usize::from(*table == "workeros_migrations");
+            assert_eq!(n, want, "{} {table}", t.name());
+        }
+        t.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_apply_each_version_once() {
+    for group in shared(4).await {
+        let name = group[0].name();
+        let handles: Vec<_> = group
+            .iter()
+            .map(|t| {
+                let db = t.db.clone();
+                tokio::spawn(async move { migrate(&db).await })
+            })
+            .collect();
+        let mut applied = Vec::new();
+        for h in handles {
+            applied.extend(h.await.unwrap().unwrap_or_else(|e| panic!("{name}: {e:?}")));
+        }
+        assert_eq!(
+            applied,
+            vec![1],
+            "{name}: exactly one process applies version 1"
+        );
+        assert_eq!(
+            count(&group[0].db, "workeros_migrations").await,
+            1,
+            "{name}"
+        );
+        for t in group {
+            t.close().await;
+        }
+    }
+}

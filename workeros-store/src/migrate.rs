@@ -1,0 +1,281 @@
+//! The store's system tables and their migrations.
+//!
+//! Each workeros crate that owns tables records its applied versions in `workeros_migrations`
+//! (`component`, `version`). [`run`] applies the missing versions of one component inside one
+//! write transaction that first takes a lock (`pg_advisory_xact_lock` on PostgreSQL; `BEGIN
+//! IMMEDIATE` on SQLite), so several processes starting at once apply each version exactly once.
+
+use crate::{Db, StoreError, Tx};
+use sea_query::{Alias, ColumnDef, Expr, ExprTrait, Index, Query, Table, TableCreateStatement};
+use workeros_dsl::Dialect;
+
+/// A column kind of a system table, with its storage type per dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sys {
+    /// A UUID (`uuid` / `TEXT`).
+    Uuid,
+    /// Text (`text` / `TEXT`).
+    Text,
+    /// A boolean (`boolean` / `INTEGER` 0 or 1).
+    Bool,
+    /// JSON (`jsonb` / `TEXT`).
+    Json,
+    /// An instant (`timestamptz` / fixed-width RFC 3339 `TEXT`).
+    Ts,
+    /// A 64-bit integer.
+    BigInt,
+}
+
+impl Sys {
+    pub(crate) fn storage(self, d: Dialect) -> &'static str {
+        match (d, self) {
+            (Dialect::Postgres, Sys::Uuid) => "uuid",
+            (Dialect::Postgres, Sys::Text) => "text",
+            (Dialect::Postgres, Sys::Bool) => "boolean",
+            (Dialect::Postgres, Sys::Json) => "jsonb",
+            (Dialect::Postgres, Sys::Ts) => "timestamptz",
+            (Dialect::Postgres, Sys::BigInt) => "bigint",
+            (Dialect::Sqlite, Sys::Bool | Sys::BigInt) => "INTEGER",
+            (Dialect::Sqlite, _) => "TEXT",
+        }
+    }
+}
+
+/// A column of a system table.
+pub(crate) fn col(name: &str, kind: Sys, d: Dialect) -> ColumnDef {
+    let mut c = ColumnDef::new(Alias::new(name));
+    c.custom(Alias::new(kind.storage(d)));
+    c
+}
+
+/// One migration: the statements of a version, per dialect.
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) tables: fn(Dialect) -> Vec<TableCreateStatement>,
+    pub(crate) indexes: fn() -> Vec<sea_query::IndexCreateStatement>,
+}
+
+/// The lock key the migrations of every component serialise on (PostgreSQL advisory lock).
+const MIGRATION_LOCK: i64 = 0x776f_726b_6572_6f73; // "workeros"
+
+/// Applies the missing `migrations` of `component`. Returns the versions it applied.
+pub(crate) async fn run(
+    db: &Db,
+    component: &str,
+    migrations: &[Migration],
+) -> Result<Vec<i64>, StoreError> {
+    let mut tx = db.begin().await?;
+    if let Tx::Postgres(t) = &mut tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut **t)
+            .await?;
+    }
+    let d = tx.dialect();
+    tx.ddl(
+        Table::create()
+            .table(Alias::new("workeros_migrations"))
+            .if_not_exists()
+            .col(col("component", Sys::Text, d).not_null())
+            .col(col("version", Sys::BigInt, d).not_null())
+            .col(col("applied_at", Sys::Ts, d).not_null())
+            .primary_key(
+                Index::create()
+                    .col(Alias::new("component"))
+                    .col(Alias::new("version")),
+            ),
+    )
+    .await?;
+    let applied = applied_versions(&mut tx, component).await?;
+    let mut done = Vec::new();
+    for m in migrations {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        for t in (m.tables)(d) {
+            tx.ddl(&t).await?;
+        }
+        for i in (m.indexes)() {
+            tx.ddl(&i).await?;
+        }
+        tx.execute(
+            Query::insert()
+                .into_table(Alias::new("workeros_migrations"))
+                .columns([
+                    Alias::new("component"),
+                    Alias::new("version"),
+                    Alias::new("applied_at"),
+                ])
+                .values([
+                    Expr::val(component),
+                    Expr::val(m.version),
+                    Expr::val(crate::value::now_value(d)),
+                ])
+                .map_err(StoreError::internal)?,
+        )
+        .await?;
+        done.push(m.version);
+    }
+    tx.commit().await?;
+    if !done.is_empty() {
+        tracing::info!(component, versions = ?done, "applied migrations");
+    }
+    Ok(done)
+}
+
+async fn applied_versions(tx: &mut Tx, component: &str) -> Result<Vec<i64>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .column(Alias::new("version"))
+                .from(Alias::new("workeros_migrations"))
+                .and_where(Expr::col(Alias::new("component")).eq(component)),
+        )
+        .await?;
+    crate::value::first_i64(&rows)
+}
+
+/// The store's migrations.
+pub(crate) const STORE: &[Migration] = &[Migration {
+    version: 1,
+    tables: store_v1,
+    indexes: store_v1_indexes,
+}];
+
+fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
+    let t = |name: &str| {
+        let mut t = Table::create();
+        t.table(Alias::new(name)).if_not_exists();
+        t
+    };
+    let id = || col("id", Sys::Uuid, d).not_null().primary_key().to_owned();
+    let tenant = || col("tenant_id", Sys::Text, d).not_null().to_owned();
+    let created = || col("created_at", Sys::Ts, d).not_null().to_owned();
+    let updated = || col("updated_at", Sys::Ts, d).not_null().to_owned();
+    vec![
+        t("collections")
+            .col(id())
+            .col(tenant())
+            .col(col("slug", Sys::Text, d).not_null())
+            .col(col("physical_table", Sys::Text, d).not_null())
+            .col(col("adopted", Sys::Bool, d).not_null())
+            .col(col("owner_scoped", Sys::Bool, d).not_null())
+            .col(col("fields", Sys::Json, d).not_null())
+            .col(col("status", Sys::Text, d).not_null())
+            .col(col("archived_at", Sys::Ts, d))
+            .col(created())
+            .col(updated())
+            .to_owned(),
+        t("permissions")
+            .col(id())
+            .col(tenant())
+            .col(col("role", Sys::Text, d).not_null())
+            .col(col("collection", Sys::Text, d).not_null())
+            .col(col("action", Sys::Text, d).not_null())
+            .col(col("filter", Sys::Json, d))
+            .col(col("fields", Sys::Json, d))
+            .col(col("validation", Sys::Json, d))
+            .col(col("presets", Sys::Json, d))
+            .col(created())
+            .col(updated())
+            .to_owned(),
+        t("activity")
+            .col(id())
+            .col(tenant())
+            .col(col("actor", Sys::Text, d))
+            .col(col("action", Sys::Text, d).not_null())
+            .col(col("collection", Sys::Text, d))
+            .col(col("item_id", Sys::Text, d))
+            .col(col("ip", Sys::Text, d))
+            .col(col("user_agent", Sys::Text, d))
+            .col(created())
+            .to_owned(),
+        t("revisions")
+            .col(id())
+            .col(tenant())
+            .col(col("activity_id", Sys::Uuid, d))
+            .col(col("collection", Sys::Text, d).not_null())
+            .col(col("item_id", Sys::Text, d).not_null())
+            .col(col("data", Sys::Json, d))
+            .col(col("delta", Sys::Json, d))
+            .col(created())
+            .to_owned(),
+        t("item_ownership")
+            .col(tenant())
+            .col(col("collection", Sys::Text, d).not_null())
+            .col(col("item_id", Sys::Text, d).not_null())
+            .col(col("owner_id", Sys::Text, d).not_null())
+            .primary_key(
+                Index::create()
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("collection"))
+                    .col(Alias::new("item_id")),
+            )
+            .to_owned(),
+        t("events")
+            .col(
+                ColumnDef::new(Alias::new("seq"))
+                    .big_integer()
+                    .not_null()
+                    .auto_increment()
+                    .primary_key(),
+            )
+            .col(col("id", Sys::Uuid, d).not_null().unique_key())
+            .col(tenant())
+            .col(col("collection", Sys::Text, d).not_null())
+            .col(col("action", Sys::Text, d).not_null())
+            .col(col("item_id", Sys::Text, d).not_null())
+            .col(col("data", Sys::Json, d))
+            .col(col("previous", Sys::Json, d))
+            .col(col("actor", Sys::Text, d))
+            .col(created())
+            .to_owned(),
+    ]
+}
+
+fn store_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    let idx = |name: &str, table: &str, cols: &[&str], unique: bool| {
+        let mut i = Index::create();
+        i.name(name).table(Alias::new(table)).if_not_exists();
+        for c in cols {
+            i.col(Alias::new(*c));
+        }
+        if unique {
+            i.unique();
+        }
+        i
+    };
+    vec![
+        idx(
+            "collections_tenant_slug",
+            "collections",
+            &["tenant_id", "slug"],
+            true,
+        ),
+        idx(
+            "permissions_lookup",
+            "permissions",
+            &["tenant_id", "collection", "action"],
+            false,
+        ),
+        idx(
+            "activity_tenant_time",
+            "activity",
+            &["tenant_id", "created_at"],
+            false,
+        ),
+        idx(
+            "revisions_item",
+            "revisions",
+            &["tenant_id", "collection", "item_id"],
+            false,
+        ),
+    ]
+}
+
+/// Creates or upgrades the store's system tables (`collections`, `permissions`, `activity`,
+/// `revisions`, `item_ownership`, `events`). Idempotent, and safe when several processes start at
+/// once; returns the versions it applied (empty when the database was current).
+pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
+    run(db, "store", STORE).await
+}

@@ -1,0 +1,146 @@
+//! Values between the wire (JSON), sea-query (bound values) and the drivers (decoded rows).
+
+use crate::{Rows, StoreError};
+use sea_query::Value;
+use sqlx::Row;
+use time::OffsetDateTime;
+use workeros_dsl::{Dialect, canonical_timestamp};
+
+/// Microseconds since the epoch of `t`.
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+/// The current instant, truncated to microseconds (what both databases keep).
+pub(crate) fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t)
+}
+
+/// An instant as a bound value: `timestamptz` on PostgreSQL, fixed-width text on SQLite.
+pub(crate) fn ts_value(t: OffsetDateTime, d: Dialect) -> Value {
+    match d {
+        Dialect::Postgres => Value::TimeDateTimeWithTimeZone(Some(t)),
+        Dialect::Sqlite => Value::String(canonical_timestamp(micros(t))),
+    }
+}
+
+/// The current instant as a bound value.
+pub(crate) fn now_value(d: Dialect) -> Value {
+    ts_value(now(), d)
+}
+
+/// The first column of every row, as integers.
+pub(crate) fn first_i64(rows: &Rows) -> Result<Vec<i64>, StoreError> {
+    Ok(match rows {
+        Rows::Postgres(rs) => rs
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?,
+        Rows::Sqlite(rs) => rs
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// One row of [`Rows`], read by column name with the store's storage conventions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowRef<'a> {
+    Postgres(&'a sqlx::postgres::PgRow),
+    Sqlite(&'a sqlx::sqlite::SqliteRow),
+}
+
+impl Rows {
+    /// The rows, one by one.
+    pub(crate) fn iter(&self) -> Box<dyn Iterator<Item = RowRef<'_>> + '_> {
+        match self {
+            Rows::Postgres(rs) => Box::new(rs.iter().map(RowRef::Postgres)),
+            Rows::Sqlite(rs) => Box::new(rs.iter().map(RowRef::Sqlite)),
+        }
+    }
+}
+
+impl RowRef<'_> {
+    pub(crate) fn text(&self, c: &str) -> Result<Option<String>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get(c)?,
+            RowRef::Sqlite(r) => r.try_get(c)?,
+        })
+    }
+
+    /// A uuid column as its hyphenated text.
+    pub(crate) fn uuid_text(&self, c: &str) -> Result<Option<String>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r
+                .try_get::<Option<uuid::Uuid>, _>(c)?
+                .map(|u| u.hyphenated().to_string()),
+            RowRef::Sqlite(r) => r.try_get(c)?,
+        })
+    }
+
+    pub(crate) fn boolean(&self, c: &str) -> Result<Option<bool>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get(c)?,
+            RowRef::Sqlite(r) => r.try_get::<Option<i64>, _>(c)?.map(|i| i != 0),
+        })
+    }
+
+    pub(crate) fn json(&self, c: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get(c)?,
+            RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
+                Some(s) => Some(serde_json::from_str(&s).map_err(StoreError::internal)?),
+                None => None,
+            },
+        })
+    }
+
+    pub(crate) fn ts(&self, c: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get(c)?,
+            RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
+                Some(s) => Some(
+                    workeros_dsl::parse_timestamp(&s)
+                        .and_then(|m| {
+                            OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).ok()
+                        })
+                        .ok_or_else(|| StoreError::internal(format!("bad stored instant `{s}`")))?,
+                ),
+                None => None,
+            },
+        })
+    }
+}
+
+/// A JSON value as a bound value: `jsonb` on PostgreSQL, compact text on SQLite; JSON `null` is
+/// SQL NULL (the storage contract of the DSL).
+pub(crate) fn json_value(v: Option<&serde_json::Value>, d: Dialect) -> Value {
+    let v = v.filter(|v| !v.is_null());
+    match d {
+        Dialect::Postgres => Value::Json(v.map(|v| Box::new(v.clone()))),
+        Dialect::Sqlite => Value::String(v.map(|v| v.to_string())),
+    }
+}
+
+/// A boolean as a bound value (`boolean` / `INTEGER` 0 or 1).
+pub(crate) fn bool_value(b: bool, d: Dialect) -> Value {
+    match d {
+        Dialect::Postgres => Value::Bool(Some(b)),
+        Dialect::Sqlite => Value::BigInt(Some(i64::from(b))),
+    }
+}
+
+/// A uuid as a bound value (`uuid` / lowercase hyphenated text).
+pub(crate) fn uuid_value(u: uuid::Uuid, d: Dialect) -> Value {
+    match d {
+        Dialect::Postgres => Value::Uuid(Some(u)),
+        Dialect::Sqlite => Value::String(Some(u.hyphenated().to_string())),
+    }
+}
+
+/// RFC 3339 text of an instant (microseconds, `Z`), as the wire carries it.
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    canonical_timestamp(micros(t)).unwrap_or_default()
+}
