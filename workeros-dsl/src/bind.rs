@@ -133,6 +133,35 @@ pub(crate) fn var_value(subject: &Subject, var: &Var) -> Option<Json> {
     }
 }
 
+/// The value of a variable spelled in full (`$user.id`, `$CURRENT_USER`, `$now(-1 day)`, …) for
+/// `subject` at `now`, as JSON (an instant as its canonical RFC 3339 text; a missing value as
+/// `null`); `None` when `s` is not a variable. Presets use it to write variables into rows.
+///
+/// ```
+/// use workeros_core::{Subject, User};
+/// let alice = Subject::user(User::new("u1"));
+/// let now = time::OffsetDateTime::UNIX_EPOCH;
+/// assert_eq!(workeros_dsl::variable_value("$user.id", &alice, now), Some("u1".into()));
+/// assert_eq!(workeros_dsl::variable_value("$tenant.id", &alice, now), Some(serde_json::Value::Null));
+/// assert_eq!(
+///     workeros_dsl::variable_value("$NOW(+1 day)", &alice, now),
+///     Some("1970-01-02T00:00:00.000000Z".into())
+/// );
+/// assert_eq!(workeros_dsl::variable_value("hello", &alice, now), None);
+/// ```
+pub fn variable_value(s: &str, subject: &Subject, now: OffsetDateTime) -> Option<Json> {
+    let Ok(("", var)) = crate::text::variable(s) else {
+        return None;
+    };
+    Some(match &var {
+        Var::Now(shift) => timefmt::to_micros(now)
+            .and_then(|m| timefmt::shifted(m, *shift))
+            .and_then(timefmt::canonical_timestamp)
+            .map_or(Json::Null, Json::String),
+        other => var_value(subject, other).unwrap_or(Json::Null),
+    })
+}
+
 /// Coerces a variable's JSON value to `kind`; `None` (unknown) when it does not fit.
 fn coerce_json(v: &Json, kind: ValueKind) -> Option<Scalar> {
     let lit = match v {

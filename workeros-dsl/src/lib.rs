@@ -63,7 +63,7 @@ mod timefmt;
 pub use ast::{
     Arity, Comparison, Filter, Ident, Op, Operand, RESERVED_WORDS, Shift, Unit, Value, Var,
 };
-pub use bind::{BoundFilter, Tri};
+pub use bind::{BoundFilter, Tri, variable_value};
 pub use check::{CheckedFilter, Scalar, applies};
 pub use compile::{CompileCache, Compiled, Dialect, Sql};
 pub use error::{DslError, ErrorKind, Loc};

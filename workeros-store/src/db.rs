@@ -102,6 +102,15 @@ impl Db {
         })
     }
 
+    /// Begins a read transaction (a consistent snapshot; on SQLite a deferred `BEGIN`, so readers
+    /// do not queue behind each other).
+    pub async fn begin_read(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+        })
+    }
+
     /// Runs a statement built by sea-query; returns the rows it affected.
     pub async fn execute<S: SqlxBinder>(&self, stmt: &S) -> Result<u64, StoreError> {
         Ok(match self {

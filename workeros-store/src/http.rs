@@ -16,7 +16,10 @@
 //! # }
 //! ```
 
-use crate::{CollectionPatch, NewCollection, PermissionInput, Store, StoreError};
+use crate::{
+    CollectionPatch, ListQuery, NewCollection, NewItems, PermissionInput, SortKey, Store,
+    StoreError, Written,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -66,8 +69,8 @@ where
     }
 }
 
-/// Every store route: `/api/collections…` and `/api/permissions…` (the items, activity and
-/// revisions routes join as they are built). Nest or merge it into the host's router.
+/// Every store route: `/api/collections…`, `/api/permissions…` and `/api/items…` (activity and
+/// revisions join as they are built). Nest or merge it into the host's router.
 pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
     Router::new()
         .route(
@@ -91,6 +94,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
             get(get_permission)
                 .patch(update_permission)
                 .delete(delete_permission),
+        )
+        .route("/api/items/{slug}", get(list_items).post(create_items))
+        .route(
+            "/api/items/{slug}/{id}",
+            get(get_item).patch(update_item).delete(delete_item),
         )
         .with_state(store)
 }
@@ -223,5 +231,185 @@ async fn delete_permission(
     Path(id): Path<String>,
 ) -> Result<Response, StoreError> {
     store.delete_permission(&subject(ext), &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Reads a list query from its raw pairs: `filter` (JSON or text form, or the Directus bracket
+/// syntax `filter[views][_gt]=10`), `sort`, `limit`, `offset`, `fields`, `meta=count`.
+pub fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, StoreError> {
+    let mut q = ListQuery::default();
+    let mut brackets = serde_json::Map::new();
+    let number = |k: &str, v: &str| {
+        v.parse::<u64>().map_err(|_| {
+            StoreError::BadRequest(format!("`{k}` must be a non-negative integer, not `{v}`"))
+        })
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "filter" => {
+                let t = v.trim_start();
+                q.filter = Some(if t.starts_with('{') {
+                    serde_json::from_str(t).map_err(|e| {
+                        StoreError::BadRequest(format!("`filter` is not valid JSON: {e}"))
+                    })?
+                } else {
+                    serde_json::Value::String(v.clone())
+                });
+            }
+            "sort" => q.sort = SortKey::parse_list(v),
+            "limit" => q.limit = Some(number(k, v)?),
+            "offset" => q.offset = Some(number(k, v)?),
+            "fields" => {
+                q.fields = Some(
+                    v.split(',')
+                        .map(|f| f.trim().to_owned())
+                        .filter(|f| !f.is_empty())
+                        .collect(),
+                );
+            }
+            "meta" => q.count = v.split(',').any(|m| m == "count" || m == "*"),
+            _ if k.starts_with("filter[") => insert_bracket(&mut brackets, k, v)?,
+            _ => {}
+        }
+    }
+    if !brackets.is_empty() {
+        if q.filter.is_some() {
+            return Err(StoreError::BadRequest(
+                "give `filter` once: as a value or in the bracket syntax, not both".into(),
+            ));
+        }
+        q.filter = Some(arrays_of(serde_json::Value::Object(brackets)));
+    }
+    Ok(q)
+}
+
+/// Puts `filter[a][b]…=v` into `root`; list operators split their value on commas.
+fn insert_bracket(
+    root: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    let bad = || StoreError::BadRequest(format!("malformed filter parameter `{key}`"));
+    let rest = key.strip_prefix("filter").ok_or_else(bad)?;
+    let mut path = Vec::new();
+    let mut s = rest;
+    while !s.is_empty() {
+        let inner = s.strip_prefix('[').ok_or_else(bad)?;
+        let end = inner.find(']').ok_or_else(bad)?;
+        path.push(inner.get(..end).ok_or_else(bad)?.to_owned());
+        s = inner.get(end + 1..).ok_or_else(bad)?;
+    }
+    if path.is_empty() || path.len() > 64 {
+        return Err(bad());
+    }
+    let last = path.last().cloned().unwrap_or_default();
+    let leaf = if matches!(last.as_str(), "_in" | "_nin" | "_between" | "_nbetween") {
+        serde_json::Value::Array(
+            value
+                .split(',')
+                .map(|p| serde_json::Value::String(p.to_owned()))
+                .collect(),
+        )
+    } else {
+        serde_json::Value::String(value.to_owned())
+    };
+    let mut node = root;
+    let (init, _) = path.split_at(path.len() - 1);
+    for p in init {
+        let entry = node
+            .entry(p.clone())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        node = entry.as_object_mut().ok_or_else(bad)?;
+    }
+    node.insert(last, leaf);
+    Ok(())
+}
+
+/// Objects under `_and`/`_or` keyed by indexes become arrays, in index order.
+fn arrays_of(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                let v = arrays_of(v);
+                let v = match (k.as_str(), v) {
+                    ("_and" | "_or", serde_json::Value::Object(items))
+                        if items.keys().all(|i| i.parse::<usize>().is_ok()) =>
+                    {
+                        let mut items: Vec<(usize, serde_json::Value)> = items
+                            .into_iter()
+                            .map(|(i, v)| (i.parse().unwrap_or(0), v))
+                            .collect();
+                        items.sort_by_key(|(i, _)| *i);
+                        serde_json::Value::Array(items.into_iter().map(|(_, v)| v).collect())
+                    }
+                    (_, v) => v,
+                };
+                out.insert(k, v);
+            }
+            serde_json::Value::Object(out)
+        }
+        other => other,
+    }
+}
+
+async fn list_items(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    Path(slug): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, StoreError> {
+    let q = list_query(&pairs)?;
+    let page = store.list_items(&subject(ext), &slug, &q).await?;
+    let body = match page.count {
+        Some(n) => json!({ "data": page.data, "meta": { "count": n } }),
+        None => json!({ "data": page.data }),
+    };
+    Ok(Json(body).into_response())
+}
+
+async fn get_item(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    Path((slug, id)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, StoreError> {
+    let q = list_query(&pairs)?;
+    let item = store.get_item(&subject(ext), &slug, &id, q.fields).await?;
+    Ok(Json(json!({ "data": item })).into_response())
+}
+
+async fn create_items(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    Path(slug): Path<String>,
+    Body(body): Body<serde_json::Value>,
+) -> Result<Response, StoreError> {
+    let written = store
+        .create_items(&subject(ext), &slug, NewItems::from_json(body)?)
+        .await?;
+    let data = match written {
+        Written::One(m) => serde_json::Value::Object(m),
+        Written::Many(v) => json!(v),
+    };
+    Ok((StatusCode::CREATED, Json(json!({ "data": data }))).into_response())
+}
+
+async fn update_item(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    Path((slug, id)): Path<(String, String)>,
+    Body(body): Body<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Response, StoreError> {
+    let item = store.update_item(&subject(ext), &slug, &id, body).await?;
+    Ok(Json(json!({ "data": item })).into_response())
+}
+
+async fn delete_item(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<Response, StoreError> {
+    store.delete_item(&subject(ext), &slug, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -16,8 +16,13 @@
 //!   transaction, additive `apply_collection`, explicit `drop_field`, delete (drop for managed,
 //!   archive for adopted), restore, and default permissions for owner-scoped collections.
 //!
-//! Still to come: the permissions API, the items API and its pipeline, activity and revision
-//! queries, the event outbox, and the axum routers.
+//! - the permissions API, every DSL part checked when saved;
+//! - the items API and its permission pipeline (`list_items`, `get_item`, `create_items`,
+//!   `update_item`, `delete_item`), with activity and revision rows and the event outbox handed to
+//!   registered [`EventSink`](workeros_core::EventSink)s after commit;
+//! - [`http::router`] (feature `axum`).
+//!
+//! Still to come: the activity and revisions query APIs.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), workeros_store::StoreError> {
@@ -35,7 +40,9 @@ mod db;
 mod error;
 #[cfg(feature = "axum")]
 pub mod http;
+mod items;
 mod migrate;
+mod outbox;
 mod permissions;
 mod value;
 
@@ -44,33 +51,73 @@ pub use collections::{
 };
 pub use db::{Db, Rows, Tx};
 pub use error::StoreError;
+pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, NewItems, SortKey, Written};
 pub use migrate::migrate;
 pub use permissions::{BUILT_IN_ROLES, FieldList, PermissionInfo, PermissionInput};
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use workeros_core::{Event, EventSink};
 
 /// The store: collections, permissions and items over one [`Db`]. Cloning is cheap and shares
 /// everything. Every method takes the [`Subject`](workeros_core::Subject) who asks.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     db: Db,
+    sinks: RwLock<Vec<Arc<dyn EventSink>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("db", &self.inner.db)
+            .field("sinks", &self.inner.sinks.read().map_or(0, |s| s.len()))
+            .finish()
+    }
 }
 
 impl Store {
     /// A store over `db` (run [`migrate`] first).
     pub fn new(db: Db) -> Self {
         Self {
-            inner: Arc::new(Inner { db }),
+            inner: Arc::new(Inner {
+                db,
+                sinks: RwLock::new(Vec::new()),
+            }),
         }
     }
 
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Registers a sink: every committed write's events go to it, in commit order.
+    pub fn add_sink(&self, sink: Arc<dyn EventSink>) {
+        if let Ok(mut s) = self.inner.sinks.write() {
+            s.push(sink);
+        }
+    }
+
+    /// Hands committed events to every sink. A failing sink is logged; the write stands (the
+    /// events stay in the outbox for consumers that read it).
+    pub(crate) async fn deliver(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let sinks: Vec<Arc<dyn EventSink>> = self
+            .inner
+            .sinks
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        for sink in sinks {
+            if let Err(e) = sink.deliver(events).await {
+                tracing::error!(error = %e, "an event sink failed");
+            }
+        }
     }
 }

@@ -279,6 +279,21 @@ const COLUMNS: [&str; 10] = [
     "updated_at",
 ];
 
+/// The `fields` and `presets` columns of a permissions row.
+pub(crate) fn fields_and_presets(
+    r: RowRef<'_>,
+) -> Result<(FieldList, Option<Map<String, Json>>), StoreError> {
+    let fields = match r.json("fields")? {
+        Some(v) => serde_json::from_value(v).map_err(StoreError::internal)?,
+        None => FieldList::All,
+    };
+    let presets = match r.json("presets")? {
+        Some(Json::Object(m)) => Some(m),
+        _ => None,
+    };
+    Ok((fields, presets))
+}
+
 fn info_of(r: RowRef<'_>) -> Result<PermissionInfo, StoreError> {
     let missing = || StoreError::internal("a permissions row lacks a required column");
     let action = match r.text("action")?.as_deref() {
@@ -288,14 +303,7 @@ fn info_of(r: RowRef<'_>) -> Result<PermissionInfo, StoreError> {
         Some("delete") => Action::Delete,
         _ => return Err(missing()),
     };
-    let fields = match r.json("fields")? {
-        Some(v) => serde_json::from_value(v).map_err(StoreError::internal)?,
-        None => FieldList::All,
-    };
-    let presets = match r.json("presets")? {
-        Some(Json::Object(m)) => Some(m),
-        _ => None,
-    };
+    let (fields, presets) = fields_and_presets(r)?;
     Ok(PermissionInfo {
         id: r.uuid_text("id")?.ok_or_else(missing)?,
         role: r.text("role")?.ok_or_else(missing)?,

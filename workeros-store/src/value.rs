@@ -80,6 +80,20 @@ impl RowRef<'_> {
         })
     }
 
+    pub(crate) fn int(&self, c: &str) -> Result<Option<i64>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get(c)?,
+            RowRef::Sqlite(r) => r.try_get(c)?,
+        })
+    }
+
+    pub(crate) fn float(&self, c: &str) -> Result<Option<f64>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get(c)?,
+            RowRef::Sqlite(r) => r.try_get(c)?,
+        })
+    }
+
     pub(crate) fn boolean(&self, c: &str) -> Result<Option<bool>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,

@@ -1,0 +1,1249 @@
+//! Items and the permission pipeline: every read and write of a collection's rows passes the
+//! subject's permissions, compiled to SQL for reads and matched in memory on written rows.
+
+use crate::collections::{CollectionInfo, load_active, record_activity, tenant_of};
+use crate::permissions::{FieldList, SYSTEM_FIELDS, schema_of};
+use crate::value::{RowRef, now, rfc3339};
+use crate::{Store, StoreError, Tx};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
+use serde_json::{Map, Value as Json};
+use time::OffsetDateTime;
+use workeros_core::{Action, FieldType, Subject};
+use workeros_dsl::{BoundFilter, CheckedFilter, Dialect, Schema, Tri};
+
+/// Most rows one list returns.
+pub const MAX_LIMIT: u64 = 1_000;
+/// Rows a list returns when no limit is given.
+pub const DEFAULT_LIMIT: u64 = 100;
+
+/// A list request (`GET /api/items/:slug`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    /// The client's filter: a JSON-form object, or a string in the text or JSON form.
+    pub filter: Option<Json>,
+    /// Sort keys: a field (logical or wire name), descending when `desc`.
+    pub sort: Vec<SortKey>,
+    /// At most this many rows (default 100, at most 1,000).
+    pub limit: Option<u64>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+    /// The fields to return (`None`: every readable field).
+    pub fields: Option<Vec<String>>,
+    /// Whether to count every matching row (`meta=count`).
+    pub count: bool,
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    /// The field, by logical or wire name.
+    pub field: String,
+    /// Descending.
+    pub desc: bool,
+}
+
+impl SortKey {
+    /// Parses `-created_at,title`.
+    pub fn parse_list(s: &str) -> Vec<SortKey> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.strip_prefix('-') {
+                Some(f) => SortKey {
+                    field: f.to_owned(),
+                    desc: true,
+                },
+                None => SortKey {
+                    field: p.trim_start_matches('+').to_owned(),
+                    desc: false,
+                },
+            })
+            .collect()
+    }
+}
+
+/// A page of items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemsPage {
+    /// The rows, in their wire form.
+    pub data: Vec<Map<String, Json>>,
+    /// How many rows match in all, when counted.
+    pub count: Option<u64>,
+}
+
+/// One column of a collection's table as the pipeline sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Col {
+    /// The logical name (DSL, permissions).
+    pub(crate) name: String,
+    /// The key on the wire.
+    pub(crate) key: String,
+    /// The physical column.
+    pub(crate) column: String,
+    pub(crate) kind: ColKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColKind {
+    /// A system column.
+    System(&'static str),
+    /// A user field.
+    Field(FieldType),
+}
+
+impl Col {
+    fn is_system(&self) -> bool {
+        matches!(self.kind, ColKind::System(_))
+    }
+}
+
+/// The columns of a collection: system fields first, then user fields.
+pub(crate) fn columns(info: &CollectionInfo) -> Vec<Col> {
+    let mut out = Vec::new();
+    for (name, key, _) in SYSTEM_FIELDS {
+        if name == "owner_id" && !info.owner_scoped {
+            continue;
+        }
+        out.push(Col {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            column: name.to_owned(),
+            kind: ColKind::System(name),
+        });
+    }
+    for f in &info.fields {
+        out.push(Col {
+            name: f.name.as_str().to_owned(),
+            key: f.name.as_str().to_owned(),
+            column: f.column_name().to_owned(),
+            kind: ColKind::Field(f.field_type),
+        });
+    }
+    out
+}
+
+/// Decodes one stored cell to its wire value.
+fn decode(r: RowRef<'_>, c: &Col) -> Result<Json, StoreError> {
+    let col = c.column.as_str();
+    let kind = match c.kind {
+        ColKind::System("id") => FieldType::Uuid,
+        ColKind::System("created_at" | "updated_at") => FieldType::Timestamp,
+        ColKind::System(_) => FieldType::Text,
+        ColKind::Field(t) => t,
+    };
+    Ok(match kind {
+        FieldType::Text | FieldType::Longtext => r.text(col)?.map_or(Json::Null, Json::String),
+        FieldType::Integer => r.int(col)?.map_or(Json::Null, Json::from),
+        FieldType::Number => r
+            .float(col)?
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Json::Null, Json::Number),
+        FieldType::Boolean => r.boolean(col)?.map_or(Json::Null, Json::Bool),
+        FieldType::Json | FieldType::RelationMany => r.json(col)?.unwrap_or(Json::Null),
+        FieldType::Timestamp => r.ts(col)?.map_or(Json::Null, |t| Json::String(rfc3339(t))),
+        FieldType::Uuid | FieldType::Relation => r.uuid_text(col)?.map_or(Json::Null, Json::String),
+    })
+}
+
+fn decode_row(r: RowRef<'_>, cols: &[Col]) -> Result<Map<String, Json>, StoreError> {
+    let mut m = Map::new();
+    for c in cols {
+        m.insert(c.key.clone(), decode(r, c)?);
+    }
+    Ok(m)
+}
+
+/// One permission as a request uses it: the bound filter (`None`: every row) and the fields.
+pub(crate) struct Grant {
+    pub(crate) filter: Option<BoundFilter>,
+    pub(crate) fields: FieldList,
+    pub(crate) validation: Option<BoundFilter>,
+    pub(crate) presets: Option<Map<String, Json>>,
+}
+
+impl Grant {
+    /// Whether the permission's filter is TRUE for a row in its wire form.
+    fn matches(&self, row: &Map<String, Json>) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(row))
+    }
+}
+
+/// What the subject may do with one action on one collection.
+pub(crate) enum Access {
+    /// An admin: every row, every field.
+    All,
+    /// The grants of the subject's roles (never empty).
+    Grants(Vec<Grant>),
+}
+
+/// The roles a subject's permissions are looked up by.
+pub(crate) fn roles_of(subject: &Subject) -> Vec<String> {
+    match &subject.user {
+        None => vec!["public".into()],
+        Some(u) => {
+            let mut r = u.roles.clone();
+            r.push("authenticated".into());
+            r
+        }
+    }
+}
+
+/// Loads the subject's permissions for `action` (none at all: 403).
+pub(crate) async fn access(
+    tx: &mut Tx,
+    subject: &Subject,
+    info: &CollectionInfo,
+    action: Action,
+    at: OffsetDateTime,
+) -> Result<Access, StoreError> {
+    if subject.has_role("admin") {
+        return Ok(Access::All);
+    }
+    let roles = roles_of(subject);
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .columns(["id", "filter", "fields", "validation", "presets"].map(Alias::new))
+                .from(Alias::new("permissions"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject)))
+                .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
+                .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))
+                .and_where(Expr::col(Alias::new("role")).is_in(roles))
+                .order_by(Alias::new("id"), Order::Asc),
+        )
+        .await?;
+    let schema = schema_of(info, None)?;
+    let mut grants = Vec::new();
+    for r in rows.iter() {
+        match grant_of(r, &schema, subject, at) {
+            Ok(g) => grants.push(g),
+            // A rule that no longer checks (a field it names was dropped) grants nothing.
+            Err(e) => tracing::warn!(
+                collection = info.slug.as_str(),
+                error = %e,
+                "a permission no longer checks against its collection; it grants nothing"
+            ),
+        }
+    }
+    if grants.is_empty() {
+        return Err(StoreError::Forbidden(format!(
+            "you may not {} items of `{}`",
+            action.as_str(),
+            info.slug.as_str()
+        )));
+    }
+    Ok(Access::Grants(grants))
+}
+
+fn grant_of(
+    r: RowRef<'_>,
+    schema: &Schema,
+    subject: &Subject,
+    at: OffsetDateTime,
+) -> Result<Grant, StoreError> {
+    let rule = |v: Option<Json>| -> Result<Option<CheckedFilter>, StoreError> {
+        v.map(|v| workeros_dsl::check_json(&v, schema).map_err(StoreError::from))
+            .transpose()
+    };
+    let checked = rule(r.json("filter")?)?;
+    let validation = rule(r.json("validation")?)?;
+    let (fields, presets) = crate::permissions::fields_and_presets(r)?;
+    Ok(Grant {
+        filter: checked.as_ref().map(|c| c.bind(subject, at)),
+        fields,
+        validation: validation.map(|c| c.bind(subject, at)),
+        presets,
+    })
+}
+
+impl Access {
+    /// Whether a user field may be read at all (some grant names it).
+    fn may_read(&self, field: &str) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => g.iter().any(|g| g.fields.allows(field)),
+        }
+    }
+
+    /// The SQL condition of the grants: their filters OR-ed (`None`: every row).
+    fn condition(&self, d: Dialect) -> Result<Option<SimpleExpr>, StoreError> {
+        let Access::Grants(grants) = self else {
+            return Ok(None);
+        };
+        let mut any: Option<SimpleExpr> = None;
+        for g in grants {
+            let Some(f) = &g.filter else {
+                return Ok(None);
+            };
+            let e = match f.constant() {
+                Some(Tri::True) => return Ok(None),
+                Some(_) => Expr::cust("1 = 0"),
+                None => f.compile(d)?.into_expr(),
+            };
+            any = Some(match any {
+                None => e,
+                Some(prev) => prev.or(e),
+            });
+        }
+        Ok(any)
+    }
+
+    /// The row as the subject may see it: fields no matching grant names are null.
+    fn mask(&self, cols: &[Col], mut row: Map<String, Json>) -> Map<String, Json> {
+        let Access::Grants(grants) = self else {
+            return row;
+        };
+        if grants
+            .iter()
+            .any(|g| g.fields == FieldList::All && g.matches(&row))
+        {
+            return row;
+        }
+        let matching: Vec<&Grant> = grants.iter().filter(|g| g.matches(&row)).collect();
+        for c in cols.iter().filter(|c| !c.is_system()) {
+            if !matching.iter().any(|g| g.fields.allows(&c.name))
+                && let Some(v) = row.get_mut(&c.key)
+            {
+                *v = Json::Null;
+            }
+        }
+        row
+    }
+}
+
+/// The client's filter, checked against what the subject may read.
+fn client_filter(q: &Option<Json>, schema: &Schema) -> Result<Option<CheckedFilter>, StoreError> {
+    Ok(match q {
+        None => None,
+        Some(Json::String(s)) if s.trim().is_empty() => None,
+        Some(Json::String(s)) => Some(workeros_dsl::parse_any(s)?.check(schema)?),
+        Some(v @ Json::Object(_)) => Some(workeros_dsl::check_json(v, schema)?),
+        Some(_) => {
+            return Err(StoreError::BadRequest(
+                "`filter` must be a filter object or a filter in the text form".into(),
+            ));
+        }
+    })
+}
+
+/// The column a sort key or `fields` entry names (logical or wire name).
+fn find_col<'c>(cols: &'c [Col], name: &str) -> Option<&'c Col> {
+    cols.iter().find(|c| c.name == name || c.key == name)
+}
+
+impl Store {
+    /// Lists items (`GET /api/items/:slug`): the subject's read permissions OR-ed next to the
+    /// client's filter in SQL, fields masked per row, filter and sort on unreadable fields refused.
+    pub async fn list_items(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        q: &ListQuery,
+    ) -> Result<ItemsPage, StoreError> {
+        let mut tx = self.db().begin_read().await?;
+        let d = tx.dialect();
+        let tenant = tenant_of(subject);
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let access = access(&mut tx, subject, &info, Action::Read, at).await?;
+        let cols = columns(&info);
+        let readable = |f: &str| access.may_read(f);
+        let schema = schema_of(&info, Some(&readable))?;
+        let client = client_filter(&q.filter, &schema)?;
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit > MAX_LIMIT {
+            return Err(StoreError::validation(
+                format!("`limit` is at most {MAX_LIMIT}"),
+                Some("limit"),
+            ));
+        }
+        let fields: Option<Vec<&Col>> = match &q.fields {
+            None => None,
+            Some(list) if list.iter().any(|f| f == "*") => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|f| {
+                        let c = find_col(&cols, f).ok_or_else(|| {
+                            StoreError::validation(
+                                format!("unknown field `{f}` in `fields`"),
+                                Some(f),
+                            )
+                        })?;
+                        if !c.is_system() && !access.may_read(&c.name) {
+                            return Err(StoreError::Forbidden(format!(
+                                "you may not read field `{f}`"
+                            )));
+                        }
+                        Ok(c)
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let mut where_ = Vec::new();
+        where_.push(Expr::col(Alias::new("tenant_id")).eq(tenant));
+        if let Some(c) = &client {
+            let b = c.bind(subject, at);
+            match b.constant() {
+                Some(Tri::True) => {}
+                Some(_) => where_.push(Expr::cust("1 = 0")),
+                None => where_.push(b.compile(d)?.into_expr()),
+            }
+        }
+        if let Some(cond) = access.condition(d)? {
+            where_.push(cond);
+        }
+        let mut select = Query::select();
+        select
+            .columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
+            .from(Alias::new(info.physical_table.as_str()));
+        for w in &where_ {
+            select.and_where(w.clone());
+        }
+        for k in &q.sort {
+            let c = find_col(&cols, &k.field).ok_or_else(|| {
+                StoreError::validation(
+                    format!("unknown field `{}` in `sort`", k.field),
+                    Some(&k.field),
+                )
+            })?;
+            if !c.is_system() && !access.may_read(&c.name) {
+                return Err(StoreError::Forbidden(format!(
+                    "you may not sort on field `{}`",
+                    k.field
+                )));
+            }
+            select.order_by(
+                Alias::new(c.column.as_str()),
+                if k.desc { Order::Desc } else { Order::Asc },
+            );
+        }
+        select
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(limit)
+            .offset(q.offset.unwrap_or(0));
+        let rows = tx.fetch_all(&select).await?;
+        let mut data = Vec::with_capacity(rows.len());
+        for r in rows.iter() {
+            let row = access.mask(&cols, decode_row(r, &cols)?);
+            data.push(project(row, fields.as_deref()));
+        }
+        let count = if q.count {
+            let mut c = Query::select();
+            c.expr(Expr::cust("COUNT(*)"))
+                .from(Alias::new(info.physical_table.as_str()));
+            for w in where_ {
+                c.and_where(w);
+            }
+            let n = crate::value::first_i64(&tx.fetch_all(&c).await?)?;
+            Some(u64::try_from(n.first().copied().unwrap_or(0)).unwrap_or(0))
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(ItemsPage { data, count })
+    }
+
+    /// One item (`GET /api/items/:slug/:id`): 404 when it does not exist or the subject may not
+    /// read it (the same answer).
+    pub async fn get_item(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        id: &str,
+        fields: Option<Vec<String>>,
+    ) -> Result<Map<String, Json>, StoreError> {
+        let q = ListQuery {
+            filter: Some(serde_json::json!({"id": {"_eq": id}})),
+            limit: Some(1),
+            fields,
+            ..ListQuery::default()
+        };
+        if uuid::Uuid::try_parse(id).is_err() {
+            return Err(item_not_found(slug, id));
+        }
+        let page = self.list_items(subject, slug, &q).await?;
+        page.data
+            .into_iter()
+            .next()
+            .ok_or_else(|| item_not_found(slug, id))
+    }
+}
+
+fn project(row: Map<String, Json>, fields: Option<&[&Col]>) -> Map<String, Json> {
+    let Some(fields) = fields else { return row };
+    let mut out = Map::new();
+    let mut row = row;
+    for c in fields {
+        if let Some(v) = row.remove(&c.key) {
+            out.insert(c.key.clone(), v);
+        }
+    }
+    out
+}
+
+pub(crate) fn item_not_found(slug: &str, id: &str) -> StoreError {
+    StoreError::NotFound(format!("item `{id}` not found in `{slug}`"))
+}
+
+/// A value converted for a column: the bound value and its wire form (what reading it back gives).
+struct Converted {
+    value: sea_query::Value,
+    wire: Json,
+}
+
+/// Converts a client value for a user field; 422 when it does not fit the field's type.
+fn convert(c: &Col, t: FieldType, v: &Json, d: Dialect) -> Result<Converted, StoreError> {
+    use sea_query::Value as V;
+    let bad = |what: &str| {
+        StoreError::validation(format!("field `{}` takes {what}", c.key), Some(&c.key))
+    };
+    let text = |s: &str, max: Option<usize>| -> Result<Converted, StoreError> {
+        if s.contains('\0') {
+            return Err(bad("text without NUL characters"));
+        }
+        if let Some(m) = max
+            && s.chars().count() > m
+        {
+            return Err(bad("text of at most 255 characters"));
+        }
+        Ok(Converted {
+            value: V::String(Some(s.to_owned())),
+            wire: Json::String(s.to_owned()),
+        })
+    };
+    if v.is_null() {
+        let value = match (t, d) {
+            (FieldType::Integer, _) => V::BigInt(None),
+            (FieldType::Number, _) => V::Double(None),
+            (FieldType::Boolean, Dialect::Postgres) => V::Bool(None),
+            (FieldType::Boolean, Dialect::Sqlite) => V::BigInt(None),
+            (FieldType::Json | FieldType::RelationMany, Dialect::Postgres) => V::Json(None),
+            (FieldType::Timestamp, Dialect::Postgres) => V::TimeDateTimeWithTimeZone(None),
+            (FieldType::Uuid | FieldType::Relation, Dialect::Postgres) => V::Uuid(None),
+            _ => V::String(None),
+        };
+        return Ok(Converted {
+            value,
+            wire: Json::Null,
+        });
+    }
+    match t {
+        FieldType::Text => text(v.as_str().ok_or_else(|| bad("text"))?, Some(255)),
+        FieldType::Longtext => text(v.as_str().ok_or_else(|| bad("text"))?, None),
+        FieldType::Integer => {
+            let i = v.as_i64().ok_or_else(|| bad("a 64-bit integer"))?;
+            Ok(Converted {
+                value: V::BigInt(Some(i)),
+                wire: Json::from(i),
+            })
+        }
+        FieldType::Number => {
+            let x = v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad("a number"))?;
+            Ok(Converted {
+                value: V::Double(Some(x)),
+                wire: serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number),
+            })
+        }
+        FieldType::Boolean => {
+            let b = v.as_bool().ok_or_else(|| bad("true or false"))?;
+            Ok(Converted {
+                value: crate::value::bool_value(b, d),
+                wire: Json::Bool(b),
+            })
+        }
+        FieldType::Json => Ok(Converted {
+            value: crate::value::json_value(Some(v), d),
+            wire: v.clone(),
+        }),
+        FieldType::RelationMany => {
+            let items = v.as_array().ok_or_else(|| bad("an array of ids"))?;
+            let mut ids = Vec::with_capacity(items.len());
+            for i in items {
+                let u = i
+                    .as_str()
+                    .and_then(|s| uuid::Uuid::try_parse(s).ok())
+                    .ok_or_else(|| bad("an array of ids"))?;
+                ids.push(Json::String(u.hyphenated().to_string()));
+            }
+            let wire = Json::Array(ids);
+            Ok(Converted {
+                value: crate::value::json_value(Some(&wire), d),
+                wire,
+            })
+        }
+        FieldType::Timestamp => {
+            let m = v
+                .as_str()
+                .and_then(workeros_dsl::parse_timestamp)
+                .ok_or_else(|| bad("an RFC 3339 timestamp"))?;
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000)
+                .map_err(|_| bad("an RFC 3339 timestamp"))?;
+            Ok(Converted {
+                value: crate::value::ts_value(t, d),
+                wire: Json::String(rfc3339(t)),
+            })
+        }
+        FieldType::Uuid | FieldType::Relation => {
+            let u = v
+                .as_str()
+                .and_then(|s| uuid::Uuid::try_parse(s).ok())
+                .ok_or_else(|| bad("a uuid"))?;
+            Ok(Converted {
+                value: crate::value::uuid_value(u, d),
+                wire: Json::String(u.hyphenated().to_string()),
+            })
+        }
+    }
+}
+
+/// The wire key of a body key (logical or wire name of a column).
+fn body_col<'c>(cols: &'c [Col], key: &str) -> Result<&'c Col, StoreError> {
+    let c = find_col(cols, key)
+        .ok_or_else(|| StoreError::validation(format!("unknown field `{key}`"), Some(key)))?;
+    if c.is_system() {
+        return Err(StoreError::Forbidden(format!(
+            "field `{key}` is set by the server and cannot be written"
+        )));
+    }
+    Ok(c)
+}
+
+fn field_type(c: &Col) -> FieldType {
+    match c.kind {
+        ColKind::Field(t) => t,
+        ColKind::System(_) => FieldType::Text,
+    }
+}
+
+/// A grant's presets as client-style values (variables resolved).
+fn presets_of(g: &Grant, subject: &Subject, at: OffsetDateTime) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (k, v) in g.presets.iter().flatten() {
+        let v = match v {
+            Json::String(s) if s.starts_with('$') => {
+                workeros_dsl::variable_value(s, subject, at).unwrap_or_else(|| v.clone())
+            }
+            other => other.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    out
+}
+
+/// The first grant that accepts a write: the body's fields are in its allow-list, and the row
+/// built with its presets matches its filter and passes its validation rule. `build` makes the
+/// row (and its column values) from a grant's presets.
+#[allow(clippy::too_many_arguments)]
+fn first_accepting<'g>(
+    grants: impl Iterator<Item = &'g Grant>,
+    body: &Map<String, Json>,
+    cols: &[Col],
+    subject: &Subject,
+    at: OffsetDateTime,
+    slug: &str,
+    action: Action,
+    build: impl Fn(&Map<String, Json>) -> Result<(Sets, Map<String, Json>), StoreError>,
+) -> Result<(Sets, Map<String, Json>), StoreError> {
+    let (mut fields_failed, mut validation_failed) = (false, false);
+    for g in grants {
+        if !body
+            .keys()
+            .all(|k| find_col(cols, k).is_some_and(|c| g.fields.allows(&c.name)))
+        {
+            fields_failed = true;
+            continue;
+        }
+        let (sets, row) = build(&presets_of(g, subject, at))?;
+        // For an update this is the changed row: it must stay in the grant's scope.
+        if !g.matches(&row) {
+            continue;
+        }
+        if g.validation.as_ref().is_some_and(|v| !v.matches(&row)) {
+            validation_failed = true;
+            continue;
+        }
+        return Ok((sets, row));
+    }
+    Err(refusal(fields_failed, validation_failed, slug, action))
+}
+
+/// Why a grant refused a write, worst first: the error to report when none accepts.
+fn refusal(fields: bool, validation: bool, slug: &str, action: Action) -> StoreError {
+    if validation {
+        StoreError::validation(
+            "the item does not pass the collection's validation rule",
+            None,
+        )
+    } else if fields {
+        StoreError::Forbidden(format!(
+            "you may not write some of these fields of `{slug}`"
+        ))
+    } else {
+        StoreError::Forbidden(format!(
+            "you may not {} this item of `{slug}`",
+            action.as_str()
+        ))
+    }
+}
+
+/// The values a write sets, converted: wire key → (column, converted value).
+type Sets = Vec<(String, String, Converted)>;
+
+/// Converts `body` (client keys) plus `presets` (over them) into column values.
+fn sets_of(
+    cols: &[Col],
+    body: &Map<String, Json>,
+    presets: &Map<String, Json>,
+    d: Dialect,
+) -> Result<Sets, StoreError> {
+    let mut out: Sets = Vec::new();
+    for (k, v) in body.iter().chain(presets.iter()) {
+        let c = body_col(cols, k)?;
+        let conv = convert(c, field_type(c), v, d)?;
+        match out.iter_mut().find(|(key, _, _)| *key == c.key) {
+            Some(slot) => slot.2 = conv,
+            None => out.push((c.key.clone(), c.column.clone(), conv)),
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Checks that every relation value of `sets` names an existing item of its target collection
+    /// in the same tenant (422 otherwise).
+    async fn check_relations(
+        &self,
+        tx: &mut Tx,
+        tenant: &str,
+        info: &CollectionInfo,
+        sets: &Sets,
+    ) -> Result<(), StoreError> {
+        for f in &info.fields {
+            let Some(to) = &f.to else { continue };
+            let Some((_, _, conv)) = sets.iter().find(|(k, _, _)| k == f.name.as_str()) else {
+                continue;
+            };
+            let ids: Vec<&str> = match &conv.wire {
+                Json::String(s) => vec![s.as_str()],
+                Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
+                _ => continue,
+            };
+            if ids.is_empty() {
+                continue;
+            }
+            let target = if to.as_str() == info.slug.as_str() {
+                Some(info.clone())
+            } else {
+                crate::collections::load_in(tx, tenant, to.as_str()).await?
+            };
+            let Some(target) = target else {
+                return Err(dangling(f.name.as_str()));
+            };
+            let d = tx.dialect();
+            for id in ids {
+                let u = uuid::Uuid::try_parse(id).map_err(|_| dangling(f.name.as_str()))?;
+                let found = tx
+                    .fetch_all(
+                        Query::select()
+                            .expr(Expr::cust("1"))
+                            .from(Alias::new(target.physical_table.as_str()))
+                            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                            .and_where(
+                                Expr::col(Alias::new("id")).eq(crate::value::uuid_value(u, d)),
+                            ),
+                    )
+                    .await?;
+                if found.is_empty() {
+                    return Err(dangling(f.name.as_str()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn dangling(field: &str) -> StoreError {
+    StoreError::validation(
+        format!("field `{field}` names an item that does not exist"),
+        Some(field),
+    )
+}
+
+/// A revision row: the item after the change and what changed.
+async fn record_revision(
+    tx: &mut Tx,
+    subject: &Subject,
+    activity: uuid::Uuid,
+    slug: &str,
+    item: &str,
+    data: Option<&Json>,
+    delta: Option<&Json>,
+) -> Result<(), StoreError> {
+    use crate::value::{json_value, ts_value, uuid_value};
+    let d = tx.dialect();
+    tx.execute(
+        Query::insert()
+            .into_table(Alias::new("revisions"))
+            .columns(
+                [
+                    "id",
+                    "tenant_id",
+                    "activity_id",
+                    "collection",
+                    "item_id",
+                    "data",
+                    "delta",
+                    "created_at",
+                ]
+                .map(Alias::new),
+            )
+            .values([
+                Expr::val(uuid_value(uuid::Uuid::now_v7(), d)),
+                Expr::val(tenant_of(subject)),
+                Expr::val(uuid_value(activity, d)),
+                Expr::val(slug),
+                Expr::val(item),
+                Expr::val(json_value(data, d)),
+                Expr::val(json_value(delta, d)),
+                Expr::val(ts_value(now(), d)),
+            ])
+            .map_err(StoreError::internal)?,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The body of a create: one object or an array of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewItems {
+    /// One item.
+    One(Map<String, Json>),
+    /// Several items, written in one transaction (all or none).
+    Many(Vec<Map<String, Json>>),
+}
+
+impl NewItems {
+    /// From a request body.
+    pub fn from_json(v: Json) -> Result<Self, StoreError> {
+        match v {
+            Json::Object(m) => Ok(NewItems::One(m)),
+            Json::Array(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Json::Object(m) => Ok(m),
+                    _ => Err(StoreError::BadRequest(
+                        "every item must be an object".into(),
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(NewItems::Many),
+            _ => Err(StoreError::BadRequest(
+                "the body must be an item object or an array of them".into(),
+            )),
+        }
+    }
+}
+
+/// What a write returns: the item(s) as the subject may read them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// One item.
+    One(Map<String, Json>),
+    /// Several.
+    Many(Vec<Map<String, Json>>),
+}
+
+impl Store {
+    /// Creates items (`POST /api/items/:slug`). For a subject that is not admin, some create
+    /// permission must accept each item: its fields, its presets (written over client input), its
+    /// filter and validation rule, checked in memory on the row as it will be stored. `owner_id`
+    /// and `tenant_id` come from the subject; relations must name existing items.
+    pub async fn create_items(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        items: NewItems,
+    ) -> Result<Written, StoreError> {
+        let (many, bodies) = match items {
+            NewItems::One(m) => (false, vec![m]),
+            NewItems::Many(v) => (true, v),
+        };
+        if bodies.len() > MAX_LIMIT as usize {
+            return Err(StoreError::validation(
+                format!("at most {MAX_LIMIT} items per request"),
+                None,
+            ));
+        }
+        let tenant = tenant_of(subject);
+        let mut tx = self.db().begin().await?;
+        let d = tx.dialect();
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let access_c = access(&mut tx, subject, &info, Action::Create, at).await?;
+        let cols = columns(&info);
+        let mut rows = Vec::with_capacity(bodies.len());
+        let mut events = Vec::with_capacity(bodies.len());
+        for body in &bodies {
+            let id = uuid::Uuid::now_v7();
+            let (sets, row) =
+                self.accept_create(subject, &info, &cols, &access_c, body, id, at, d)?;
+            self.check_relations(&mut tx, tenant, &info, &sets).await?;
+            let mut columns = vec!["id", "tenant_id", "created_at", "updated_at"];
+            let mut values = vec![
+                Expr::val(crate::value::uuid_value(id, d)),
+                Expr::val(tenant),
+                Expr::val(crate::value::ts_value(at, d)),
+                Expr::val(crate::value::ts_value(at, d)),
+            ];
+            if info.owner_scoped {
+                columns.push("owner_id");
+                values.push(Expr::val(subject.user.as_ref().map(|u| u.id.clone())));
+            }
+            let mut insert = Query::insert();
+            insert.into_table(Alias::new(info.physical_table.as_str()));
+            let mut names: Vec<Alias> = columns.into_iter().map(Alias::new).collect();
+            for (_, column, conv) in &sets {
+                names.push(Alias::new(column.as_str()));
+                values.push(Expr::val(conv.value.clone()));
+            }
+            insert.columns(names);
+            insert.values(values).map_err(StoreError::internal)?;
+            tx.execute(&insert).await?;
+            let item = id.hyphenated().to_string();
+            let activity =
+                record_activity(&mut tx, subject, "item.create", Some(slug), Some(&item)).await?;
+            let data = Json::Object(row.clone());
+            record_revision(
+                &mut tx,
+                subject,
+                activity,
+                slug,
+                &item,
+                Some(&data),
+                Some(&data),
+            )
+            .await?;
+            let event = workeros_core::Event {
+                id: uuid::Uuid::now_v7(),
+                tenant: tenant.to_owned(),
+                collection: slug.to_owned(),
+                action: workeros_core::EventAction::Create,
+                item_id: item,
+                data: Some(data),
+                previous: None,
+                actor: subject.user.as_ref().map(|u| u.id.clone()),
+                at,
+            };
+            crate::outbox::append(&mut tx, &event).await?;
+            events.push(event);
+            rows.push(row);
+        }
+        let read = match access(&mut tx, subject, &info, Action::Read, at).await {
+            Ok(a) => Some(a),
+            Err(StoreError::Forbidden(_)) => None,
+            Err(e) => return Err(e),
+        };
+        tx.commit().await?;
+        self.deliver(&events).await;
+        let shown: Vec<_> = rows
+            .into_iter()
+            .map(|r| visible(read.as_ref(), &cols, r))
+            .collect();
+        Ok(if many {
+            Written::Many(shown)
+        } else {
+            Written::One(shown.into_iter().next().unwrap_or_default())
+        })
+    }
+
+    /// Finds a create grant that accepts `body`; returns the column values and the stored row.
+    #[allow(clippy::too_many_arguments)]
+    fn accept_create(
+        &self,
+        subject: &Subject,
+        info: &CollectionInfo,
+        cols: &[Col],
+        access: &Access,
+        body: &Map<String, Json>,
+        id: uuid::Uuid,
+        at: OffsetDateTime,
+        d: Dialect,
+    ) -> Result<(Sets, Map<String, Json>), StoreError> {
+        // Unknown and system keys are refused whoever asks.
+        for k in body.keys() {
+            body_col(cols, k)?;
+        }
+        let build = |presets: &Map<String, Json>| -> Result<(Sets, Map<String, Json>), StoreError> {
+            let sets = sets_of(cols, body, presets, d)?;
+            let mut row = Map::new();
+            for c in cols {
+                let v = match c.kind {
+                    ColKind::System("id") => Json::String(id.hyphenated().to_string()),
+                    ColKind::System("created_at" | "updated_at") => Json::String(rfc3339(at)),
+                    ColKind::System(_) => subject
+                        .user
+                        .as_ref()
+                        .map_or(Json::Null, |u| Json::String(u.id.clone())),
+                    ColKind::Field(_) => sets
+                        .iter()
+                        .find(|(k, _, _)| *k == c.key)
+                        .map_or(Json::Null, |(_, _, conv)| conv.wire.clone()),
+                };
+                row.insert(c.key.clone(), v);
+            }
+            for f in info.fields.iter().filter(|f| f.required) {
+                if row.get(f.name.as_str()).is_none_or(Json::is_null) {
+                    return Err(StoreError::validation(
+                        format!("field `{}` is required", f.name.as_str()),
+                        Some(f.name.as_str()),
+                    ));
+                }
+            }
+            Ok((sets, row))
+        };
+        let grants = match access {
+            Access::All => return build(&Map::new()),
+            Access::Grants(g) => g,
+        };
+        first_accepting(
+            grants.iter(),
+            body,
+            cols,
+            subject,
+            at,
+            info.slug.as_str(),
+            Action::Create,
+            build,
+        )
+    }
+}
+
+/// A written row as the subject may read it: masked by its read grants, or only its id when it
+/// may not read the row.
+fn visible(read: Option<&Access>, cols: &[Col], row: Map<String, Json>) -> Map<String, Json> {
+    match read {
+        Some(Access::All) => row,
+        Some(a @ Access::Grants(g)) if g.iter().any(|g| g.matches(&row)) => a.mask(cols, row),
+        _ => {
+            let mut m = Map::new();
+            if let Some(id) = row.get("id") {
+                m.insert("id".into(), id.clone());
+            }
+            m
+        }
+    }
+}
+
+impl Store {
+    /// Reads one row for a write, locked on PostgreSQL; `None` when missing.
+    async fn row_for_write(
+        &self,
+        tx: &mut Tx,
+        info: &CollectionInfo,
+        cols: &[Col],
+        tenant: &str,
+        id: uuid::Uuid,
+    ) -> Result<Option<Map<String, Json>>, StoreError> {
+        let d = tx.dialect();
+        let mut q = Query::select();
+        q.columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
+            .from(Alias::new(info.physical_table.as_str()))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+            .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(id, d)));
+        if d == Dialect::Postgres {
+            q.lock_exclusive();
+        }
+        let rows = tx.fetch_all(&q).await?;
+        rows.iter().next().map(|r| decode_row(r, cols)).transpose()
+    }
+
+    /// The row an update or delete acts on: 404 when it is missing or the subject may not read it
+    /// (the same answer), 403 when it may read it but no `action` permission matches it.
+    #[allow(clippy::too_many_arguments)]
+    async fn target(
+        &self,
+        tx: &mut Tx,
+        subject: &Subject,
+        info: &CollectionInfo,
+        cols: &[Col],
+        id: &str,
+        action: Action,
+        at: OffsetDateTime,
+    ) -> Result<(uuid::Uuid, Map<String, Json>, Access, Option<Access>), StoreError> {
+        let slug = info.slug.as_str();
+        let uid = uuid::Uuid::try_parse(id).map_err(|_| item_not_found(slug, id))?;
+        let tenant = tenant_of(subject);
+        let row = self
+            .row_for_write(tx, info, cols, tenant, uid)
+            .await?
+            .ok_or_else(|| item_not_found(slug, id))?;
+        let read = match access(tx, subject, info, Action::Read, at).await {
+            Ok(a) => Some(a),
+            Err(StoreError::Forbidden(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let readable = match &read {
+            Some(Access::All) => true,
+            Some(Access::Grants(g)) => g.iter().any(|g| g.matches(&row)),
+            None => false,
+        };
+        if !readable {
+            return Err(item_not_found(slug, id));
+        }
+        let act = access(tx, subject, info, action, at).await?;
+        if let Access::Grants(g) = &act
+            && !g.iter().any(|g| g.matches(&row))
+        {
+            return Err(StoreError::Forbidden(format!(
+                "you may not {} this item of `{slug}`",
+                action.as_str()
+            )));
+        }
+        Ok((uid, row, act, read))
+    }
+
+    /// Updates an item (`PATCH /api/items/:slug/:id`). The row must be readable (else 404) and
+    /// match an update permission (else 403); the changed row must still match that permission's
+    /// filter (no moving a row out of the subject's scope) and pass its validation rule.
+    pub async fn update_item(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        id: &str,
+        patch: Map<String, Json>,
+    ) -> Result<Map<String, Json>, StoreError> {
+        let tenant = tenant_of(subject);
+        let mut tx = self.db().begin().await?;
+        let d = tx.dialect();
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let cols = columns(&info);
+        let (uid, old, act, read) = self
+            .target(&mut tx, subject, &info, &cols, id, Action::Update, at)
+            .await?;
+        for k in patch.keys() {
+            body_col(&cols, k)?;
+        }
+        let apply = |presets: &Map<String, Json>| -> Result<(Sets, Map<String, Json>), StoreError> {
+            let sets = sets_of(&cols, &patch, presets, d)?;
+            let mut row = old.clone();
+            for (key, _, conv) in &sets {
+                row.insert(key.clone(), conv.wire.clone());
+            }
+            row.insert("updatedAt".into(), Json::String(rfc3339(at)));
+            for f in info.fields.iter().filter(|f| f.required) {
+                if row.get(f.name.as_str()).is_none_or(Json::is_null) {
+                    return Err(StoreError::validation(
+                        format!("field `{}` is required", f.name.as_str()),
+                        Some(f.name.as_str()),
+                    ));
+                }
+            }
+            Ok((sets, row))
+        };
+        let (sets, new) = match &act {
+            Access::All => apply(&Map::new())?,
+            Access::Grants(grants) => first_accepting(
+                grants.iter().filter(|g| g.matches(&old)),
+                &patch,
+                &cols,
+                subject,
+                at,
+                slug,
+                Action::Update,
+                apply,
+            )?,
+        };
+        self.check_relations(&mut tx, tenant, &info, &sets).await?;
+        let mut update = Query::update();
+        update
+            .table(Alias::new(info.physical_table.as_str()))
+            .value(Alias::new("updated_at"), crate::value::ts_value(at, d));
+        for (_, column, conv) in &sets {
+            update.value(Alias::new(column.as_str()), conv.value.clone());
+        }
+        update
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+            .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(uid, d)));
+        tx.execute(&update).await?;
+        let item = uid.hyphenated().to_string();
+        let activity =
+            record_activity(&mut tx, subject, "item.update", Some(slug), Some(&item)).await?;
+        let delta: Map<String, Json> = sets
+            .iter()
+            .map(|(k, _, conv)| (k.clone(), conv.wire.clone()))
+            .collect();
+        let data = Json::Object(new.clone());
+        record_revision(
+            &mut tx,
+            subject,
+            activity,
+            slug,
+            &item,
+            Some(&data),
+            Some(&Json::Object(delta)),
+        )
+        .await?;
+        let event = workeros_core::Event {
+            id: uuid::Uuid::now_v7(),
+            tenant: tenant.to_owned(),
+            collection: slug.to_owned(),
+            action: workeros_core::EventAction::Update,
+            item_id: item,
+            data: Some(data),
+            previous: Some(Json::Object(old)),
+            actor: subject.user.as_ref().map(|u| u.id.clone()),
+            at,
+        };
+        crate::outbox::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.deliver(std::slice::from_ref(&event)).await;
+        Ok(visible(read.as_ref(), &cols, new))
+    }
+
+    /// Deletes an item (`DELETE /api/items/:slug/:id`): 404 when missing or unreadable, 403 when
+    /// readable but no delete permission matches it.
+    pub async fn delete_item(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant_of(subject);
+        let mut tx = self.db().begin().await?;
+        let d = tx.dialect();
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let cols = columns(&info);
+        let (uid, old, _, _) = self
+            .target(&mut tx, subject, &info, &cols, id, Action::Delete, at)
+            .await?;
+        tx.execute(
+            Query::delete()
+                .from_table(Alias::new(info.physical_table.as_str()))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(uid, d))),
+        )
+        .await?;
+        let item = uid.hyphenated().to_string();
+        record_activity(&mut tx, subject, "item.delete", Some(slug), Some(&item)).await?;
+        let event = workeros_core::Event {
+            id: uuid::Uuid::now_v7(),
+            tenant: tenant.to_owned(),
+            collection: slug.to_owned(),
+            action: workeros_core::EventAction::Delete,
+            item_id: item,
+            data: None,
+            previous: Some(Json::Object(old)),
+            actor: subject.user.as_ref().map(|u| u.id.clone()),
+            at,
+        };
+        crate::outbox::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.deliver(std::slice::from_ref(&event)).await;
+        Ok(())
+    }
+}
