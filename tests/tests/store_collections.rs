@@ -1,7 +1,12 @@
 //! The collections lifecycle through the store's API, on SQLite and PostgreSQL: create, add a
 //! field, drop a field, delete, archive and restore; failed DDL leaves nothing half-made.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use sea_query::{Alias, Expr, ExprTrait, Query, Table};
 use serde_json::json;

@@ -1,7 +1,12 @@
 //! The store's routes end to end (through `workeros_store::http::router`) on SQLite and
 //! PostgreSQL: the collection lifecycle and permissions over HTTP, status codes and error bodies.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use axum::http::StatusCode;
 use serde_json::json;

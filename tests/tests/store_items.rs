@@ -2,7 +2,12 @@
 //! permission pipeline for non-admin subjects (owner scope, IDOR, field allow-lists and null-out,
 //! presets, validation, scope escape, mass assignment), relations, unique values, and the outbox.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use async_trait::async_trait;
 use axum::http::StatusCode;

@@ -1,7 +1,12 @@
 //! `workeros_store::migrate` on SQLite and PostgreSQL: it creates every system table, is
 //! idempotent, and applies each version once when several processes start at the same time.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use sea_query::{Alias, Expr, Query};
 use workeros_store::{Db, migrate};

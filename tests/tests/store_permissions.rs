@@ -1,7 +1,12 @@
 //! Permissions through the store's API, on SQLite and PostgreSQL: every DSL part is checked when
 //! saved, stored in the JSON form, and tenants never see each other's rows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use serde_json::json;
 use workeros_core::{ErrorCode, Subject, User};

@@ -17,8 +17,8 @@
 //! ```
 
 use crate::{
-    CollectionPatch, ListQuery, NewCollection, NewItems, PermissionInput, SortKey, Store,
-    StoreError, Written,
+    ActivityQuery, CollectionPatch, ListQuery, NewCollection, NewItems, PermissionInput, SortKey,
+    Store, StoreError, Written,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -69,8 +69,8 @@ where
     }
 }
 
-/// Every store route: `/api/collections…`, `/api/permissions…` and `/api/items…` (activity and
-/// revisions join as they are built). Nest or merge it into the host's router.
+/// Every store route: `/api/collections…`, `/api/permissions…`, `/api/items…`, `/api/activity`
+/// and `/api/revisions`. Nest or merge it into the host's router.
 pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
     Router::new()
         .route(
@@ -95,6 +95,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
                 .patch(update_permission)
                 .delete(delete_permission),
         )
+        .route("/api/activity", get(activity))
+        .route("/api/revisions", get(revisions))
         .route("/api/items/{slug}", get(list_items).post(create_items))
         .route(
             "/api/items/{slug}/{id}",
@@ -412,4 +414,38 @@ async fn delete_item(
 ) -> Result<Response, StoreError> {
     store.delete_item(&subject(ext), &slug, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn activity(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    q: Result<Query<ActivityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, StoreError> {
+    let Query(q) = q.map_err(|e| StoreError::BadRequest(e.body_text()))?;
+    let (list, count) = store.activity(&subject(ext), &q).await?;
+    let body = match count {
+        Some(n) => json!({ "data": list, "meta": { "count": n } }),
+        None => json!({ "data": list }),
+    };
+    Ok(Json(body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RevisionQuery {
+    collection: String,
+    item: String,
+}
+
+async fn revisions(
+    State(store): State<Store>,
+    ext: Option<Extension<Subject>>,
+    q: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, StoreError> {
+    let Query(q) = q.map_err(|_| {
+        StoreError::BadRequest("give `collection` and `item` to read an item's revisions".into())
+    })?;
+    let list = store
+        .revisions(&subject(ext), &q.collection, &q.item)
+        .await?;
+    Ok(Json(json!({ "data": list })).into_response())
 }

@@ -265,6 +265,17 @@ impl Access {
         }
     }
 
+    /// Whether the subject may see column `c` of `row` (its current wire form): system columns
+    /// always, user fields when a grant that matches the row names them.
+    pub(crate) fn allows_for(&self, row: &Map<String, Json>, c: &Col) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => {
+                c.is_system() || g.iter().any(|g| g.matches(row) && g.fields.allows(&c.name))
+            }
+        }
+    }
+
     /// The SQL condition of the grants: their filters OR-ed (`None`: every row).
     fn condition(&self, d: Dialect) -> Result<Option<SimpleExpr>, StoreError> {
         let Access::Grants(grants) = self else {
@@ -1047,19 +1058,35 @@ impl Store {
         tenant: &str,
         id: uuid::Uuid,
     ) -> Result<Option<Map<String, Json>>, StoreError> {
+        row_by_id(tx, info, cols, tenant, id, true).await
+    }
+}
+
+/// Reads one row in its wire form (locked on PostgreSQL when `lock`); `None` when missing.
+pub(crate) async fn row_by_id(
+    tx: &mut Tx,
+    info: &CollectionInfo,
+    cols: &[Col],
+    tenant: &str,
+    id: uuid::Uuid,
+    lock: bool,
+) -> Result<Option<Map<String, Json>>, StoreError> {
+    {
         let d = tx.dialect();
         let mut q = Query::select();
         q.columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
             .from(Alias::new(info.physical_table.as_str()))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
             .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(id, d)));
-        if d == Dialect::Postgres {
+        if lock && d == Dialect::Postgres {
             q.lock_exclusive();
         }
         let rows = tx.fetch_all(&q).await?;
         rows.iter().next().map(|r| decode_row(r, cols)).transpose()
     }
+}
 
+impl Store {
     /// The row an update or delete acts on: 404 when it is missing or the subject may not read it
     /// (the same answer), 403 when it may read it but no `action` permission matches it.
     #[allow(clippy::too_many_arguments)]

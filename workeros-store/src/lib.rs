@@ -22,7 +22,7 @@
 //!   registered [`EventSink`](workeros_core::EventSink)s after commit;
 //! - [`http::router`] (feature `axum`).
 //!
-//! Still to come: the activity and revisions query APIs.
+//! - the activity and revisions query APIs.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), workeros_store::StoreError> {
@@ -35,6 +35,7 @@
 //!
 //! It depends on `workeros-core` and `workeros-dsl` only.
 
+mod activity;
 mod collections;
 mod db;
 mod error;
@@ -46,6 +47,7 @@ mod outbox;
 mod permissions;
 mod value;
 
+pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};
 pub use collections::{
     CollectionInfo, CollectionPatch, CollectionStatus, DEFAULT_TENANT, NewCollection, storage_type,
 };

@@ -1,7 +1,7 @@
 //! The example server's app through its real router (no socket): health, the admin token, and a
 //! collection created as the README shows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
