@@ -157,3 +157,57 @@ async fn permissions_are_checked_when_saved() {
         t.close().await;
     }
 }
+
+#[tokio::test]
+async fn other_processes_see_permission_changes_within_the_ttl() {
+    for t in dbs().await {
+        let name = t.name();
+        migrate(&t.db).await.unwrap();
+        let a = admin("t");
+        // Two processes on one database: one changes permissions, the other serves reads.
+        let writer = Store::new(t.db.clone());
+        let fresh = Store::with_cache_ttl(t.db.clone(), std::time::Duration::ZERO);
+        let cached = Store::with_cache_ttl(t.db.clone(), std::time::Duration::from_millis(300));
+        writer
+            .create_collection(
+                &a,
+                serde_json::from_value(
+                    json!({"slug": "docs", "fields": [{"name": "title", "type": "text"}]}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let p = writer
+            .create_permission(
+                &a,
+                input(json!({"role": "public", "collection": "docs", "action": "read"})),
+            )
+            .await
+            .unwrap();
+        let anon = Subject::anonymous().with_tenant("t");
+        let q = workeros_store::ListQuery::default();
+        assert!(fresh.list_items(&anon, "docs", &q).await.is_ok(), "{name}");
+        assert!(cached.list_items(&anon, "docs", &q).await.is_ok(), "{name}");
+        writer.delete_permission(&a, &p.id).await.unwrap();
+        // Without a cache the revocation applies at once; with one, within its TTL.
+        let e = fresh.list_items(&anon, "docs", &q).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Forbidden, "{name}");
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        let e = cached.list_items(&anon, "docs", &q).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Forbidden, "{name}");
+        // Through the same store, at once.
+        let p = writer
+            .create_permission(
+                &a,
+                input(json!({"role": "public", "collection": "docs", "action": "read"})),
+            )
+            .await
+            .unwrap();
+        assert!(writer.list_items(&anon, "docs", &q).await.is_ok(), "{name}");
+        writer.delete_permission(&a, &p.id).await.unwrap();
+        let e = writer.list_items(&anon, "docs", &q).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Forbidden, "{name}");
+        t.close().await;
+    }
+}

@@ -465,6 +465,7 @@ impl Store {
             .await?
             .ok_or_else(|| not_found(slug))?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         Ok(info)
     }
 
@@ -574,6 +575,7 @@ impl Store {
             .await?
             .ok_or_else(|| not_found(slug))?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         Ok(info)
     }
 
@@ -635,6 +637,7 @@ impl Store {
             .await?
             .ok_or_else(|| not_found(slug))?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         Ok(info)
     }
 
@@ -680,6 +683,7 @@ impl Store {
             record_activity(&mut tx, subject, "collection.delete", Some(slug), None).await?;
         }
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         Ok(())
     }
 
@@ -717,6 +721,7 @@ impl Store {
             .await?
             .ok_or_else(|| not_found(slug))?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         Ok(info)
     }
 }

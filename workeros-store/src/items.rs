@@ -97,6 +97,16 @@ impl Col {
     }
 }
 
+/// What reads of one collection need, loaded once and shared: the metadata, the columns and the
+/// read rules (see [`Store::read_view`]).
+#[derive(Debug)]
+pub(crate) struct ReadView {
+    pub(crate) info: CollectionInfo,
+    pub(crate) cols: Vec<Col>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) loaded: std::time::Instant,
+}
+
 /// The columns of a collection: system fields first, then user fields.
 pub(crate) fn columns(info: &CollectionInfo) -> Vec<Col> {
     let mut out = Vec::new();
@@ -122,9 +132,8 @@ pub(crate) fn columns(info: &CollectionInfo) -> Vec<Col> {
     out
 }
 
-/// Decodes one stored cell to its wire value.
-fn decode(r: RowRef<'_>, c: &Col) -> Result<Json, StoreError> {
-    let col = c.column.as_str();
+/// Decodes one stored cell (column `i` of the select) to its wire value.
+fn decode(r: RowRef<'_>, i: usize, c: &Col) -> Result<Json, StoreError> {
     let kind = match c.kind {
         ColKind::System("id") => FieldType::Uuid,
         ColKind::System("created_at" | "updated_at") => FieldType::Timestamp,
@@ -132,23 +141,24 @@ fn decode(r: RowRef<'_>, c: &Col) -> Result<Json, StoreError> {
         ColKind::Field(t) => t,
     };
     Ok(match kind {
-        FieldType::Text | FieldType::Longtext => r.text(col)?.map_or(Json::Null, Json::String),
-        FieldType::Integer => r.int(col)?.map_or(Json::Null, Json::from),
+        FieldType::Text | FieldType::Longtext => r.text(i)?.map_or(Json::Null, Json::String),
+        FieldType::Integer => r.int(i)?.map_or(Json::Null, Json::from),
         FieldType::Number => r
-            .float(col)?
+            .float(i)?
             .and_then(serde_json::Number::from_f64)
             .map_or(Json::Null, Json::Number),
-        FieldType::Boolean => r.boolean(col)?.map_or(Json::Null, Json::Bool),
-        FieldType::Json | FieldType::RelationMany => r.json(col)?.unwrap_or(Json::Null),
-        FieldType::Timestamp => r.ts(col)?.map_or(Json::Null, |t| Json::String(rfc3339(t))),
-        FieldType::Uuid | FieldType::Relation => r.uuid_text(col)?.map_or(Json::Null, Json::String),
+        FieldType::Boolean => r.boolean(i)?.map_or(Json::Null, Json::Bool),
+        FieldType::Json | FieldType::RelationMany => r.json(i)?.unwrap_or(Json::Null),
+        FieldType::Timestamp => r.ts_text(i)?.map_or(Json::Null, Json::String),
+        FieldType::Uuid | FieldType::Relation => r.uuid_text(i)?.map_or(Json::Null, Json::String),
     })
 }
 
+/// Decodes a row selected with exactly `cols`, in order.
 fn decode_row(r: RowRef<'_>, cols: &[Col]) -> Result<Map<String, Json>, StoreError> {
     let mut m = Map::new();
-    for c in cols {
-        m.insert(c.key.clone(), decode(r, c)?);
+    for (i, c) in cols.iter().enumerate() {
+        m.insert(c.key.clone(), decode(r, i, c)?);
     }
     Ok(m)
 }
@@ -188,10 +198,72 @@ pub(crate) fn roles_of(subject: &Subject) -> Vec<String> {
     }
 }
 
-/// Loads the subject's permissions for `action` (none at all: 403).
-pub(crate) async fn access(
+/// One permission row, parsed and checked once (it does not depend on the subject).
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    role: String,
+    filter: Option<CheckedFilter>,
+    validation: Option<CheckedFilter>,
+    fields: FieldList,
+    presets: Option<Map<String, Json>>,
+}
+
+/// The permission rows of `action` on a collection, for every role, parsed. A rule that no longer
+/// checks against the collection (a field it names was dropped) grants nothing.
+pub(crate) async fn load_rules(
     tx: &mut Tx,
+    tenant: &str,
+    info: &CollectionInfo,
+    action: Action,
+) -> Result<Vec<Rule>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .columns(
+                    ["id", "role", "filter", "fields", "validation", "presets"].map(Alias::new),
+                )
+                .from(Alias::new("permissions"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
+                .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))
+                .order_by(Alias::new("id"), Order::Asc),
+        )
+        .await?;
+    let schema = schema_of(info, None)?;
+    let mut rules = Vec::new();
+    for r in rows.iter() {
+        match rule_of(r, &schema) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => tracing::warn!(
+                collection = info.slug.as_str(),
+                error = %e,
+                "a permission no longer checks against its collection; it grants nothing"
+            ),
+        }
+    }
+    Ok(rules)
+}
+
+fn rule_of(r: RowRef<'_>, schema: &Schema) -> Result<Rule, StoreError> {
+    let check = |v: Option<Json>| -> Result<Option<CheckedFilter>, StoreError> {
+        v.map(|v| workeros_dsl::check_json(&v, schema).map_err(StoreError::from))
+            .transpose()
+    };
+    let (fields, presets) = crate::permissions::fields_and_presets(r)?;
+    Ok(Rule {
+        role: r.text("role")?.unwrap_or_default(),
+        filter: check(r.json("filter")?)?,
+        validation: check(r.json("validation")?)?,
+        fields,
+        presets,
+    })
+}
+
+/// The subject's access from a collection's rules: admin all; else the rules of its roles, bound
+/// to it (none: 403).
+pub(crate) fn access_from(
     subject: &Subject,
+    rules: &[Rule],
     info: &CollectionInfo,
     action: Action,
     at: OffsetDateTime,
@@ -200,31 +272,16 @@ pub(crate) async fn access(
         return Ok(Access::All);
     }
     let roles = roles_of(subject);
-    let rows = tx
-        .fetch_all(
-            Query::select()
-                .columns(["id", "filter", "fields", "validation", "presets"].map(Alias::new))
-                .from(Alias::new("permissions"))
-                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject)))
-                .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
-                .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))
-                .and_where(Expr::col(Alias::new("role")).is_in(roles))
-                .order_by(Alias::new("id"), Order::Asc),
-        )
-        .await?;
-    let schema = schema_of(info, None)?;
-    let mut grants = Vec::new();
-    for r in rows.iter() {
-        match grant_of(r, &schema, subject, at) {
-            Ok(g) => grants.push(g),
-            // A rule that no longer checks (a field it names was dropped) grants nothing.
-            Err(e) => tracing::warn!(
-                collection = info.slug.as_str(),
-                error = %e,
-                "a permission no longer checks against its collection; it grants nothing"
-            ),
-        }
-    }
+    let grants: Vec<Grant> = rules
+        .iter()
+        .filter(|r| roles.contains(&r.role))
+        .map(|r| Grant {
+            filter: r.filter.as_ref().map(|c| c.bind(subject, at)),
+            fields: r.fields.clone(),
+            validation: r.validation.as_ref().map(|c| c.bind(subject, at)),
+            presets: r.presets.clone(),
+        })
+        .collect();
     if grants.is_empty() {
         return Err(StoreError::Forbidden(format!(
             "you may not {} items of `{}`",
@@ -235,25 +292,19 @@ pub(crate) async fn access(
     Ok(Access::Grants(grants))
 }
 
-fn grant_of(
-    r: RowRef<'_>,
-    schema: &Schema,
+/// Loads the subject's permissions for `action` in a transaction (none at all: 403).
+pub(crate) async fn access(
+    tx: &mut Tx,
     subject: &Subject,
+    info: &CollectionInfo,
+    action: Action,
     at: OffsetDateTime,
-) -> Result<Grant, StoreError> {
-    let rule = |v: Option<Json>| -> Result<Option<CheckedFilter>, StoreError> {
-        v.map(|v| workeros_dsl::check_json(&v, schema).map_err(StoreError::from))
-            .transpose()
-    };
-    let checked = rule(r.json("filter")?)?;
-    let validation = rule(r.json("validation")?)?;
-    let (fields, presets) = crate::permissions::fields_and_presets(r)?;
-    Ok(Grant {
-        filter: checked.as_ref().map(|c| c.bind(subject, at)),
-        fields,
-        validation: validation.map(|c| c.bind(subject, at)),
-        presets,
-    })
+) -> Result<Access, StoreError> {
+    if subject.has_role("admin") {
+        return Ok(Access::All);
+    }
+    let rules = load_rules(tx, tenant_of(subject), info, action).await?;
+    access_from(subject, &rules, info, action, at)
 }
 
 impl Access {
@@ -343,6 +394,32 @@ fn find_col<'c>(cols: &'c [Col], name: &str) -> Option<&'c Col> {
 }
 
 impl Store {
+    /// The read view of a collection: from the cache when it is fresh, else loaded (and cached).
+    /// Changes through this store clear it at once; changes by another process are seen within
+    /// the cache TTL.
+    pub(crate) async fn read_view(
+        &self,
+        tenant: &str,
+        slug: &str,
+    ) -> Result<std::sync::Arc<ReadView>, StoreError> {
+        let key = (tenant.to_owned(), slug.to_owned());
+        if let Some(v) = self.cached(&key) {
+            return Ok(v);
+        }
+        let mut tx = self.db().begin_read().await?;
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let rules = load_rules(&mut tx, tenant, &info, Action::Read).await?;
+        tx.commit().await?;
+        let view = std::sync::Arc::new(ReadView {
+            cols: columns(&info),
+            info,
+            rules,
+            loaded: std::time::Instant::now(),
+        });
+        self.cache_view(key, view.clone());
+        Ok(view)
+    }
+
     /// Lists items (`GET /api/items/:slug`): the subject's read permissions OR-ed next to the
     /// client's filter in SQL, fields masked per row, filter and sort on unreadable fields refused.
     pub async fn list_items(
@@ -351,15 +428,15 @@ impl Store {
         slug: &str,
         q: &ListQuery,
     ) -> Result<ItemsPage, StoreError> {
-        let mut tx = self.db().begin_read().await?;
-        let d = tx.dialect();
+        let d = self.db().dialect();
         let tenant = tenant_of(subject);
-        let info = load_active(&mut tx, tenant, slug).await?;
+        let view = self.read_view(tenant, slug).await?;
+        let info = &view.info;
         let at = now();
-        let access = access(&mut tx, subject, &info, Action::Read, at).await?;
-        let cols = columns(&info);
+        let access = access_from(subject, &view.rules, info, Action::Read, at)?;
+        let cols = &view.cols;
         let readable = |f: &str| access.may_read(f);
-        let schema = schema_of(&info, Some(&readable))?;
+        let schema = schema_of(info, Some(&readable))?;
         let client = client_filter(&q.filter, &schema)?;
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
         if limit > MAX_LIMIT {
@@ -374,7 +451,7 @@ impl Store {
             Some(list) => Some(
                 list.iter()
                     .map(|f| {
-                        let c = find_col(&cols, f).ok_or_else(|| {
+                        let c = find_col(cols, f).ok_or_else(|| {
                             StoreError::validation(
                                 format!("unknown field `{f}` in `fields`"),
                                 Some(f),
@@ -411,7 +488,7 @@ impl Store {
             select.and_where(w.clone());
         }
         for k in &q.sort {
-            let c = find_col(&cols, &k.field).ok_or_else(|| {
+            let c = find_col(cols, &k.field).ok_or_else(|| {
                 StoreError::validation(
                     format!("unknown field `{}` in `sort`", k.field),
                     Some(&k.field),
@@ -432,10 +509,10 @@ impl Store {
             .order_by(Alias::new("id"), Order::Asc)
             .limit(limit)
             .offset(q.offset.unwrap_or(0));
-        let rows = tx.fetch_all(&select).await?;
+        let rows = self.db().fetch_all(&select).await?;
         let mut data = Vec::with_capacity(rows.len());
         for r in rows.iter() {
-            let row = access.mask(&cols, decode_row(r, &cols)?);
+            let row = access.mask(cols, decode_row(r, cols)?);
             data.push(project(row, fields.as_deref()));
         }
         let count = if q.count {
@@ -445,12 +522,11 @@ impl Store {
             for w in where_ {
                 c.and_where(w);
             }
-            let n = crate::value::first_i64(&tx.fetch_all(&c).await?)?;
+            let n = crate::value::first_i64(&self.db().fetch_all(&c).await?)?;
             Some(u64::try_from(n.first().copied().unwrap_or(0)).unwrap_or(0))
         } else {
             None
         };
-        tx.commit().await?;
         Ok(ItemsPage { data, count })
     }
 

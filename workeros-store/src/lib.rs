@@ -70,7 +70,13 @@ pub struct Store {
 struct Inner {
     db: Db,
     sinks: RwLock<Vec<Arc<dyn EventSink>>>,
+    views: RwLock<std::collections::HashMap<(String, String), Arc<items::ReadView>>>,
+    ttl: std::time::Duration,
 }
+
+/// How long a collection's metadata and read rules are reused before they are read again (changes
+/// through the same [`Store`] apply at once; this bounds how long another process's change takes).
+pub const DEFAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,11 +90,47 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A store over `db` (run [`migrate`] first).
     pub fn new(db: Db) -> Self {
+        Self::with_cache_ttl(db, DEFAULT_CACHE_TTL)
+    }
+
+    /// A store whose read cache keeps collection metadata and read rules for `ttl` (zero: read
+    /// them on every request). Several processes sharing a database see each other's permission
+    /// and collection changes within `ttl`.
+    pub fn with_cache_ttl(db: Db, ttl: std::time::Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 sinks: RwLock::new(Vec::new()),
+                views: RwLock::new(std::collections::HashMap::new()),
+                ttl,
             }),
+        }
+    }
+
+    fn cached(&self, key: &(String, String)) -> Option<Arc<items::ReadView>> {
+        let views = self.inner.views.read().ok()?;
+        views
+            .get(key)
+            .filter(|v| v.loaded.elapsed() < self.inner.ttl)
+            .cloned()
+    }
+
+    fn cache_view(&self, key: (String, String), view: Arc<items::ReadView>) {
+        if self.inner.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut views) = self.inner.views.write() {
+            if views.len() >= 10_000 {
+                views.clear();
+            }
+            views.insert(key, view);
+        }
+    }
+
+    /// Forgets the cached views of a tenant (after a change to its collections or permissions).
+    pub(crate) fn forget(&self, tenant: &str) {
+        if let Ok(mut views) = self.inner.views.write() {
+            views.retain(|(t, _), _| t != tenant);
         }
     }
 

@@ -411,6 +411,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         self.permission(subject, &id.to_string()).await
     }
 
@@ -512,6 +513,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         self.permission(subject, id).await
     }
 
@@ -534,6 +536,7 @@ impl Store {
         }
         record_activity(&mut tx, subject, "permission.delete", None, Some(id)).await?;
         tx.commit().await?;
+        self.forget(tenant_of(subject));
         Ok(())
     }
 }

@@ -62,8 +62,19 @@ impl Rows {
     }
 }
 
+/// A column of a row, by name or by position, on either driver.
+pub(crate) trait Column:
+    sqlx::ColumnIndex<sqlx::postgres::PgRow> + sqlx::ColumnIndex<sqlx::sqlite::SqliteRow> + Copy
+{
+}
+
+impl<T> Column for T where
+    T: sqlx::ColumnIndex<sqlx::postgres::PgRow> + sqlx::ColumnIndex<sqlx::sqlite::SqliteRow> + Copy
+{
+}
+
 impl RowRef<'_> {
-    pub(crate) fn text(&self, c: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get(c)?,
@@ -71,7 +82,7 @@ impl RowRef<'_> {
     }
 
     /// A uuid column as its hyphenated text.
-    pub(crate) fn uuid_text(&self, c: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn uuid_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r
                 .try_get::<Option<uuid::Uuid>, _>(c)?
@@ -80,28 +91,28 @@ impl RowRef<'_> {
         })
     }
 
-    pub(crate) fn int(&self, c: &str) -> Result<Option<i64>, StoreError> {
+    pub(crate) fn int<C: Column>(&self, c: C) -> Result<Option<i64>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
 
-    pub(crate) fn float(&self, c: &str) -> Result<Option<f64>, StoreError> {
+    pub(crate) fn float<C: Column>(&self, c: C) -> Result<Option<f64>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
 
-    pub(crate) fn boolean(&self, c: &str) -> Result<Option<bool>, StoreError> {
+    pub(crate) fn boolean<C: Column>(&self, c: C) -> Result<Option<bool>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get::<Option<i64>, _>(c)?.map(|i| i != 0),
         })
     }
 
-    pub(crate) fn json(&self, c: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    pub(crate) fn json<C: Column>(&self, c: C) -> Result<Option<serde_json::Value>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
@@ -111,7 +122,7 @@ impl RowRef<'_> {
         })
     }
 
-    pub(crate) fn ts(&self, c: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    pub(crate) fn ts<C: Column>(&self, c: C) -> Result<Option<OffsetDateTime>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
@@ -120,12 +131,46 @@ impl RowRef<'_> {
                         .and_then(|m| {
                             OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).ok()
                         })
-                        .ok_or_else(|| StoreError::internal(format!("bad stored instant `{s}`")))?,
+                        .ok_or_else(|| StoreError::internal("a stored instant does not parse"))?,
                 ),
                 None => None,
             },
         })
     }
+
+    /// An instant column as its canonical wire text (`2024-05-01T12:00:00.000000Z`): SQLite's
+    /// stored text as it is when it is already canonical, no round trip through a date type.
+    pub(crate) fn ts_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
+        Ok(match self {
+            RowRef::Postgres(r) => r.try_get::<Option<OffsetDateTime>, _>(c)?.map(rfc3339),
+            RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
+                // What the store writes: passed through after a shape check.
+                Some(s) if canonical_shape(&s) => Some(s),
+                Some(s) => Some(
+                    workeros_dsl::parse_timestamp(&s)
+                        .and_then(canonical_timestamp)
+                        .ok_or_else(|| StoreError::internal("a stored instant does not parse"))?,
+                ),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Whether `s` has the canonical instant's shape, `YYYY-MM-DDTHH:MM:SS.ffffffZ`: digits where
+/// digits go and the separators in place (the store writes only such text; a value written by
+/// someone else takes the parsing path).
+fn canonical_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 27
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            26 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// A JSON value as a bound value: `jsonb` on PostgreSQL, compact text on SQLite; JSON `null` is
