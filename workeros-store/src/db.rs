@@ -139,6 +139,31 @@ impl Db {
         })
     }
 
+    /// Runs a query built by sea-query (without `LIMIT`/`OFFSET`) with `LIMIT limit OFFSET offset`
+    /// written as integer literals. SQLite re-prepares a statement on every run when its
+    /// `LIMIT` is a bound parameter (the planner may use the value), which costs more than the
+    /// query; integers written by `itoa`-style formatting of a `u64` cannot carry anything else.
+    pub async fn fetch_page<S: SqlxBinder>(
+        &self,
+        stmt: &S,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Rows, StoreError> {
+        let page = format!(" LIMIT {limit} OFFSET {offset}");
+        Ok(match self {
+            Db::Postgres(p) => {
+                let (mut sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                sql.push_str(&page);
+                Rows::Postgres(pg_query(sql, values).fetch_all(p).await?)
+            }
+            Db::Sqlite(p) => {
+                let (mut sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                sql.push_str(&page);
+                Rows::Sqlite(sqlite_query(sql, values).fetch_all(p).await?)
+            }
+        })
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {

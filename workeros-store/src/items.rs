@@ -355,9 +355,12 @@ impl Access {
         let Access::Grants(grants) = self else {
             return row;
         };
-        if grants
-            .iter()
-            .any(|g| g.fields == FieldList::All && g.matches(&row))
+        // Every grant allows every field: nothing to mask (the common case, decided without
+        // matching the row).
+        if grants.iter().all(|g| g.fields == FieldList::All)
+            || grants
+                .iter()
+                .any(|g| g.fields == FieldList::All && g.matches(&row))
         {
             return row;
         }
@@ -439,6 +442,12 @@ impl Store {
         let schema = schema_of(info, Some(&readable))?;
         let client = client_filter(&q.filter, &schema)?;
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        if q.offset.is_some_and(|o| i64::try_from(o).is_err()) {
+            return Err(StoreError::validation(
+                "`offset` is too large",
+                Some("offset"),
+            ));
+        }
         if limit > MAX_LIMIT {
             return Err(StoreError::validation(
                 format!("`limit` is at most {MAX_LIMIT}"),
@@ -505,11 +514,11 @@ impl Store {
                 if k.desc { Order::Desc } else { Order::Asc },
             );
         }
-        select
-            .order_by(Alias::new("id"), Order::Asc)
-            .limit(limit)
-            .offset(q.offset.unwrap_or(0));
-        let rows = self.db().fetch_all(&select).await?;
+        select.order_by(Alias::new("id"), Order::Asc);
+        let rows = self
+            .db()
+            .fetch_page(&select, limit, q.offset.unwrap_or(0))
+            .await?;
         let mut data = Vec::with_capacity(rows.len());
         for r in rows.iter() {
             let row = access.mask(cols, decode_row(r, cols)?);
