@@ -1,5 +1,6 @@
 //! The store's routes end to end (through `workeros_store::http::router`) on SQLite and
-//! PostgreSQL: the collection lifecycle and permissions over HTTP, status codes and error bodies.
+//! PostgreSQL: the collection lifecycle and permissions over HTTP, status codes and error bodies,
+//! a forced DDL failure that leaves nothing behind, and hostile names refused before SQL.
 
 #![allow(
     clippy::unwrap_used,
@@ -110,6 +111,68 @@ async fn collection_lifecycle_over_http() {
             v["error"]["message"], "collection `tasks` not found",
             "{name}"
         );
+        t.close().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_ddl_and_hostile_names_over_http() {
+    for t in dbs().await {
+        let name = t.name();
+        migrate(&t.db).await.unwrap();
+        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let admin = Subject::user(User::new("a1").with_roles(["admin"]));
+        let a = Some(&admin);
+        // A table already holds the name the collection's table would get: the CREATE TABLE
+        // fails after the metadata row was written, and the whole transaction rolls back.
+        let mut tx = t.db.begin().await.unwrap();
+        tx.ddl(
+            sea_query::Table::create()
+                .table(sea_query::Alias::new("c_000000000000_clash"))
+                .col(sea_query::ColumnDef::new(sea_query::Alias::new("x")).integer()),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (s, v) = call(
+            &app,
+            a,
+            "POST",
+            "/api/collections",
+            Some(json!({
+                "slug": "clash", "ownerScoped": true, "fields": [{"name": "a", "type": "text"}]
+            })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: {v}");
+        assert_eq!(v["error"]["code"], "CONFLICT", "{name}");
+        for uri in [
+            "/api/collections?include_archived=true",
+            "/api/permissions",
+            "/api/activity",
+        ] {
+            let (s, v) = call(&app, a, "GET", uri, None).await;
+            assert_eq!(
+                (s, v["data"].clone()),
+                (StatusCode::OK, json!([])),
+                "{name}: {uri}"
+            );
+        }
+        // Hostile slugs and field names are refused before any SQL.
+        for body in [
+            json!({"slug": "x\"; DROP TABLE collections; --"}),
+            json!({"slug": "ok", "fields": [{"name": "a\"b", "type": "text"}]}),
+            json!({"slug": "ok", "fields": [{"name": "Robert'); DROP TABLE x;--", "type": "text"}]}),
+            json!({"slug": "ok", "fields": [{"name": "é", "type": "text"}]}),
+            json!({"slug": "ok", "fields": [{"name": "a".repeat(64), "type": "text"}]}),
+            json!({"slug": "ok", "fields": [{"name": "tenant_id", "type": "text"}]}),
+            json!({"slug": "ok", "fields": [{"name": "a", "type": "varchar; --"}]}),
+        ] {
+            let (s, v) = call(&app, a, "POST", "/api/collections", Some(body.clone())).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}: {v}");
+        }
+        let (_, v) = call(&app, a, "GET", "/api/collections", None).await;
+        assert_eq!(v["data"], json!([]), "{name}");
         t.close().await;
     }
 }
