@@ -2,7 +2,7 @@
 //! history). Admins see their tenant's whole activity; anyone else only their own rows.
 
 use crate::collections::{load_active, tenant_of};
-use crate::items::{Access, access, columns, row_by_id};
+use crate::items::{Access, access, columns};
 use crate::value::{RowRef, rfc3339, ts_value};
 use crate::{Store, StoreError};
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
@@ -122,6 +122,12 @@ impl Store {
                 Some("limit"),
             ));
         }
+        if q.offset.is_some_and(|o| i64::try_from(o).is_err()) {
+            return Err(StoreError::validation(
+                "`offset` is too large",
+                Some("offset"),
+            ));
+        }
         let d = self.db().dialect();
         let mut conds = vec![Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject))];
         if !subject.has_role("admin") {
@@ -208,15 +214,13 @@ impl Store {
         // Readable now, or 404 exactly like the item itself.
         self.get_item(subject, collection, item, None).await?;
         let tenant = tenant_of(subject);
+        let uid = uuid::Uuid::try_parse(item)
+            .map_err(|_| crate::items::item_not_found(collection, item))?;
+        let item = uid.hyphenated().to_string();
         let mut tx = self.db().begin_read().await?;
         let info = load_active(&mut tx, tenant, collection).await?;
         let read = access(&mut tx, subject, &info, Action::Read, crate::value::now()).await?;
         let cols = columns(&info);
-        let uid = uuid::Uuid::try_parse(item)
-            .map_err(|_| crate::items::item_not_found(collection, item))?;
-        let current = row_by_id(&mut tx, &info, &cols, tenant, uid, false)
-            .await?
-            .ok_or_else(|| crate::items::item_not_found(collection, item))?;
         let rows = tx
             .fetch_all(
                 Query::select()
@@ -224,42 +228,53 @@ impl Store {
                     .from(Alias::new("revisions"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .and_where(Expr::col(Alias::new("collection")).eq(collection))
-                    .and_where(Expr::col(Alias::new("item_id")).eq(item))
+                    .and_where(Expr::col(Alias::new("item_id")).eq(item.as_str()))
                     .order_by(Alias::new("created_at"), Order::Asc)
                     .order_by(Alias::new("id"), Order::Asc),
             )
             .await?;
         tx.commit().await?;
-        // The fields the subject may read of this item now (a snapshot shows no more than that).
-        let allowed: Option<Vec<String>> = match &read {
-            Access::All => None,
-            Access::Grants(_) => Some(
-                cols.iter()
-                    .filter(|c| read.allows_for(&current, c))
-                    .map(|c| c.key.clone())
-                    .collect(),
-            ),
-        };
-        let mask = |v: Option<Json>| -> Option<Json> {
-            match (v, &allowed) {
-                (Some(Json::Object(m)), Some(keys)) => Some(Json::Object(
-                    m.into_iter()
-                        .filter(|(k, _)| keys.contains(k))
-                        .collect::<Map<String, Json>>(),
-                )),
-                (v, _) => v,
-            }
-        };
-        rows.iter()
-            .map(|r| {
-                Ok(Revision {
-                    id: r.uuid_text("id")?.unwrap_or_default(),
-                    activity_id: r.uuid_text("activity_id")?,
-                    data: mask(r.json("data")?),
-                    delta: mask(r.json("delta")?),
-                    created_at: r.ts("created_at")?.map(rfc3339).unwrap_or_default(),
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in rows.iter() {
+            let data = r.json("data")?;
+            let delta = r.json("delta")?;
+            // Each snapshot is shown as the subject could read that state of the row: a state no
+            // read permission matches is left out, and fields are masked by the ones that do.
+            let (data, delta) = match (&read, data) {
+                (Access::All, data) => (data, delta),
+                (_, Some(Json::Object(snapshot))) => {
+                    if !read.matches_any(&snapshot) {
+                        continue;
+                    }
+                    let keys: Vec<&str> = cols
+                        .iter()
+                        .filter(|c| read.allows_for(&snapshot, c))
+                        .map(|c| c.key.as_str())
+                        .collect();
+                    let keep = |m: Map<String, Json>| -> Json {
+                        Json::Object(
+                            m.into_iter()
+                                .filter(|(k, _)| keys.contains(&k.as_str()))
+                                .collect(),
+                        )
+                    };
+                    let delta = match delta {
+                        Some(Json::Object(m)) => Some(keep(m)),
+                        other => other,
+                    };
+                    (Some(keep(snapshot)), delta)
+                }
+                // A revision without a snapshot shows nothing of the row.
+                (_, _) => (None, None),
+            };
+            out.push(Revision {
+                id: r.uuid_text("id")?.unwrap_or_default(),
+                activity_id: r.uuid_text("activity_id")?,
+                data,
+                delta,
+                created_at: r.ts("created_at")?.map(rfc3339).unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 }

@@ -308,11 +308,37 @@ pub(crate) async fn access(
 }
 
 impl Access {
-    /// Whether a user field may be read at all (some grant names it).
+    /// Whether a user field may be read in some row (some grant names it): it may be asked for
+    /// in `fields`, and is masked per row.
     fn may_read(&self, field: &str) -> bool {
         match self {
             Access::All => true,
             Access::Grants(g) => g.iter().any(|g| g.fields.allows(field)),
+        }
+    }
+
+    /// Whether a user field may be filtered or sorted on: every grant that can select a row names
+    /// it. A field readable only in some rows would otherwise rank and count the rows where it is
+    /// hidden (a filter oracle).
+    fn may_filter(&self, field: &str) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => g
+                .iter()
+                .filter(|g| {
+                    g.filter.as_ref().is_none_or(|f| {
+                        f.constant() != Some(Tri::False) && f.constant() != Some(Tri::Unknown)
+                    })
+                })
+                .all(|g| g.fields.allows(field)),
+        }
+    }
+
+    /// Whether some grant's filter is TRUE for `row` (all access: always).
+    pub(crate) fn matches_any(&self, row: &Map<String, Json>) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => g.iter().any(|g| g.matches(row)),
         }
     }
 
@@ -409,6 +435,7 @@ impl Store {
         if let Some(v) = self.cached(&key) {
             return Ok(v);
         }
+        let generation = self.generation();
         let mut tx = self.db().begin_read().await?;
         let info = load_active(&mut tx, tenant, slug).await?;
         let rules = load_rules(&mut tx, tenant, &info, Action::Read).await?;
@@ -419,7 +446,10 @@ impl Store {
             rules,
             loaded: std::time::Instant::now(),
         });
-        self.cache_view(key, view.clone());
+        // A change committed while this view loaded may not be in it: use it, do not keep it.
+        if self.generation() == generation {
+            self.cache_view(key, view.clone());
+        }
         Ok(view)
     }
 
@@ -438,7 +468,7 @@ impl Store {
         let at = now();
         let access = access_from(subject, &view.rules, info, Action::Read, at)?;
         let cols = &view.cols;
-        let readable = |f: &str| access.may_read(f);
+        let readable = |f: &str| access.may_filter(f);
         let schema = schema_of(info, Some(&readable))?;
         let client = client_filter(&q.filter, &schema)?;
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -503,7 +533,7 @@ impl Store {
                     Some(&k.field),
                 )
             })?;
-            if !c.is_system() && !access.may_read(&c.name) {
+            if !c.is_system() && !access.may_filter(&c.name) {
                 return Err(StoreError::Forbidden(format!(
                     "you may not sort on field `{}`",
                     k.field
@@ -650,6 +680,7 @@ fn convert(c: &Col, t: FieldType, v: &Json, d: Dialect) -> Result<Converted, Sto
                 wire: Json::Bool(b),
             })
         }
+        FieldType::Json if has_nul(v) => Err(bad("JSON without NUL characters")),
         FieldType::Json => Ok(Converted {
             value: crate::value::json_value(Some(v), d),
             wire: v.clone(),
@@ -692,6 +723,16 @@ fn convert(c: &Col, t: FieldType, v: &Json, d: Dialect) -> Result<Converted, Sto
                 wire: Json::String(u.hyphenated().to_string()),
             })
         }
+    }
+}
+
+/// Whether a JSON value holds NUL in a string or a key (PostgreSQL's `jsonb` refuses it).
+fn has_nul(v: &Json) -> bool {
+    match v {
+        Json::String(s) => s.contains('\0'),
+        Json::Array(a) => a.iter().any(has_nul),
+        Json::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -744,6 +785,7 @@ fn first_accepting<'g>(
     build: impl Fn(&Map<String, Json>) -> Result<(Sets, Map<String, Json>), StoreError>,
 ) -> Result<(Sets, Map<String, Json>), StoreError> {
     let (mut fields_failed, mut validation_failed) = (false, false);
+    let mut build_error = None;
     for g in grants {
         if !body
             .keys()
@@ -752,7 +794,15 @@ fn first_accepting<'g>(
             fields_failed = true;
             continue;
         }
-        let (sets, row) = build(&presets_of(g, subject, at))?;
+        // A row this grant cannot build (a required field its presets do not fill, a preset that
+        // no longer fits) fails this grant only; another may accept the write.
+        let (sets, row) = match build(&presets_of(g, subject, at)) {
+            Ok(built) => built,
+            Err(e) => {
+                build_error.get_or_insert(e);
+                continue;
+            }
+        };
         // For an update this is the changed row: it must stay in the grant's scope.
         if !g.matches(&row) {
             continue;
@@ -763,7 +813,10 @@ fn first_accepting<'g>(
         }
         return Ok((sets, row));
     }
-    Err(refusal(fields_failed, validation_failed, slug, action))
+    match build_error {
+        Some(e) if !validation_failed => Err(e),
+        _ => Err(refusal(fields_failed, validation_failed, slug, action)),
+    }
 }
 
 /// Why a grant refused a write, worst first: the error to report when none accepts.

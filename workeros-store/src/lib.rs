@@ -72,6 +72,8 @@ struct Inner {
     sinks: RwLock<Vec<Arc<dyn EventSink>>>,
     views: RwLock<std::collections::HashMap<(String, String), Arc<items::ReadView>>>,
     ttl: std::time::Duration,
+    /// Bumped by every change to collections or permissions through this store.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// How long a collection's metadata and read rules are reused before they are read again (changes
@@ -103,6 +105,7 @@ impl Store {
                 sinks: RwLock::new(Vec::new()),
                 views: RwLock::new(std::collections::HashMap::new()),
                 ttl,
+                generation: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -127,8 +130,18 @@ impl Store {
         }
     }
 
+    /// The change counter: a view loaded across a change is not cached.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Forgets the cached views of a tenant (after a change to its collections or permissions).
     pub(crate) fn forget(&self, tenant: &str) {
+        self.inner
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut views) = self.inner.views.write() {
             views.retain(|(t, _), _| t != tenant);
         }

@@ -193,6 +193,13 @@ fn check_input(p: &PermissionInput, info: &CollectionInfo) -> Result<PermissionP
         .as_ref()
         .map(|f| check_rule(f, &schema, "filter"))
         .transpose()?;
+    // Read filters run as SQL, where `matches` (`_regex`) cannot: refuse it now, not per request.
+    if p.action == Action::Read && filter.as_ref().is_some_and(|(_, c)| c.uses_regex()) {
+        return Err(StoreError::validation(
+            "a read filter cannot use `_regex` (`matches`): it runs as SQL",
+            Some("filter"),
+        ));
+    }
     let validation = match (&p.validation, p.action) {
         (Some(_), Action::Read | Action::Delete) => {
             return Err(StoreError::validation(
