@@ -212,3 +212,70 @@ async fn revisions_hide_states_the_subject_could_not_read() {
         t.close().await;
     }
 }
+
+#[tokio::test]
+async fn dropping_a_field_takes_it_out_of_permissions() {
+    for t in dbs().await {
+        let name = t.name();
+        migrate(&t.db).await.unwrap();
+        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
+        let a = Some(&admin);
+        call(&app, a, "POST", "/api/collections", Some(json!({"slug": "emp", "fields": [
+            {"name": "title", "type": "text"}, {"name": "salary", "type": "integer"}, {"name": "team", "type": "text"}
+        ]}))).await;
+        let (_, p) = call(
+            &app,
+            a,
+            "POST",
+            "/api/permissions",
+            Some(json!({"role": "hr", "collection": "emp",
+            "action": "create", "fields": ["title", "salary"], "presets": {"team": "hr"}})),
+        )
+        .await;
+        let id = p["data"]["id"].as_str().unwrap().to_owned();
+        for field in ["salary", "team"] {
+            let (s, v) = call(
+                &app,
+                a,
+                "DELETE",
+                &format!("/api/collections/emp/fields/{field}"),
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        }
+        let (_, v) = call(&app, a, "GET", &format!("/api/permissions/{id}"), None).await;
+        assert_eq!(v["data"]["fields"], json!(["title"]), "{name}");
+        assert_eq!(v["data"]["presets"], serde_json::Value::Null, "{name}");
+        // Added again, the field is not granted by the old list.
+        call(
+            &app,
+            a,
+            "PATCH",
+            "/api/collections/emp",
+            Some(json!({"fields": [{"name": "salary", "type": "integer"}]})),
+        )
+        .await;
+        let hr = Subject::user(User::new("h1").with_roles(["hr"]));
+        let (s, _) = call(
+            &app,
+            Some(&hr),
+            "POST",
+            "/api/items/emp",
+            Some(json!({"title": "x", "salary": 1})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let (s, v) = call(
+            &app,
+            Some(&hr),
+            "POST",
+            "/api/items/emp",
+            Some(json!({"title": "x"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {v}");
+        t.close().await;
+    }
+}

@@ -625,6 +625,7 @@ impl Store {
             .cloned()
             .collect();
         update_fields(&mut tx, tenant, slug, &rest).await?;
+        crate::permissions::forget_field(&mut tx, tenant, slug, field).await?;
         record_activity(
             &mut tx,
             subject,

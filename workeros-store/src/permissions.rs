@@ -286,6 +286,73 @@ const COLUMNS: [&str; 10] = [
     "updated_at",
 ];
 
+/// Takes a dropped field out of a collection's permissions (their `fields` lists and `presets`),
+/// in the drop's transaction, so that a field added later under the same name is not granted by
+/// old lists. A filter or rule that names the field no longer checks and grants nothing.
+pub(crate) async fn forget_field(
+    tx: &mut crate::Tx,
+    tenant: &str,
+    slug: &str,
+    field: &str,
+) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .columns(["id", "fields", "presets"].map(Alias::new))
+                .from(Alias::new("permissions"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                .and_where(Expr::col(Alias::new("collection")).eq(slug)),
+        )
+        .await?;
+    let mut changes = Vec::new();
+    for r in rows.iter() {
+        let (fields, presets) = fields_and_presets(r)?;
+        let fields_changed =
+            matches!(&fields, FieldList::Some(v) if v.iter().any(|f| f.as_str() == field));
+        let presets_changed = presets.as_ref().is_some_and(|p| p.contains_key(field));
+        if !fields_changed && !presets_changed {
+            continue;
+        }
+        let fields = match fields {
+            FieldList::Some(v) => {
+                FieldList::Some(v.into_iter().filter(|f| f.as_str() != field).collect())
+            }
+            all => all,
+        };
+        let presets = presets.map(|mut p| {
+            p.remove(field);
+            p
+        });
+        let id = r
+            .uuid_text("id")?
+            .ok_or_else(|| StoreError::internal("a permission without id"))?;
+        changes.push((id, fields, presets));
+    }
+    for (id, fields, presets) in changes {
+        let uid = uuid::Uuid::try_parse(&id).map_err(StoreError::internal)?;
+        tx.execute(
+            Query::update()
+                .table(Alias::new("permissions"))
+                .value(
+                    Alias::new("fields"),
+                    json_value(fields_json(&fields).as_ref(), d),
+                )
+                .value(
+                    Alias::new("presets"),
+                    json_value(
+                        presets.filter(|p| !p.is_empty()).map(Json::Object).as_ref(),
+                        d,
+                    ),
+                )
+                .value(Alias::new("updated_at"), ts_value(now(), d))
+                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(uid, d))),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The `fields` and `presets` columns of a permissions row.
 pub(crate) fn fields_and_presets(
     r: RowRef<'_>,
