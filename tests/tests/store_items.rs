@@ -333,6 +333,38 @@ async fn owner_scope_idor_and_mass_assignment() {
         // Anonymous: no permission at all.
         let (s, _) = call(&app, None, "GET", "/api/items/notes", None).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        // The owner updates and deletes its own item.
+        let (s, v) = call(
+            &app,
+            Some(&alice),
+            "PATCH",
+            &format!("/api/items/notes/{alice_item}"),
+            Some(json!({"title": "a2"})),
+        )
+        .await;
+        assert_eq!(
+            (s, v["data"]["title"].clone()),
+            (StatusCode::OK, json!("a2")),
+            "{name}: {v}"
+        );
+        let (s, _) = call(
+            &app,
+            Some(&alice),
+            "DELETE",
+            &format!("/api/items/notes/{alice_item}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{name}");
+        let (s, _) = call(
+            &app,
+            Some(&alice),
+            "GET",
+            &format!("/api/items/notes/{alice_item}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{name}");
         t.close().await;
     }
 }
@@ -524,6 +556,44 @@ async fn custom_permissions_fields_presets_validation_scope() {
         )
         .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{name}: readable, not updatable");
+        // Delete under a custom permission: editors delete drafts only.
+        let (s, v) = call(
+            &app,
+            a,
+            "POST",
+            "/api/permissions",
+            Some(json!({"role": "editor", "collection": "articles",
+            "action": "delete", "filter": {"status": {"_eq": "draft"}}})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {v}");
+        let (s, _) = call(
+            &app,
+            Some(&editor),
+            "DELETE",
+            &format!("/api/items/articles/{pub_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}: readable, not deletable");
+        let (s, _) = call(
+            &app,
+            Some(&editor),
+            "DELETE",
+            &format!("/api/items/articles/{new_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{name}: a draft");
+        let (s, _) = call(
+            &app,
+            Some(&reader),
+            "DELETE",
+            &format!("/api/items/articles/{pub_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}: no delete permission");
         t.close().await;
     }
 }
