@@ -1,28 +1,29 @@
 //! workeros-store: runtime-defined collections over PostgreSQL or SQLite, the items API and its
 //! permission pipeline.
 //!
-//! **Status: in progress (issue 3).** What is here:
+//! What is here:
 //!
 //! - [`Db`], a sqlx pool for PostgreSQL or SQLite that knows its dialect (WAL, foreign keys and a
 //!   busy timeout on SQLite), with write transactions ([`Tx`]);
 //! - [`migrate`], which creates or upgrades the store's system tables (`collections`,
 //!   `permissions`, `activity`, `revisions`, `item_ownership`, `events`), idempotent and safe
 //!   when several processes start at once;
+//! - [`Store`]: the collections lifecycle (managed tables created with their metadata in one
+//!   transaction, additive `apply_collection`, explicit `drop_field`, delete — drop for managed,
+//!   archive for adopted — and restore, owner permissions seeded), the permissions API (every DSL
+//!   part checked when saved), the items API and its permission pipeline (`list_items`,
+//!   `get_item`, `create_items`, `update_item`, `delete_item`) with activity, revisions and the
+//!   event outbox handed to registered [`EventSink`]s after commit, and
+//!   the activity and revisions queries;
 //! - [`StoreError`], mapped to the shared [`ErrorCode`](workeros_core::ErrorCode), with database
 //!   errors classified (unique → conflict, foreign key and not-null → validation) and internals
-//!   kept out of messages.
+//!   kept out of messages;
+//! - [`http::router`] (feature `axum`, on by default), taking the
+//!   [`Subject`](workeros_core::Subject) from a request extension.
 //!
-//! - [`Store`] with the collections lifecycle: managed collections created with their table in one
-//!   transaction, additive `apply_collection`, explicit `drop_field`, delete (drop for managed,
-//!   archive for adopted), restore, and default permissions for owner-scoped collections.
-//!
-//! - the permissions API, every DSL part checked when saved;
-//! - the items API and its permission pipeline (`list_items`, `get_item`, `create_items`,
-//!   `update_item`, `delete_item`), with activity and revision rows and the event outbox handed to
-//!   registered [`EventSink`](workeros_core::EventSink)s after commit;
-//! - [`http::router`] (feature `axum`).
-//!
-//! - the activity and revisions query APIs.
+//! | feature | default | what it turns on |
+//! |---|---|---|
+//! | `axum` | yes | the `http` module |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), workeros_store::StoreError> {
