@@ -285,6 +285,16 @@ pub fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, StoreError> {
     Ok(q)
 }
 
+/// The raw pairs of a query string; one that does not decode is a client error with the error
+/// shape.
+fn query_pairs(
+    q: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    q.map(|Query(p)| p).map_err(|e| {
+        StoreError::BadRequest(format!("the query string is not valid: {}", e.body_text()))
+    })
+}
+
 /// Puts `filter[a][b]…=v` into `root`; list operators split their value on commas.
 fn insert_bracket(
     root: &mut serde_json::Map<String, serde_json::Value>,
@@ -359,9 +369,9 @@ async fn list_items(
     State(store): State<Store>,
     ext: Option<Extension<Subject>>,
     Path(slug): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    pairs: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
-    let q = list_query(&pairs)?;
+    let q = list_query(&query_pairs(pairs)?)?;
     let page = store.list_items(&subject(ext), &slug, &q).await?;
     let body = match page.count {
         Some(n) => json!({ "data": page.data, "meta": { "count": n } }),
@@ -374,9 +384,9 @@ async fn get_item(
     State(store): State<Store>,
     ext: Option<Extension<Subject>>,
     Path((slug, id)): Path<(String, String)>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    pairs: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
-    let q = list_query(&pairs)?;
+    let q = list_query(&query_pairs(pairs)?)?;
     let item = store.get_item(&subject(ext), &slug, &id, q.fields).await?;
     Ok(Json(json!({ "data": item })).into_response())
 }
