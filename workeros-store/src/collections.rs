@@ -2,7 +2,7 @@
 //! ones. Every change is one transaction: the metadata, the DDL, the seeded permissions and the
 //! activity row commit together or not at all.
 
-use crate::migrate::{Sys, col};
+use crate::migrate::{ColumnKind, col};
 use crate::value::{RowRef, bool_value, json_value, now, rfc3339, ts_value, uuid_value};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, ColumnDef, Expr, ExprTrait, Index, Query, Table};
@@ -210,12 +210,12 @@ fn create_table(
 ) -> sea_query::TableCreateStatement {
     let mut t = Table::create();
     t.table(Alias::new(table))
-        .col(col("id", Sys::Uuid, d).not_null().primary_key())
-        .col(col("tenant_id", Sys::Text, d).not_null())
-        .col(col("created_at", Sys::Ts, d).not_null())
-        .col(col("updated_at", Sys::Ts, d).not_null());
+        .col(col("id", ColumnKind::Uuid, d).not_null().primary_key())
+        .col(col("tenant_id", ColumnKind::Text, d).not_null())
+        .col(col("created_at", ColumnKind::Ts, d).not_null())
+        .col(col("updated_at", ColumnKind::Ts, d).not_null());
     if owner_scoped {
-        t.col(col("owner_id", Sys::Text, d));
+        t.col(col("owner_id", ColumnKind::Text, d));
     }
     for f in fields {
         t.col(field_column(f, d));

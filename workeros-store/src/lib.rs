@@ -43,7 +43,7 @@ mod error;
 #[cfg(feature = "axum")]
 pub mod http;
 mod items;
-mod migrate;
+pub mod migrate;
 mod outbox;
 mod permissions;
 mod value;

@@ -1,4 +1,5 @@
-//! The store's system tables and their migrations.
+//! Migrations: the store's system tables, and the mechanism other crates use for theirs
+//! ([`run`], [`Migration`], [`ColumnKind`], [`col`]).
 //!
 //! Each workeros crate that owns tables records its applied versions in `workeros_migrations`
 //! (`component`, `version`). [`run`] applies the missing versions of one component inside one
@@ -9,9 +10,10 @@ use crate::{Db, StoreError, Tx};
 use sea_query::{Alias, ColumnDef, Expr, ExprTrait, Index, Query, Table, TableCreateStatement};
 use workeros_dsl::Dialect;
 
-/// A column kind of a system table, with its storage type per dialect.
+/// A column kind of a system table, with its storage type per dialect (for crates that own
+/// tables: `workeros-auth`, `workeros-events`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sys {
+pub enum ColumnKind {
     /// A UUID (`uuid` / `TEXT`).
     Uuid,
     /// Text (`text` / `TEXT`).
@@ -26,40 +28,47 @@ pub(crate) enum Sys {
     BigInt,
 }
 
-impl Sys {
-    pub(crate) fn storage(self, d: Dialect) -> &'static str {
+impl ColumnKind {
+    /// The storage type in `d`.
+    pub fn storage(self, d: Dialect) -> &'static str {
         match (d, self) {
-            (Dialect::Postgres, Sys::Uuid) => "uuid",
-            (Dialect::Postgres, Sys::Text) => "text",
-            (Dialect::Postgres, Sys::Bool) => "boolean",
-            (Dialect::Postgres, Sys::Json) => "jsonb",
-            (Dialect::Postgres, Sys::Ts) => "timestamptz",
-            (Dialect::Postgres, Sys::BigInt) => "bigint",
-            (Dialect::Sqlite, Sys::Bool | Sys::BigInt) => "INTEGER",
+            (Dialect::Postgres, ColumnKind::Uuid) => "uuid",
+            (Dialect::Postgres, ColumnKind::Text) => "text",
+            (Dialect::Postgres, ColumnKind::Bool) => "boolean",
+            (Dialect::Postgres, ColumnKind::Json) => "jsonb",
+            (Dialect::Postgres, ColumnKind::Ts) => "timestamptz",
+            (Dialect::Postgres, ColumnKind::BigInt) => "bigint",
+            (Dialect::Sqlite, ColumnKind::Bool | ColumnKind::BigInt) => "INTEGER",
             (Dialect::Sqlite, _) => "TEXT",
         }
     }
 }
 
-/// A column of a system table.
-pub(crate) fn col(name: &str, kind: Sys, d: Dialect) -> ColumnDef {
+/// A column of a system table: `name` with the storage type of `kind` in `d`.
+pub fn col(name: &str, kind: ColumnKind, d: Dialect) -> ColumnDef {
     let mut c = ColumnDef::new(Alias::new(name));
     c.custom(Alias::new(kind.storage(d)));
     c
 }
 
-/// One migration: the statements of a version, per dialect.
-pub(crate) struct Migration {
-    pub(crate) version: i64,
-    pub(crate) tables: fn(Dialect) -> Vec<TableCreateStatement>,
-    pub(crate) indexes: fn() -> Vec<sea_query::IndexCreateStatement>,
+/// One migration of a component: the tables and indexes a version creates, per dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The version (from 1, increasing).
+    pub version: i64,
+    /// The tables it creates (`IF NOT EXISTS`).
+    pub tables: fn(Dialect) -> Vec<TableCreateStatement>,
+    /// The indexes it creates (`IF NOT EXISTS`).
+    pub indexes: fn() -> Vec<sea_query::IndexCreateStatement>,
 }
 
 /// The lock key the migrations of every component serialise on (PostgreSQL advisory lock).
 const MIGRATION_LOCK: i64 = 0x776f_726b_6572_6f73; // "workeros"
 
-/// Applies the missing `migrations` of `component`. Returns the versions it applied.
-pub(crate) async fn run(
+/// Applies the missing `migrations` of `component` (a crate that owns tables: `"auth"`,
+/// `"events"`), in one transaction behind the same lock as the store's own, so several processes
+/// starting at once apply each version exactly once. Returns the versions it applied.
+pub async fn run(
     db: &Db,
     component: &str,
     migrations: &[Migration],
@@ -76,9 +85,9 @@ pub(crate) async fn run(
         Table::create()
             .table(Alias::new("workeros_migrations"))
             .if_not_exists()
-            .col(col("component", Sys::Text, d).not_null())
-            .col(col("version", Sys::BigInt, d).not_null())
-            .col(col("applied_at", Sys::Ts, d).not_null())
+            .col(col("component", ColumnKind::Text, d).not_null())
+            .col(col("version", ColumnKind::BigInt, d).not_null())
+            .col(col("applied_at", ColumnKind::Ts, d).not_null())
             .primary_key(
                 Index::create()
                     .col(Alias::new("component"))
@@ -148,63 +157,68 @@ fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
         t.table(Alias::new(name)).if_not_exists();
         t
     };
-    let id = || col("id", Sys::Uuid, d).not_null().primary_key().to_owned();
-    let tenant = || col("tenant_id", Sys::Text, d).not_null().to_owned();
-    let created = || col("created_at", Sys::Ts, d).not_null().to_owned();
-    let updated = || col("updated_at", Sys::Ts, d).not_null().to_owned();
+    let id = || {
+        col("id", ColumnKind::Uuid, d)
+            .not_null()
+            .primary_key()
+            .to_owned()
+    };
+    let tenant = || col("tenant_id", ColumnKind::Text, d).not_null().to_owned();
+    let created = || col("created_at", ColumnKind::Ts, d).not_null().to_owned();
+    let updated = || col("updated_at", ColumnKind::Ts, d).not_null().to_owned();
     vec![
         t("collections")
             .col(id())
             .col(tenant())
-            .col(col("slug", Sys::Text, d).not_null())
-            .col(col("physical_table", Sys::Text, d).not_null())
-            .col(col("adopted", Sys::Bool, d).not_null())
-            .col(col("owner_scoped", Sys::Bool, d).not_null())
-            .col(col("fields", Sys::Json, d).not_null())
-            .col(col("status", Sys::Text, d).not_null())
-            .col(col("archived_at", Sys::Ts, d))
+            .col(col("slug", ColumnKind::Text, d).not_null())
+            .col(col("physical_table", ColumnKind::Text, d).not_null())
+            .col(col("adopted", ColumnKind::Bool, d).not_null())
+            .col(col("owner_scoped", ColumnKind::Bool, d).not_null())
+            .col(col("fields", ColumnKind::Json, d).not_null())
+            .col(col("status", ColumnKind::Text, d).not_null())
+            .col(col("archived_at", ColumnKind::Ts, d))
             .col(created())
             .col(updated())
             .to_owned(),
         t("permissions")
             .col(id())
             .col(tenant())
-            .col(col("role", Sys::Text, d).not_null())
-            .col(col("collection", Sys::Text, d).not_null())
-            .col(col("action", Sys::Text, d).not_null())
-            .col(col("filter", Sys::Json, d))
-            .col(col("fields", Sys::Json, d))
-            .col(col("validation", Sys::Json, d))
-            .col(col("presets", Sys::Json, d))
+            .col(col("role", ColumnKind::Text, d).not_null())
+            .col(col("collection", ColumnKind::Text, d).not_null())
+            .col(col("action", ColumnKind::Text, d).not_null())
+            .col(col("filter", ColumnKind::Json, d))
+            .col(col("fields", ColumnKind::Json, d))
+            .col(col("validation", ColumnKind::Json, d))
+            .col(col("presets", ColumnKind::Json, d))
             .col(created())
             .col(updated())
             .to_owned(),
         t("activity")
             .col(id())
             .col(tenant())
-            .col(col("actor", Sys::Text, d))
-            .col(col("action", Sys::Text, d).not_null())
-            .col(col("collection", Sys::Text, d))
-            .col(col("item_id", Sys::Text, d))
-            .col(col("ip", Sys::Text, d))
-            .col(col("user_agent", Sys::Text, d))
+            .col(col("actor", ColumnKind::Text, d))
+            .col(col("action", ColumnKind::Text, d).not_null())
+            .col(col("collection", ColumnKind::Text, d))
+            .col(col("item_id", ColumnKind::Text, d))
+            .col(col("ip", ColumnKind::Text, d))
+            .col(col("user_agent", ColumnKind::Text, d))
             .col(created())
             .to_owned(),
         t("revisions")
             .col(id())
             .col(tenant())
-            .col(col("activity_id", Sys::Uuid, d))
-            .col(col("collection", Sys::Text, d).not_null())
-            .col(col("item_id", Sys::Text, d).not_null())
-            .col(col("data", Sys::Json, d))
-            .col(col("delta", Sys::Json, d))
+            .col(col("activity_id", ColumnKind::Uuid, d))
+            .col(col("collection", ColumnKind::Text, d).not_null())
+            .col(col("item_id", ColumnKind::Text, d).not_null())
+            .col(col("data", ColumnKind::Json, d))
+            .col(col("delta", ColumnKind::Json, d))
             .col(created())
             .to_owned(),
         t("item_ownership")
             .col(tenant())
-            .col(col("collection", Sys::Text, d).not_null())
-            .col(col("item_id", Sys::Text, d).not_null())
-            .col(col("owner_id", Sys::Text, d).not_null())
+            .col(col("collection", ColumnKind::Text, d).not_null())
+            .col(col("item_id", ColumnKind::Text, d).not_null())
+            .col(col("owner_id", ColumnKind::Text, d).not_null())
             .primary_key(
                 Index::create()
                     .col(Alias::new("tenant_id"))
@@ -220,14 +234,14 @@ fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
                     .auto_increment()
                     .primary_key(),
             )
-            .col(col("id", Sys::Uuid, d).not_null().unique_key())
+            .col(col("id", ColumnKind::Uuid, d).not_null().unique_key())
             .col(tenant())
-            .col(col("collection", Sys::Text, d).not_null())
-            .col(col("action", Sys::Text, d).not_null())
-            .col(col("item_id", Sys::Text, d).not_null())
-            .col(col("data", Sys::Json, d))
-            .col(col("previous", Sys::Json, d))
-            .col(col("actor", Sys::Text, d))
+            .col(col("collection", ColumnKind::Text, d).not_null())
+            .col(col("action", ColumnKind::Text, d).not_null())
+            .col(col("item_id", ColumnKind::Text, d).not_null())
+            .col(col("data", ColumnKind::Json, d))
+            .col(col("previous", ColumnKind::Json, d))
+            .col(col("actor", ColumnKind::Text, d))
             .col(created())
             .to_owned(),
     ]
