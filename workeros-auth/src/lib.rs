@@ -2,9 +2,10 @@
 //! every other workeros crate takes; a host with its own identity system can skip it.
 //!
 //! **Status: in progress (issue 4).** What is here: [`password`], Argon2id hashing with the OWASP
-//! parameters, and [`AuthError`]. To come (see `spec/auth.md`): users (the first becomes
-//! `admin`), sessions and API keys stored as hashes, the axum layer producing `Subject`,
-//! organizations and invitations, external role sync, realtime tickets.
+//! parameters; [`migrate`] for the auth tables; [`create_user`] (the first user becomes `admin`,
+//! emails unique in any case); [`AuthError`]. To come (see `spec/auth.md`): sessions and API keys
+//! stored as hashes, the axum layer producing `Subject`, routes, organizations and invitations,
+//! external role sync, realtime tickets.
 //!
 //! ```
 //! use workeros_auth::password::{hash_password, verify_password};
@@ -15,6 +16,9 @@
 //! ```
 
 pub mod password;
+pub mod users;
+
+pub use users::{UserInfo, UserStatus, create_user, migrate};
 
 use workeros_core::ErrorCode;
 
@@ -27,6 +31,9 @@ pub enum AuthError {
     /// Missing or invalid credentials.
     #[error("invalid credentials")]
     Unauthorized,
+    /// The change conflicts with existing state (an email already in use).
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] workeros_store::StoreError),
@@ -41,6 +48,7 @@ impl AuthError {
         match self {
             Self::Validation(_) => ErrorCode::Validation,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Conflict(_) => ErrorCode::Conflict,
             Self::Store(e) => e.code(),
             Self::Internal => ErrorCode::Internal,
         }
