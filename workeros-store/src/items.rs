@@ -1075,18 +1075,17 @@ impl Store {
                 Some(&data),
             )
             .await?;
-            let event = workeros_core::Event {
-                id: uuid::Uuid::now_v7(),
-                tenant: tenant.to_owned(),
-                collection: slug.to_owned(),
-                action: workeros_core::EventAction::Create,
-                item_id: item,
-                data: Some(data),
-                previous: None,
-                actor: subject.user.as_ref().map(|u| u.id.clone()),
+            let event = crate::outbox::record(
+                &mut tx,
+                subject,
+                slug,
+                workeros_core::EventAction::Create,
+                item,
+                Some(data),
+                None,
                 at,
-            };
-            crate::outbox::append(&mut tx, &event).await?;
+            )
+            .await?;
             events.push(event);
             rows.push(row);
         }
@@ -1186,20 +1185,6 @@ fn visible(read: Option<&Access>, cols: &[Col], row: Map<String, Json>) -> Map<S
     }
 }
 
-impl Store {
-    /// Reads one row for a write, locked on PostgreSQL; `None` when missing.
-    async fn row_for_write(
-        &self,
-        tx: &mut Tx,
-        info: &CollectionInfo,
-        cols: &[Col],
-        tenant: &str,
-        id: uuid::Uuid,
-    ) -> Result<Option<Map<String, Json>>, StoreError> {
-        row_by_id(tx, info, cols, tenant, id, true).await
-    }
-}
-
 /// Reads one row in its wire form (locked on PostgreSQL when `lock`); `None` when missing.
 pub(crate) async fn row_by_id(
     tx: &mut Tx,
@@ -1209,19 +1194,17 @@ pub(crate) async fn row_by_id(
     id: uuid::Uuid,
     lock: bool,
 ) -> Result<Option<Map<String, Json>>, StoreError> {
-    {
-        let d = tx.dialect();
-        let mut q = Query::select();
-        q.columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
-            .from(Alias::new(info.physical_table.as_str()))
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
-            .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(id, d)));
-        if lock && d == Dialect::Postgres {
-            q.lock_exclusive();
-        }
-        let rows = tx.fetch_all(&q).await?;
-        rows.iter().next().map(|r| decode_row(r, cols)).transpose()
+    let d = tx.dialect();
+    let mut q = Query::select();
+    q.columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
+        .from(Alias::new(info.physical_table.as_str()))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+        .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(id, d)));
+    if lock && d == Dialect::Postgres {
+        q.lock_exclusive();
     }
+    let rows = tx.fetch_all(&q).await?;
+    rows.iter().next().map(|r| decode_row(r, cols)).transpose()
 }
 
 impl Store {
@@ -1241,8 +1224,7 @@ impl Store {
         let slug = info.slug.as_str();
         let uid = uuid::Uuid::try_parse(id).map_err(|_| item_not_found(slug, id))?;
         let tenant = tenant_of(subject);
-        let row = self
-            .row_for_write(tx, info, cols, tenant, uid)
+        let row = row_by_id(tx, info, cols, tenant, uid, true)
             .await?
             .ok_or_else(|| item_not_found(slug, id))?;
         let read = match access(tx, subject, info, Action::Read, at).await {
@@ -1352,18 +1334,17 @@ impl Store {
             Some(&Json::Object(delta)),
         )
         .await?;
-        let event = workeros_core::Event {
-            id: uuid::Uuid::now_v7(),
-            tenant: tenant.to_owned(),
-            collection: slug.to_owned(),
-            action: workeros_core::EventAction::Update,
-            item_id: item,
-            data: Some(data),
-            previous: Some(Json::Object(old)),
-            actor: subject.user.as_ref().map(|u| u.id.clone()),
+        let event = crate::outbox::record(
+            &mut tx,
+            subject,
+            slug,
+            workeros_core::EventAction::Update,
+            item,
+            Some(data),
+            Some(Json::Object(old)),
             at,
-        };
-        crate::outbox::append(&mut tx, &event).await?;
+        )
+        .await?;
         tx.commit().await?;
         self.deliver(std::slice::from_ref(&event)).await;
         Ok(visible(read.as_ref(), &cols, new))
@@ -1395,18 +1376,17 @@ impl Store {
         .await?;
         let item = uid.hyphenated().to_string();
         record_activity(&mut tx, subject, "item.delete", Some(slug), Some(&item)).await?;
-        let event = workeros_core::Event {
-            id: uuid::Uuid::now_v7(),
-            tenant: tenant.to_owned(),
-            collection: slug.to_owned(),
-            action: workeros_core::EventAction::Delete,
-            item_id: item,
-            data: None,
-            previous: Some(Json::Object(old)),
-            actor: subject.user.as_ref().map(|u| u.id.clone()),
+        let event = crate::outbox::record(
+            &mut tx,
+            subject,
+            slug,
+            workeros_core::EventAction::Delete,
+            item,
+            None,
+            Some(Json::Object(old)),
             at,
-        };
-        crate::outbox::append(&mut tx, &event).await?;
+        )
+        .await?;
         tx.commit().await?;
         self.deliver(std::slice::from_ref(&event)).await;
         Ok(())

@@ -4,7 +4,9 @@
 use crate::value::{json_value, ts_value, uuid_value};
 use crate::{StoreError, Tx};
 use sea_query::{Alias, Expr, Query};
-use workeros_core::{Event, EventAction};
+use serde_json::Value as Json;
+use time::OffsetDateTime;
+use workeros_core::{Event, EventAction, Subject};
 
 fn action_name(a: EventAction) -> &'static str {
     match a {
@@ -49,4 +51,31 @@ pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
     )
     .await?;
     Ok(())
+}
+
+/// Builds the event of a write to `item` of `collection` by `subject` and appends it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record(
+    tx: &mut Tx,
+    subject: &Subject,
+    collection: &str,
+    action: EventAction,
+    item: String,
+    data: Option<Json>,
+    previous: Option<Json>,
+    at: OffsetDateTime,
+) -> Result<Event, StoreError> {
+    let event = Event {
+        id: uuid::Uuid::now_v7(),
+        tenant: crate::collections::tenant_of(subject).to_owned(),
+        collection: collection.to_owned(),
+        action,
+        item_id: item,
+        data,
+        previous,
+        actor: subject.user.as_ref().map(|u| u.id.clone()),
+        at,
+    };
+    append(tx, &event).await?;
+    Ok(event)
 }
