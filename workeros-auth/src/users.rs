@@ -2,10 +2,11 @@
 //! later one `authenticated`; emails are unique per deployment, compared case-insensitively.
 
 use crate::{AuthError, password};
-use sea_query::{Alias, Expr, ExprTrait, Index, Query, Table, TableCreateStatement};
+use sea_query::{Alias, Expr, Index, Query, Table, TableCreateStatement};
 use serde::{Deserialize, Serialize};
 use workeros_dsl::Dialect;
 use workeros_store::migrate::{ColumnKind as K, Migration, col};
+use workeros_store::values::{self, ts_value, uuid_value};
 use workeros_store::{Db, StoreError};
 
 /// The PostgreSQL advisory lock that serialises user creation.
@@ -147,17 +148,7 @@ pub async fn create_user(
         )
         .await?
         .is_empty();
-    let now = time::OffsetDateTime::now_utc();
-    let ts = |d: Dialect| match d {
-        Dialect::Postgres => sea_query::Value::TimeDateTimeWithTimeZone(Some(now)),
-        Dialect::Sqlite => sea_query::Value::String(workeros_dsl::canonical_timestamp(
-            i64::try_from(now.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
-        )),
-    };
-    let uid = |d: Dialect| match d {
-        Dialect::Postgres => sea_query::Value::Uuid(Some(id)),
-        Dialect::Sqlite => sea_query::Value::String(Some(id.hyphenated().to_string())),
-    };
+    let now = ts_value(values::now(), d);
     tx.execute(
         Query::insert()
             .into_table(Alias::new("users"))
@@ -176,15 +167,15 @@ pub async fn create_user(
                 .map(Alias::new),
             )
             .values([
-                Expr::val(uid(d)),
+                Expr::val(uuid_value(id, d)),
                 Expr::val(tenant),
                 Expr::val(email),
                 Expr::val(email.to_lowercase()),
                 Expr::val(name.map(str::to_owned)),
                 Expr::val("active"),
                 Expr::val(hash),
-                Expr::val(ts(d)),
-                Expr::val(ts(d)),
+                Expr::val(now.clone()),
+                Expr::val(now),
             ])
             .map_err(|_| AuthError::Internal)?,
     )
@@ -200,7 +191,11 @@ pub async fn create_user(
         Query::insert()
             .into_table(Alias::new("user_roles"))
             .columns(["tenant_id", "user_id", "role"].map(Alias::new))
-            .values([Expr::val(tenant), Expr::val(uid(d)), Expr::val(role)])
+            .values([
+                Expr::val(tenant),
+                Expr::val(uuid_value(id, d)),
+                Expr::val(role),
+            ])
             .map_err(|_| AuthError::Internal)?,
     )
     .await?;
@@ -212,17 +207,4 @@ pub async fn create_user(
         status: UserStatus::Active,
         roles: vec![role.to_owned()],
     })
-}
-
-/// Whether `email` (any case) has an account; used by tests and the login path.
-pub async fn email_taken(db: &Db, email: &str) -> Result<bool, AuthError> {
-    Ok(!db
-        .fetch_all(
-            Query::select()
-                .expr(Expr::cust("1"))
-                .from(Alias::new("users"))
-                .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase())),
-        )
-        .await?
-        .is_empty())
 }

@@ -48,6 +48,12 @@ mod outbox;
 mod permissions;
 mod value;
 
+/// Storage conventions for bound values, for crates that own tables (instants as `timestamptz` /
+/// fixed-width text, uuids as `uuid` / hyphenated text).
+pub mod values {
+    pub use crate::value::{now, ts_value, uuid_value};
+}
+
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};
 pub use collections::{
     CollectionInfo, CollectionPatch, CollectionStatus, DEFAULT_TENANT, NewCollection, storage_type,

@@ -12,14 +12,14 @@ pub(crate) fn micros(t: OffsetDateTime) -> i64 {
 }
 
 /// The current instant, truncated to microseconds (what both databases keep).
-pub(crate) fn now() -> OffsetDateTime {
+pub fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
     t.replace_nanosecond(t.nanosecond() / 1000 * 1000)
         .unwrap_or(t)
 }
 
 /// An instant as a bound value: `timestamptz` on PostgreSQL, fixed-width text on SQLite.
-pub(crate) fn ts_value(t: OffsetDateTime, d: Dialect) -> Value {
+pub fn ts_value(t: OffsetDateTime, d: Dialect) -> Value {
     match d {
         Dialect::Postgres => Value::TimeDateTimeWithTimeZone(Some(t)),
         Dialect::Sqlite => Value::String(canonical_timestamp(micros(t))),
@@ -192,7 +192,7 @@ pub(crate) fn bool_value(b: bool, d: Dialect) -> Value {
 }
 
 /// A uuid as a bound value (`uuid` / lowercase hyphenated text).
-pub(crate) fn uuid_value(u: uuid::Uuid, d: Dialect) -> Value {
+pub fn uuid_value(u: uuid::Uuid, d: Dialect) -> Value {
     match d {
         Dialect::Postgres => Value::Uuid(Some(u)),
         Dialect::Sqlite => Value::String(Some(u.hyphenated().to_string())),
