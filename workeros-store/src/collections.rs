@@ -379,6 +379,26 @@ pub(crate) async fn insert_permission(
 }
 
 impl Store {
+    /// Ends a collection change: its activity row, the collection as it now is, the commit, and
+    /// the tenant's cached read views forgotten.
+    async fn commit_change(
+        &self,
+        mut tx: Tx,
+        subject: &Subject,
+        action: &str,
+        slug: &str,
+        item: Option<&str>,
+    ) -> Result<CollectionInfo, StoreError> {
+        let tenant = tenant_of(subject);
+        record_activity(&mut tx, subject, action, Some(slug), item).await?;
+        let info = load_in(&mut tx, tenant, slug)
+            .await?
+            .ok_or_else(|| not_found(slug))?;
+        tx.commit().await?;
+        self.forget(tenant);
+        Ok(info)
+    }
+
     /// Creates a managed collection (`POST /api/collections`): the metadata row, the table (`id`
     /// uuid, `tenant_id`, `created_at`, `updated_at`, `owner_id` when owner-scoped, then the
     /// fields), unique indexes, and for an owner-scoped collection the `authenticated` role's
@@ -460,13 +480,8 @@ impl Store {
                     .await?;
             }
         }
-        record_activity(&mut tx, subject, "collection.create", Some(slug), None).await?;
-        let info = load_in(&mut tx, tenant, slug)
-            .await?
-            .ok_or_else(|| not_found(slug))?;
-        tx.commit().await?;
-        self.forget(tenant_of(subject));
-        Ok(info)
+        self.commit_change(tx, subject, "collection.create", slug, None)
+            .await
     }
 
     /// The collections of the subject's tenant (`GET /api/collections`), archived ones only when
@@ -570,13 +585,8 @@ impl Store {
             }
         }
         update_fields(&mut tx, tenant, slug, &all).await?;
-        record_activity(&mut tx, subject, "collection.update", Some(slug), None).await?;
-        let info = load_in(&mut tx, tenant, slug)
-            .await?
-            .ok_or_else(|| not_found(slug))?;
-        tx.commit().await?;
-        self.forget(tenant_of(subject));
-        Ok(info)
+        self.commit_change(tx, subject, "collection.update", slug, None)
+            .await
     }
 
     /// Drops a field of a managed collection (`DELETE /api/collections/:slug/fields/:field`):
@@ -626,20 +636,8 @@ impl Store {
             .collect();
         update_fields(&mut tx, tenant, slug, &rest).await?;
         crate::permissions::forget_field(&mut tx, tenant, slug, field).await?;
-        record_activity(
-            &mut tx,
-            subject,
-            "collection.drop_field",
-            Some(slug),
-            Some(field),
-        )
-        .await?;
-        let info = load_in(&mut tx, tenant, slug)
-            .await?
-            .ok_or_else(|| not_found(slug))?;
-        tx.commit().await?;
-        self.forget(tenant_of(subject));
-        Ok(info)
+        self.commit_change(tx, subject, "collection.drop_field", slug, Some(field))
+            .await
     }
 
     /// Deletes a collection (`DELETE /api/collections/:slug`): a managed one loses its table, its
@@ -717,13 +715,8 @@ impl Store {
                 .and_where(Expr::col(Alias::new("slug")).eq(slug)),
         )
         .await?;
-        record_activity(&mut tx, subject, "collection.restore", Some(slug), None).await?;
-        let info = load_in(&mut tx, tenant, slug)
-            .await?
-            .ok_or_else(|| not_found(slug))?;
-        tx.commit().await?;
-        self.forget(tenant_of(subject));
-        Ok(info)
+        self.commit_change(tx, subject, "collection.restore", slug, None)
+            .await
     }
 }
 
