@@ -101,3 +101,9 @@ pub async fn shared(n: usize) -> Vec<Vec<TestDb>> {
     }
     groups
 }
+
+/// The store's routes over `t`, migrated (a fresh [`workeros_store::Store`]).
+pub async fn app(t: &TestDb) -> axum::Router {
+    workeros_store::migrate(&t.db).await.expect("migrate");
+    workeros_store::http::router(workeros_store::Store::new(t.db.clone()))
+}

@@ -11,7 +11,6 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use workeros_core::{Subject, User};
-use workeros_store::{Store, migrate};
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -28,8 +27,7 @@ fn actions(v: &Value) -> Vec<String> {
 async fn activity_and_revisions() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
         let a = Some(&admin);
         let (alice, bob) = (

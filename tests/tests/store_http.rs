@@ -12,7 +12,6 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use workeros_core::{Subject, User};
-use workeros_store::{Store, migrate};
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -20,8 +19,7 @@ use workeros_tests::stores::dbs;
 async fn collection_lifecycle_over_http() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let admin = Subject::user(User::new("a1").with_roles(["admin"]));
         let a = Some(&admin);
 
@@ -119,8 +117,7 @@ async fn collection_lifecycle_over_http() {
 async fn failed_ddl_and_hostile_names_over_http() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let admin = Subject::user(User::new("a1").with_roles(["admin"]));
         let a = Some(&admin);
         // A table already holds the name the collection's table would get: the CREATE TABLE

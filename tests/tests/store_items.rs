@@ -226,8 +226,7 @@ async fn admin_crud_with_every_query_parameter() {
 async fn owner_scope_idor_and_mass_assignment() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let a = admin();
         let (s, _) = call(
             &app,
@@ -373,8 +372,7 @@ async fn owner_scope_idor_and_mass_assignment() {
 async fn custom_permissions_fields_presets_validation_scope() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let a = admin();
         let a = Some(&a);
         call(
@@ -602,8 +600,7 @@ async fn custom_permissions_fields_presets_validation_scope() {
 async fn relations_must_exist() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let a = admin();
         let a = Some(&a);
         call(

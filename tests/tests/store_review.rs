@@ -13,7 +13,6 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use workeros_core::{Subject, User};
-use workeros_store::{Store, migrate};
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -21,8 +20,7 @@ use workeros_tests::stores::dbs;
 async fn review_findings() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
         let a = Some(&admin);
         call(
@@ -141,8 +139,7 @@ async fn review_findings() {
 async fn revisions_hide_states_the_subject_could_not_read() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
         let a = Some(&admin);
         call(
@@ -217,8 +214,7 @@ async fn revisions_hide_states_the_subject_could_not_read() {
 async fn dropping_a_field_takes_it_out_of_permissions() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
         let a = Some(&admin);
         call(&app, a, "POST", "/api/collections", Some(json!({"slug": "emp", "fields": [

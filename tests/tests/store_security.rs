@@ -149,8 +149,7 @@ async fn filter_oracle_paired_state() {
 async fn tenants_are_isolated() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let (a, b) = (admin("tenant-a"), admin("tenant-b"));
         for s in [&a, &b] {
             let (st, v) = call(
@@ -241,8 +240,7 @@ async fn tenants_are_isolated() {
 async fn hostile_names_and_canaries_never_reach_sql() {
     for t in dbs().await {
         let name = t.name();
-        migrate(&t.db).await.unwrap();
-        let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+        let app = workeros_tests::stores::app(&t).await;
         let a = admin("t1");
         let a = Some(&a);
         call(
