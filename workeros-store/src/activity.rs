@@ -180,10 +180,11 @@ impl Store {
         }
         select
             .order_by(Alias::new("created_at"), Order::Desc)
-            .order_by(Alias::new("id"), Order::Desc)
-            .limit(limit)
-            .offset(q.offset.unwrap_or(0));
-        let rows = self.db().fetch_all(&select).await?;
+            .order_by(Alias::new("id"), Order::Desc);
+        let rows = self
+            .db()
+            .fetch_page(&select, limit, q.offset.unwrap_or(0))
+            .await?;
         let list = rows.iter().map(entry_of).collect::<Result<Vec<_>, _>>()?;
         let count = if q
             .meta
