@@ -1,56 +1,73 @@
 //! workeros-auth: identity. It answers "who is asking" with the [`Subject`](workeros_core::Subject)
 //! every other workeros crate takes; a host with its own identity system can skip it.
 //!
-//! **Status: in progress (issue 4).** What is here: [`password`], Argon2id hashing with the OWASP
-//! parameters; [`migrate`] for the auth tables; [`create_user`] (the first user becomes `admin`,
-//! emails unique in any case); [`AuthError`]. To come (see `spec/auth.md`): sessions and API keys
-//! stored as hashes, the axum layer producing `Subject`, routes, organizations and invitations,
-//! external role sync, realtime tickets.
+//! - Users with Argon2id passwords ([`password`]); the first user becomes `admin`, later ones
+//!   `authenticated`; emails unique per deployment in any case; statuses `active`, `invited`,
+//!   `suspended`.
+//! - Sessions: 256-bit opaque tokens in an `HttpOnly`, `Secure`, `SameSite=Lax` cookie, only
+//!   their SHA-256 stored; a new session on every login; revoked on logout, password change and
+//!   suspension; sliding expiry with an absolute cap.
+//! - API keys (`pak_…`): shown once, stored hashed with a display prefix, optional expiry,
+//!   `last_used_at`, revocable; a key acts as its user with the user's current roles.
+//! - [`http`]: the axum [`AuthLayer`](http::AuthLayer) (session cookie, then bearer; presented but
+//!   invalid credentials are 401, never anonymous) and the routes; login is rate limited per
+//!   account and per client address.
+//! - Org mode: organizations as tenants; invitations, email verification and password reset
+//!   with single-use, expiring, hashed tokens through an [`EmailSender`](workeros_core::EmailSender)
+//!   ([`email::ConsoleSender`] by default, `email::SmtpSender` with the `smtp` feature).
+//! - [`sync`]: roles and memberships from an external identity provider, order-independent.
+//! - Realtime tickets: 60-second HMAC-SHA256 tickets for `EventSource`, verified in constant time.
 //!
-//! ```
-//! use workeros_auth::password::{hash_password, verify_password};
-//! let stored = hash_password("correct horse battery")?;
-//! assert!(verify_password("correct horse battery", &stored));
-//! assert!(!verify_password("wrong", &stored));
-//! # Ok::<(), workeros_auth::AuthError>(())
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | yes | [`http`]: routes and the auth layer |
+//! | `smtp` | no | `email::SmtpSender` (lettre, rustls on ring) |
+//!
+//! ```no_run
+//! use workeros_auth::{Auth, AuthConfig, Signup};
+//! # async fn demo() -> Result<(), workeros_auth::AuthError> {
+//! let db = workeros_store::Db::connect("sqlite::memory:").await?;
+//! workeros_store::migrate(&db).await?;
+//! workeros_auth::migrate(&db).await?;
+//! let auth = Auth::new(db, AuthConfig::default())?;
+//! let (user, _session) = auth
+//!     .signup(&Signup {
+//!         email: "ada@example.com".into(),
+//!         password: "correct horse battery".into(),
+//!         ..Signup::default()
+//!     })
+//!     .await?;
+//! assert_eq!(user.roles, ["admin"]); // the first user
+//! let (_, session) = auth.login("ADA@example.com", "correct horse battery", None).await?;
+//! let subject = auth.authenticate_session(&session.token).await?;
+//! assert!(subject.has_role("admin"));
+//! # Ok(()) }
 //! ```
 
+mod api_keys;
+mod config;
+pub mod email;
+mod error;
+#[cfg(feature = "axum")]
+pub mod http;
+mod limit;
+mod one_time;
 pub mod password;
-pub mod users;
+mod roles;
+mod schema;
+mod service;
+mod sessions;
+pub mod sync;
+mod ticket;
+mod tokens;
+mod users;
 
-pub use users::{UserInfo, UserStatus, create_user, migrate};
-
-use workeros_core::ErrorCode;
-
-/// Errors of workeros-auth. Messages are safe to show a client.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// Input that is not acceptable (a short password, a malformed email).
-    #[error("{0}")]
-    Validation(String),
-    /// Missing or invalid credentials.
-    #[error("invalid credentials")]
-    Unauthorized,
-    /// The change conflicts with existing state (an email already in use).
-    #[error("{0}")]
-    Conflict(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] workeros_store::StoreError),
-    /// A fault of ours; details were logged.
-    #[error("the request could not be completed")]
-    Internal,
-}
-
-impl AuthError {
-    /// The shared code of this error (and so its HTTP status).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Validation(_) => ErrorCode::Validation,
-            Self::Unauthorized => ErrorCode::Unauthorized,
-            Self::Conflict(_) => ErrorCode::Conflict,
-            Self::Store(e) => e.code(),
-            Self::Internal => ErrorCode::Internal,
-        }
-    }
-}
+pub use api_keys::{ApiKeyInfo, NewApiKey};
+pub use config::{AuthConfig, RateLimit};
+pub use error::AuthError;
+pub use roles::RoleInfo;
+pub use schema::migrate;
+pub use service::{Auth, BOOTSTRAP_USER_ID, OrganizationInfo, Signup, UserPatch};
+pub use sessions::NewSession;
+pub use tokens::API_KEY_PREFIX;
+pub use users::{ADMIN_ROLE, AUTHENTICATED_ROLE, UserInfo, UserStatus, create_user};

@@ -2,72 +2,21 @@
 //! later one `authenticated`; emails are unique per deployment, compared case-insensitively.
 
 use crate::{AuthError, password};
-use sea_query::{Alias, Expr, Index, Query, Table, TableCreateStatement};
+use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use serde::{Deserialize, Serialize};
-use workeros_dsl::Dialect;
-use workeros_store::migrate::{ColumnKind as K, Migration, col};
-use workeros_store::values::{self, ts_value, uuid_value};
-use workeros_store::{Db, StoreError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use workeros_core::{Subject, User};
+use workeros_store::values::{self, RowRef, ts_value, uuid_value};
+use workeros_store::{Db, Rows, StoreError, Tx};
 
 /// The PostgreSQL advisory lock that serialises user creation.
 const USER_CREATION_LOCK: i64 = 0x7573_6572_7300; // "users"
 
-/// The auth component's migrations.
-pub(crate) const AUTH: &[Migration] = &[Migration {
-    version: 1,
-    tables: auth_v1,
-    indexes: auth_v1_indexes,
-}];
-
-fn auth_v1(d: Dialect) -> Vec<TableCreateStatement> {
-    vec![
-        Table::create()
-            .table(Alias::new("users"))
-            .if_not_exists()
-            .col(col("id", K::Uuid, d).not_null().primary_key())
-            .col(col("tenant_id", K::Text, d).not_null())
-            .col(col("email", K::Text, d).not_null())
-            .col(col("email_lower", K::Text, d).not_null())
-            .col(col("name", K::Text, d))
-            .col(col("status", K::Text, d).not_null())
-            .col(col("email_verified_at", K::Ts, d))
-            .col(col("password_hash", K::Text, d))
-            .col(col("created_at", K::Ts, d).not_null())
-            .col(col("updated_at", K::Ts, d).not_null())
-            .to_owned(),
-        Table::create()
-            .table(Alias::new("user_roles"))
-            .if_not_exists()
-            .col(col("tenant_id", K::Text, d).not_null())
-            .col(col("user_id", K::Uuid, d).not_null())
-            .col(col("role", K::Text, d).not_null())
-            .primary_key(
-                Index::create()
-                    .col(Alias::new("tenant_id"))
-                    .col(Alias::new("user_id"))
-                    .col(Alias::new("role")),
-            )
-            .to_owned(),
-    ]
-}
-
-fn auth_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
-    vec![
-        Index::create()
-            .name("users_email_lower")
-            .table(Alias::new("users"))
-            .col(Alias::new("email_lower"))
-            .unique()
-            .if_not_exists()
-            .to_owned(),
-    ]
-}
-
-/// Creates or upgrades the auth tables (`users`, `user_roles`); idempotent, safe under
-/// concurrent starts (the store's migration lock).
-pub async fn migrate(db: &Db) -> Result<Vec<i64>, AuthError> {
-    Ok(workeros_store::migrate::run(db, "auth", AUTH).await?)
-}
+/// The role of a deployment's first user, and of an organization's founder.
+pub const ADMIN_ROLE: &str = "admin";
+/// The role every other signed-in user has.
+pub const AUTHENTICATED_ROLE: &str = "authenticated";
 
 /// A user's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +28,25 @@ pub enum UserStatus {
     Invited,
     /// May not sign in; sessions revoked.
     Suspended,
+}
+
+impl UserStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Invited => "invited",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, AuthError> {
+        match s {
+            "active" => Ok(Self::Active),
+            "invited" => Ok(Self::Invited),
+            "suspended" => Ok(Self::Suspended),
+            other => Err(AuthError::internal(format!("stored user status `{other}`"))),
+        }
+    }
 }
 
 /// A user as the API returns it (never the password hash).
@@ -93,12 +61,156 @@ pub struct UserInfo {
     pub name: Option<String>,
     /// The status.
     pub status: UserStatus,
-    /// Its roles.
+    /// Its roles in its tenant (local and synced), sorted.
     pub roles: Vec<String>,
+    /// Whether the email address was verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// The tenant (in org mode, the organization's id).
+    #[serde(default)]
+    pub tenant: String,
+}
+
+/// A user row as stored (password hash included; never sent).
+#[derive(Debug, Clone)]
+pub(crate) struct UserRow {
+    pub(crate) id: Uuid,
+    pub(crate) tenant: String,
+    pub(crate) email: String,
+    pub(crate) name: Option<String>,
+    pub(crate) status: UserStatus,
+    pub(crate) email_verified: bool,
+    pub(crate) password_hash: Option<String>,
+}
+
+pub(crate) const USER_COLUMNS: [&str; 7] = [
+    "id",
+    "tenant_id",
+    "email",
+    "name",
+    "status",
+    "email_verified_at",
+    "password_hash",
+];
+
+impl UserRow {
+    pub(crate) fn read(r: &RowRef<'_>) -> Result<Self, AuthError> {
+        let id = r
+            .uuid_text("id")?
+            .and_then(|s| Uuid::try_parse(&s).ok())
+            .ok_or_else(|| AuthError::internal("a user row without an id"))?;
+        Ok(Self {
+            id,
+            tenant: r.text("tenant_id")?.unwrap_or_default(),
+            email: r.text("email")?.unwrap_or_default(),
+            name: r.text("name")?,
+            status: UserStatus::parse(&r.text("status")?.unwrap_or_default())?,
+            email_verified: r.ts("email_verified_at")?.is_some(),
+            password_hash: r.text("password_hash")?,
+        })
+    }
+
+    pub(crate) fn info(&self, roles: Vec<String>) -> UserInfo {
+        UserInfo {
+            id: self.id.hyphenated().to_string(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            status: self.status,
+            roles,
+            email_verified: self.email_verified,
+            tenant: self.tenant.clone(),
+        }
+    }
+
+    /// The subject this user is, with `roles`.
+    pub(crate) fn subject(&self, roles: Vec<String>) -> Subject {
+        let mut user = User::new(self.id.hyphenated().to_string())
+            .with_email(self.email.clone())
+            .with_roles(roles);
+        if let Some(n) = &self.name {
+            user = user.with_attr("name", n.clone());
+        }
+        Subject::user(user).with_tenant(self.tenant.clone())
+    }
+}
+
+/// A `SELECT` of the user columns from `users`.
+pub(crate) fn select_users() -> SelectStatement {
+    Query::select()
+        .columns(USER_COLUMNS.map(Alias::new))
+        .from(Alias::new("users"))
+        .to_owned()
+}
+
+/// The rows of `rows` as users.
+pub(crate) fn user_rows(rows: &Rows) -> Result<Vec<UserRow>, AuthError> {
+    rows.iter().map(|r| UserRow::read(&r)).collect()
+}
+
+/// A user id from a client: a UUID, or the user is not there.
+pub(crate) fn parse_user_id(id: &str) -> Result<Uuid, AuthError> {
+    Uuid::try_parse(id).map_err(|_| AuthError::NotFound(format!("no user `{id}`")))
+}
+
+/// The user with `id`.
+pub(crate) async fn by_id(db: &Db, id: Uuid) -> Result<Option<UserRow>, AuthError> {
+    let d = db.dialect();
+    let rows = db
+        .fetch_all(
+            select_users()
+                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
+                .limit(1),
+        )
+        .await?;
+    Ok(user_rows(&rows)?.into_iter().next())
+}
+
+/// The user with `email` (any case).
+pub(crate) async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, AuthError> {
+    let rows = db
+        .fetch_all(
+            select_users()
+                .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase()))
+                .limit(1),
+        )
+        .await?;
+    Ok(user_rows(&rows)?.into_iter().next())
+}
+
+/// The roles of user `id` in `tenant`: local assignments and synced ones, sorted, distinct.
+pub(crate) async fn roles_of(db: &Db, tenant: &str, id: Uuid) -> Result<Vec<String>, AuthError> {
+    let d = db.dialect();
+    // One query: the local assignments and the synced ones.
+    let rows = db
+        .fetch_all(
+            Query::select()
+                .column(Alias::new("role"))
+                .from(Alias::new("user_roles"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
+                .union(
+                    sea_query::UnionType::Distinct,
+                    crate::sync::synced_roles_query(tenant, id, d),
+                ),
+        )
+        .await?;
+    let mut roles = Vec::with_capacity(rows.len());
+    for r in rows.iter() {
+        // A synced slug that is not a valid role name names no permission: left out.
+        if let Some(role) = r
+            .text(0usize)?
+            .filter(|n| crate::roles::check_name(n).is_ok())
+        {
+            roles.push(role);
+        }
+    }
+    roles.sort();
+    roles.dedup();
+    Ok(roles)
 }
 
 /// Checks an email's shape (one `@`, something on each side, no spaces or controls, ≤ 254 bytes).
-fn check_email(email: &str) -> Result<(), AuthError> {
+pub(crate) fn check_email(email: &str) -> Result<(), AuthError> {
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email
@@ -114,40 +226,32 @@ fn check_email(email: &str) -> Result<(), AuthError> {
     }
 }
 
-/// Creates an active user in `tenant` with a password. The first user of the deployment gets
-/// `admin`, every later one `authenticated`. The email must be new (any case): 409 otherwise.
-pub async fn create_user(
-    db: &Db,
-    tenant: &str,
-    email: &str,
-    password: &str,
-    name: Option<&str>,
-) -> Result<UserInfo, AuthError> {
-    let email = email.trim();
-    check_email(email)?;
-    password::check_new_password(password)?;
-    let hash = password::hash_password(password)?;
-    let id = uuid::Uuid::now_v7();
-    let mut tx = db.begin().await?;
-    let d = tx.dialect();
-    // "First user" must mean one user: creations queue behind each other (SQLite's write lock
-    // already does that; PostgreSQL takes a transaction lock).
-    if let workeros_store::Tx::Postgres(t) = &mut tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(USER_CREATION_LOCK)
-            .execute(&mut **t)
-            .await
-            .map_err(StoreError::from)?;
+/// Checks a display name (≤ 200 characters, no control characters).
+pub(crate) fn check_name(name: Option<&str>) -> Result<(), AuthError> {
+    match name {
+        Some(n) if n.chars().count() > 200 || n.chars().any(char::is_control) => {
+            Err(AuthError::Validation(
+                "a name has at most 200 characters, none of them control characters".into(),
+            ))
+        }
+        _ => Ok(()),
     }
-    let first = tx
-        .fetch_all(
-            Query::select()
-                .expr(Expr::cust("1"))
-                .from(Alias::new("users"))
-                .limit(1),
-        )
-        .await?
-        .is_empty();
+}
+
+/// A user to insert.
+pub(crate) struct NewUser<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) status: UserStatus,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) email_verified_at: Option<OffsetDateTime>,
+}
+
+/// Inserts a user and its first role in `tx`. An email already in use (any case) is a conflict.
+pub(crate) async fn insert(tx: &mut Tx, u: NewUser<'_>, role: &str) -> Result<UserRow, AuthError> {
+    let d = tx.dialect();
+    let id = Uuid::now_v7();
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::insert()
@@ -160,6 +264,7 @@ pub async fn create_user(
                     "email_lower",
                     "name",
                     "status",
+                    "email_verified_at",
                     "password_hash",
                     "created_at",
                     "updated_at",
@@ -168,16 +273,20 @@ pub async fn create_user(
             )
             .values([
                 Expr::val(uuid_value(id, d)),
-                Expr::val(tenant),
-                Expr::val(email),
-                Expr::val(email.to_lowercase()),
-                Expr::val(name.map(str::to_owned)),
-                Expr::val("active"),
-                Expr::val(hash),
+                Expr::val(u.tenant),
+                Expr::val(u.email),
+                Expr::val(u.email.to_lowercase()),
+                Expr::val(u.name.map(str::to_owned)),
+                Expr::val(u.status.as_str()),
+                Expr::val(match u.email_verified_at {
+                    Some(t) => ts_value(t, d),
+                    None => ts_null(d),
+                }),
+                Expr::val(u.password_hash.clone()),
                 Expr::val(now.clone()),
                 Expr::val(now),
             ])
-            .map_err(|_| AuthError::Internal)?,
+            .map_err(AuthError::internal)?,
     )
     .await
     .map_err(|e| match e {
@@ -186,7 +295,42 @@ pub async fn create_user(
         }
         other => other.into(),
     })?;
-    let role = if first { "admin" } else { "authenticated" };
+    add_role(tx, u.tenant, id, role).await?;
+    Ok(UserRow {
+        id,
+        tenant: u.tenant.to_owned(),
+        email: u.email.to_owned(),
+        name: u.name.map(str::to_owned),
+        status: u.status,
+        email_verified: u.email_verified_at.is_some(),
+        password_hash: u.password_hash,
+    })
+}
+
+/// A NULL instant.
+pub(crate) fn ts_null(d: workeros_dsl::Dialect) -> sea_query::Value {
+    match d {
+        workeros_dsl::Dialect::Postgres => sea_query::Value::TimeDateTimeWithTimeZone(None),
+        workeros_dsl::Dialect::Sqlite => sea_query::Value::String(None),
+    }
+}
+
+/// A NULL uuid.
+pub(crate) fn uuid_null(d: workeros_dsl::Dialect) -> sea_query::Value {
+    match d {
+        workeros_dsl::Dialect::Postgres => sea_query::Value::Uuid(None),
+        workeros_dsl::Dialect::Sqlite => sea_query::Value::String(None),
+    }
+}
+
+/// Assigns `role` to user `id` in `tenant` (no-op when it has it).
+pub(crate) async fn add_role(
+    tx: &mut Tx,
+    tenant: &str,
+    id: Uuid,
+    role: &str,
+) -> Result<(), AuthError> {
+    let d = tx.dialect();
     tx.execute(
         Query::insert()
             .into_table(Alias::new("user_roles"))
@@ -196,15 +340,73 @@ pub async fn create_user(
                 Expr::val(uuid_value(id, d)),
                 Expr::val(role),
             ])
-            .map_err(|_| AuthError::Internal)?,
+            .map_err(AuthError::internal)?
+            .on_conflict(sea_query::OnConflict::new().do_nothing().to_owned()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Takes the lock that serialises user creation (PostgreSQL; SQLite's write lock already does).
+pub(crate) async fn lock_user_creation(tx: &mut Tx) -> Result<(), AuthError> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(USER_CREATION_LOCK)
+            .execute(&mut **t)
+            .await
+            .map_err(StoreError::from)?;
+    }
+    Ok(())
+}
+
+/// Whether no user exists yet (inside the creation lock, this is "the first user").
+pub(crate) async fn none_yet(tx: &mut Tx) -> Result<bool, AuthError> {
+    Ok(tx
+        .fetch_all(
+            Query::select()
+                .expr(Expr::cust("1"))
+                .from(Alias::new("users"))
+                .limit(1),
+        )
+        .await?
+        .is_empty())
+}
+
+/// Creates an active user in `tenant` with a password. The first user of the deployment gets
+/// `admin`, every later one `authenticated`. The email must be new (any case): 409 otherwise.
+pub async fn create_user(
+    db: &Db,
+    tenant: &str,
+    email: &str,
+    password: &str,
+    name: Option<&str>,
+) -> Result<UserInfo, AuthError> {
+    let email = email.trim();
+    check_email(email)?;
+    check_name(name)?;
+    password::check_new_password(password)?;
+    let hash = password::hash_password(password)?;
+    let mut tx = db.begin().await?;
+    // "First user" must mean one user: creations queue behind each other.
+    lock_user_creation(&mut tx).await?;
+    let role = if none_yet(&mut tx).await? {
+        ADMIN_ROLE
+    } else {
+        AUTHENTICATED_ROLE
+    };
+    let user = insert(
+        &mut tx,
+        NewUser {
+            tenant,
+            email,
+            name,
+            status: UserStatus::Active,
+            password_hash: Some(hash),
+            email_verified_at: None,
+        },
+        role,
     )
     .await?;
     tx.commit().await?;
-    Ok(UserInfo {
-        id: id.hyphenated().to_string(),
-        email: email.to_owned(),
-        name: name.map(str::to_owned),
-        status: UserStatus::Active,
-        roles: vec![role.to_owned()],
-    })
+    Ok(user.info(vec![role.to_owned()]))
 }

@@ -42,8 +42,10 @@ fn subject(ext: Option<Extension<Subject>>) -> Subject {
     ext.map(|Extension(s)| s).unwrap_or_default()
 }
 
-/// A JSON body, with a client error (not axum's plain-text rejection) when it does not parse.
-struct Body<T>(T);
+/// A JSON body, with a client error in the shared error body (not axum's plain-text rejection)
+/// when it does not parse: 400 for a body that is not JSON, 422 for JSON of the wrong shape.
+#[derive(Debug, Clone)]
+pub struct Body<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for Body<T>
 where

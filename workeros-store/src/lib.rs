@@ -48,10 +48,11 @@ mod outbox;
 mod permissions;
 mod value;
 
-/// Storage conventions for bound values, for crates that own tables (instants as `timestamptz` /
-/// fixed-width text, uuids as `uuid` / hyphenated text).
+/// Storage conventions, for crates that own tables: bound values (instants as `timestamptz` /
+/// fixed-width text, uuids as `uuid` / hyphenated text, booleans as `boolean` / 0 or 1, JSON as
+/// `jsonb` / text) and [`RowRef`](values::RowRef), which reads them back.
 pub mod values {
-    pub use crate::value::{now, ts_value, uuid_value};
+    pub use crate::value::{Column, RowRef, bool_value, json_value, now, ts_value, uuid_value};
 }
 
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};

@@ -45,16 +45,20 @@ pub(crate) fn first_i64(rows: &Rows) -> Result<Vec<i64>, StoreError> {
     })
 }
 
-/// One row of [`Rows`], read by column name with the store's storage conventions.
+/// One row of [`Rows`], read by column name or position with the store's storage conventions
+/// (uuids as `uuid` / hyphenated text, instants as `timestamptz` / fixed-width text, booleans as
+/// `boolean` / 0 or 1).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum RowRef<'a> {
+pub enum RowRef<'a> {
+    /// A PostgreSQL row.
     Postgres(&'a sqlx::postgres::PgRow),
+    /// A SQLite row.
     Sqlite(&'a sqlx::sqlite::SqliteRow),
 }
 
 impl Rows {
     /// The rows, one by one.
-    pub(crate) fn iter(&self) -> Box<dyn Iterator<Item = RowRef<'_>> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = RowRef<'_>> + '_> {
         match self {
             Rows::Postgres(rs) => Box::new(rs.iter().map(RowRef::Postgres)),
             Rows::Sqlite(rs) => Box::new(rs.iter().map(RowRef::Sqlite)),
@@ -62,8 +66,8 @@ impl Rows {
     }
 }
 
-/// A column of a row, by name or by position, on either driver.
-pub(crate) trait Column:
+/// A column of a row, by name (`&str`) or by position (`usize`), on either driver.
+pub trait Column:
     sqlx::ColumnIndex<sqlx::postgres::PgRow> + sqlx::ColumnIndex<sqlx::sqlite::SqliteRow> + Copy
 {
 }
@@ -74,7 +78,8 @@ impl<T> Column for T where
 }
 
 impl RowRef<'_> {
-    pub(crate) fn text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
+    /// A text column.
+    pub fn text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get(c)?,
@@ -82,7 +87,7 @@ impl RowRef<'_> {
     }
 
     /// A uuid column as its hyphenated text.
-    pub(crate) fn uuid_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
+    pub fn uuid_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r
                 .try_get::<Option<uuid::Uuid>, _>(c)?
@@ -91,28 +96,32 @@ impl RowRef<'_> {
         })
     }
 
-    pub(crate) fn int<C: Column>(&self, c: C) -> Result<Option<i64>, StoreError> {
+    /// An integer column.
+    pub fn int<C: Column>(&self, c: C) -> Result<Option<i64>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
 
-    pub(crate) fn float<C: Column>(&self, c: C) -> Result<Option<f64>, StoreError> {
+    /// A floating-point column.
+    pub fn float<C: Column>(&self, c: C) -> Result<Option<f64>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
 
-    pub(crate) fn boolean<C: Column>(&self, c: C) -> Result<Option<bool>, StoreError> {
+    /// A boolean column.
+    pub fn boolean<C: Column>(&self, c: C) -> Result<Option<bool>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => r.try_get::<Option<i64>, _>(c)?.map(|i| i != 0),
         })
     }
 
-    pub(crate) fn json<C: Column>(&self, c: C) -> Result<Option<serde_json::Value>, StoreError> {
+    /// A JSON column.
+    pub fn json<C: Column>(&self, c: C) -> Result<Option<serde_json::Value>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
@@ -122,7 +131,8 @@ impl RowRef<'_> {
         })
     }
 
-    pub(crate) fn ts<C: Column>(&self, c: C) -> Result<Option<OffsetDateTime>, StoreError> {
+    /// An instant column.
+    pub fn ts<C: Column>(&self, c: C) -> Result<Option<OffsetDateTime>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get(c)?,
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
@@ -140,7 +150,7 @@ impl RowRef<'_> {
 
     /// An instant column as its canonical wire text (`2024-05-01T12:00:00.000000Z`): SQLite's
     /// stored text as it is when it is already canonical, no round trip through a date type.
-    pub(crate) fn ts_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
+    pub fn ts_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
             RowRef::Postgres(r) => r.try_get::<Option<OffsetDateTime>, _>(c)?.map(rfc3339),
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
@@ -175,7 +185,7 @@ fn canonical_shape(s: &str) -> bool {
 
 /// A JSON value as a bound value: `jsonb` on PostgreSQL, compact text on SQLite; JSON `null` is
 /// SQL NULL (the storage contract of the DSL).
-pub(crate) fn json_value(v: Option<&serde_json::Value>, d: Dialect) -> Value {
+pub fn json_value(v: Option<&serde_json::Value>, d: Dialect) -> Value {
     let v = v.filter(|v| !v.is_null());
     match d {
         Dialect::Postgres => Value::Json(v.map(|v| Box::new(v.clone()))),
@@ -184,7 +194,7 @@ pub(crate) fn json_value(v: Option<&serde_json::Value>, d: Dialect) -> Value {
 }
 
 /// A boolean as a bound value (`boolean` / `INTEGER` 0 or 1).
-pub(crate) fn bool_value(b: bool, d: Dialect) -> Value {
+pub fn bool_value(b: bool, d: Dialect) -> Value {
     match d {
         Dialect::Postgres => Value::Bool(Some(b)),
         Dialect::Sqlite => Value::BigInt(Some(i64::from(b))),

@@ -1,0 +1,84 @@
+//! How a host configures workeros-auth.
+
+use std::time::Duration;
+
+/// A rate limit: at most `max` attempts per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Attempts allowed in one window.
+    pub max: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+/// The configuration of an [`Auth`](crate::Auth). [`AuthConfig::default`] is production-safe:
+/// single-tenant, `Secure` cookies, signup open.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Organizations as tenants (signup creates an organization). Off: one fixed tenant,
+    /// [`DEFAULT_TENANT`](workeros_store::DEFAULT_TENANT).
+    pub org_mode: bool,
+    /// Whether anyone may sign up (`POST /api/auth/signup`). Invitations work either way.
+    pub allow_signup: bool,
+    /// Set the `Secure` cookie attribute. Turn off only for plain-HTTP development.
+    pub secure_cookies: bool,
+    /// The session cookie's name.
+    pub cookie_name: String,
+    /// A session unused for this long expires (each use slides it forward).
+    pub session_idle: Duration,
+    /// No session outlives this, however much it is used.
+    pub session_max: Duration,
+    /// Login attempts per account (by email).
+    pub login_per_account: RateLimit,
+    /// Login attempts per client address.
+    pub login_per_address: RateLimit,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy that
+    /// sets it); otherwise from the connection (`axum::extract::ConnectInfo<SocketAddr>`).
+    pub trust_forwarded_for: bool,
+    /// The key of realtime tickets (≥ 32 bytes). `None`: a random key per process, so tickets
+    /// do not survive a restart and are not accepted by another instance.
+    pub ticket_secret: Option<Vec<u8>>,
+    /// How long a realtime ticket is valid.
+    pub ticket_ttl: Duration,
+    /// How long an invitation is valid.
+    pub invite_ttl: Duration,
+    /// How long an email verification token is valid.
+    pub verify_ttl: Duration,
+    /// How long a password reset token is valid.
+    pub reset_ttl: Duration,
+    /// The base URL of links in emails (`<base>/accept-invite?token=…`), such as
+    /// `https://app.example.com`.
+    pub link_base: String,
+    /// A static bearer token that acts as an admin (a bootstrap credential, like Directus'
+    /// `ADMIN_TOKEN`); compared in constant time. `None`: no such token.
+    pub bootstrap_token: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            org_mode: false,
+            allow_signup: true,
+            secure_cookies: true,
+            cookie_name: "workeros_session".into(),
+            session_idle: Duration::from_secs(7 * 24 * 3600),
+            session_max: Duration::from_secs(30 * 24 * 3600),
+            login_per_account: RateLimit {
+                max: 10,
+                window: Duration::from_secs(15 * 60),
+            },
+            login_per_address: RateLimit {
+                max: 100,
+                window: Duration::from_secs(15 * 60),
+            },
+            trust_forwarded_for: false,
+            ticket_secret: None,
+            ticket_ttl: Duration::from_secs(60),
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+            verify_ttl: Duration::from_secs(24 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            link_base: String::new(),
+            bootstrap_token: None,
+        }
+    }
+}

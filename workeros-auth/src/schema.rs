@@ -1,0 +1,191 @@
+//! The auth component's tables, as migrations of the store's migration runner.
+//!
+//! | table | holds |
+//! |---|---|
+//! | `users` | id, tenant, email (+ lowercased, unique per deployment: the email→organization index), name, status, password hash |
+//! | `user_roles` | local role assignments, per tenant |
+//! | `roles` | roles an admin created, per tenant (`admin`, `authenticated`, `public` are built in) |
+//! | `sessions` | SHA-256 of the session token, user, tenant, sliding and absolute expiry |
+//! | `api_keys` | SHA-256 of the key, display prefix, owner, expiry, last use, revocation |
+//! | `organizations` | organizations (tenants in org mode), with an optional external id |
+//! | `one_time_tokens` | SHA-256 of invitation, verification and reset tokens, purpose, expiry |
+//! | `sync_roles`, `sync_memberships`, `sync_assignments`, `sync_cursors` | external role sync ([`crate::sync`]) |
+
+use crate::AuthError;
+use sea_query::{Alias, Index, IndexCreateStatement, Table, TableCreateStatement};
+use workeros_dsl::Dialect;
+use workeros_store::Db;
+use workeros_store::migrate::{ColumnKind as K, Migration, col};
+
+/// The auth component's migrations.
+pub(crate) const AUTH: &[Migration] = &[
+    Migration {
+        version: 1,
+        tables: auth_v1,
+        indexes: auth_v1_indexes,
+    },
+    Migration {
+        version: 2,
+        tables: auth_v2,
+        indexes: auth_v2_indexes,
+    },
+    Migration {
+        version: 3,
+        tables: crate::sync::sync_v1,
+        indexes: crate::sync::sync_v1_indexes,
+    },
+];
+
+fn auth_v1(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("users"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("email", K::Text, d).not_null())
+            .col(col("email_lower", K::Text, d).not_null())
+            .col(col("name", K::Text, d))
+            .col(col("status", K::Text, d).not_null())
+            .col(col("email_verified_at", K::Ts, d))
+            .col(col("password_hash", K::Text, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("user_roles"))
+            .if_not_exists()
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("user_id", K::Uuid, d).not_null())
+            .col(col("role", K::Text, d).not_null())
+            .primary_key(
+                Index::create()
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("user_id"))
+                    .col(Alias::new("role")),
+            )
+            .to_owned(),
+    ]
+}
+
+fn auth_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    vec![
+        Index::create()
+            .name("users_email_lower")
+            .table(Alias::new("users"))
+            .col(Alias::new("email_lower"))
+            .unique()
+            .if_not_exists()
+            .to_owned(),
+    ]
+}
+
+/// Creates or upgrades the auth tables (see the [module](self)); idempotent, safe under
+/// concurrent starts (the store's migration lock). Returns the versions it applied.
+pub async fn migrate(db: &Db) -> Result<Vec<i64>, AuthError> {
+    Ok(workeros_store::migrate::run(db, "auth", AUTH).await?)
+}
+
+/// An index of `table` on `cols`.
+pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(Alias::new(table)).if_not_exists();
+    for c in cols {
+        i.col(Alias::new(*c));
+    }
+    if unique {
+        i.unique();
+    }
+    i.to_owned()
+}
+
+fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("sessions"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("token_hash", K::Text, d).not_null())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("user_id", K::Uuid, d).not_null())
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("expires_at", K::Ts, d).not_null())
+            .col(col("max_expires_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("api_keys"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("key_hash", K::Text, d).not_null())
+            .col(col("display_prefix", K::Text, d).not_null())
+            .col(col("name", K::Text, d).not_null())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("user_id", K::Uuid, d).not_null())
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("expires_at", K::Ts, d))
+            .col(col("last_used_at", K::Ts, d))
+            .col(col("revoked_at", K::Ts, d))
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("roles"))
+            .if_not_exists()
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("name", K::Text, d).not_null())
+            .col(col("description", K::Text, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .primary_key(
+                Index::create()
+                    .col(Alias::new("tenant_id"))
+                    .col(Alias::new("name")),
+            )
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("organizations"))
+            .if_not_exists()
+            .col(col("id", K::Text, d).not_null().primary_key())
+            .col(col("name", K::Text, d).not_null())
+            .col(col("external_id", K::Text, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("one_time_tokens"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("token_hash", K::Text, d).not_null())
+            .col(col("purpose", K::Text, d).not_null())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("user_id", K::Uuid, d).not_null())
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("expires_at", K::Ts, d).not_null())
+            .to_owned(),
+    ]
+}
+
+fn auth_v2_indexes() -> Vec<IndexCreateStatement> {
+    vec![
+        index("sessions_token_hash", "sessions", &["token_hash"], true),
+        index("sessions_user", "sessions", &["user_id"], false),
+        index("api_keys_key_hash", "api_keys", &["key_hash"], true),
+        index("api_keys_user", "api_keys", &["user_id"], false),
+        index(
+            "organizations_external_id",
+            "organizations",
+            &["external_id"],
+            true,
+        ),
+        index(
+            "one_time_tokens_token_hash",
+            "one_time_tokens",
+            &["token_hash"],
+            true,
+        ),
+        index(
+            "one_time_tokens_user",
+            "one_time_tokens",
+            &["user_id"],
+            false,
+        ),
+        index("users_tenant", "users", &["tenant_id"], false),
+    ]
+}

@@ -1,0 +1,921 @@
+//! [`Auth`]: every identity operation as a plain async API (the HTTP routes are thin wrappers).
+
+use crate::api_keys::{self, ApiKeyInfo, NewApiKey};
+use crate::config::AuthConfig;
+use crate::email::ConsoleSender;
+use crate::limit::Limiter;
+use crate::one_time::{self, Purpose};
+use crate::sessions::{self, NewSession};
+use crate::ticket::Tickets;
+use crate::users::{self, ADMIN_ROLE, AUTHENTICATED_ROLE, NewUser, UserInfo, UserRow, UserStatus};
+use crate::{AuthError, password, roles, tokens};
+use sea_query::{Alias, Expr, ExprTrait, Query};
+use std::net::IpAddr;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use workeros_core::{Email, EmailSender, Subject, User};
+use workeros_store::values::{self, ts_value, uuid_value};
+use workeros_store::{DEFAULT_TENANT, Db};
+
+/// The user id of the subject that [`AuthConfig::bootstrap_token`] signs in. It has no row in
+/// `users`: it cannot have sessions, API keys or a password.
+pub const BOOTSTRAP_USER_ID: &str = "bootstrap-admin";
+
+/// What `signup` takes.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Signup {
+    /// The email (unique per deployment, any case).
+    pub email: String,
+    /// The password (8 to 1024 characters).
+    pub password: String,
+    /// The display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The new organization's name: required in org mode, refused otherwise.
+    #[serde(default)]
+    pub organization_name: Option<String>,
+}
+
+/// An admin's change to a user.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    /// A new display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A new status (`active` or `suspended`; suspension ends the user's sessions).
+    #[serde(default)]
+    pub status: Option<UserStatus>,
+}
+
+/// An organization (a tenant in org mode).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationInfo {
+    /// Its id, which is its tenant id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+struct Inner {
+    db: Db,
+    config: AuthConfig,
+    per_account: Limiter,
+    per_address: Limiter,
+    tickets: Tickets,
+    email: Arc<dyn EmailSender>,
+    /// A hash verified against when the account does not exist, so that an unknown email takes
+    /// as long as a wrong password.
+    dummy_hash: String,
+}
+
+/// Identity over one [`Db`]: signup, login, sessions, API keys, users and roles, organizations,
+/// invitations, one-time tokens, realtime tickets. Cloning is cheap and shares everything.
+///
+/// Run [`migrate`](crate::migrate) (and the store's) before using it.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("org_mode", &self.inner.config.org_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a CPU-heavy closure (Argon2id) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AuthError::internal)?
+}
+
+/// The tenant a subject acts in.
+fn tenant_of(subject: &Subject) -> &str {
+    subject.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
+}
+
+/// The subject's tenant, when it is an admin there.
+fn admin_tenant(subject: &Subject) -> Result<&str, AuthError> {
+    if subject.is_anonymous() {
+        return Err(AuthError::Unauthorized);
+    }
+    if !subject.has_role(ADMIN_ROLE) {
+        return Err(AuthError::admin_only());
+    }
+    Ok(tenant_of(subject))
+}
+
+impl Auth {
+    /// Identity over `db` with `config`, sending email to the log ([`ConsoleSender`]).
+    pub fn new(db: Db, config: AuthConfig) -> Result<Self, AuthError> {
+        Self::with_email_sender(db, config, Arc::new(ConsoleSender))
+    }
+
+    /// Identity over `db` with `config`, sending email through `email`.
+    pub fn with_email_sender(
+        db: Db,
+        config: AuthConfig,
+        email: Arc<dyn EmailSender>,
+    ) -> Result<Self, AuthError> {
+        let key = match &config.ticket_secret {
+            Some(k) if k.len() < 32 => {
+                return Err(AuthError::Validation(
+                    "the ticket secret must have at least 32 bytes".into(),
+                ));
+            }
+            Some(k) => k.clone(),
+            None => tokens::random_bytes(32),
+        };
+        if config
+            .bootstrap_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16)
+        {
+            return Err(AuthError::Validation(
+                "the bootstrap token must have at least 16 characters".into(),
+            ));
+        }
+        let dummy_hash = password::hash_password(&tokens::random_token())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                per_account: Limiter::new(config.login_per_account),
+                per_address: Limiter::new(config.login_per_address),
+                tickets: Tickets::new(key),
+                db,
+                config,
+                email,
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    // ---- sign up, log in, log out ----
+
+    /// Creates an account and signs it in. Single-tenant: the first user of the deployment gets
+    /// `admin`, later ones `authenticated`. Org mode: `organization_name` is required; a new
+    /// organization is created and the user is its admin.
+    pub async fn signup(&self, input: &Signup) -> Result<(UserInfo, NewSession), AuthError> {
+        let cfg = &self.inner.config;
+        if !cfg.allow_signup {
+            return Err(AuthError::Forbidden(
+                "signup is closed; ask an admin for an invitation".into(),
+            ));
+        }
+        let email = input.email.trim();
+        users::check_email(email)?;
+        users::check_name(input.name.as_deref())?;
+        password::check_new_password(&input.password)?;
+        let org = match (&input.organization_name, cfg.org_mode) {
+            (Some(n), true) => Some(check_org_name(n)?),
+            (None, true) => {
+                return Err(AuthError::Validation(
+                    "`organizationName` is required: signing up creates an organization".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(AuthError::Validation(
+                    "`organizationName` is only accepted in org mode".into(),
+                ));
+            }
+            (None, false) => None,
+        };
+        let pw = input.password.clone();
+        let hash = blocking(move || password::hash_password(&pw)).await?;
+        let mut tx = self.inner.db.begin().await?;
+        users::lock_user_creation(&mut tx).await?;
+        let (tenant, role) = match org {
+            Some(name) => {
+                // Random (v4) ids: the store names tables by the tenant id's first 12 hex digits,
+                // which for time-ordered ids would repeat within a millisecond.
+                let id = Uuid::new_v4().hyphenated().to_string();
+                let now = ts_value(values::now(), tx.dialect());
+                tx.execute(
+                    Query::insert()
+                        .into_table(Alias::new("organizations"))
+                        .columns(["id", "name", "created_at", "updated_at"].map(Alias::new))
+                        .values([
+                            Expr::val(id.as_str()),
+                            Expr::val(name),
+                            Expr::val(now.clone()),
+                            Expr::val(now),
+                        ])
+                        .map_err(AuthError::internal)?,
+                )
+                .await?;
+                (id, ADMIN_ROLE)
+            }
+            None if users::none_yet(&mut tx).await? => (DEFAULT_TENANT.to_owned(), ADMIN_ROLE),
+            None => (DEFAULT_TENANT.to_owned(), AUTHENTICATED_ROLE),
+        };
+        let user = users::insert(
+            &mut tx,
+            NewUser {
+                tenant: &tenant,
+                email,
+                name: input.name.as_deref(),
+                status: UserStatus::Active,
+                password_hash: Some(hash),
+                email_verified_at: None,
+            },
+            role,
+        )
+        .await?;
+        let session = sessions::create(&mut tx, &user, cfg).await?;
+        tx.commit().await?;
+        tracing::info!(user = %user.id, tenant = %user.tenant, "signup");
+        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        Ok((user.info(roles), session))
+    }
+
+    /// Signs in with email and password; a new session every time (never a client-chosen one).
+    /// Limited per account and per client `address`; every failure is the same
+    /// [`AuthError::Unauthorized`], and an unknown email costs the same hash as a wrong password.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(UserInfo, NewSession), AuthError> {
+        let limited = |s| AuthError::RateLimited {
+            retry_after_secs: s,
+        };
+        if let Some(a) = address {
+            self.inner
+                .per_address
+                .attempt(&a.to_string())
+                .map_err(limited)?;
+        }
+        let account = email.trim().to_lowercase();
+        self.inner.per_account.attempt(&account).map_err(limited)?;
+        let user = users::by_email(&self.inner.db, &account).await?;
+        let hash = match &user {
+            Some(u) if u.status == UserStatus::Active => u.password_hash.clone(),
+            _ => None,
+        };
+        let ok = {
+            let pw = password.to_owned();
+            let (hash, real) = match hash {
+                Some(h) => (h, true),
+                None => (self.inner.dummy_hash.clone(), false),
+            };
+            blocking(move || Ok(password::verify_password(&pw, &hash) && real)).await?
+        };
+        let Some(user) = user.filter(|_| ok) else {
+            tracing::info!("login failed");
+            return Err(AuthError::Unauthorized);
+        };
+        self.inner.per_account.clear(&account);
+        let mut tx = self.inner.db.begin().await?;
+        sessions::sweep(&mut tx, user.id).await?;
+        let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
+        tx.commit().await?;
+        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        tracing::info!(user = %user.id, "login");
+        Ok((user.info(roles), session))
+    }
+
+    /// Ends the session `token` (unknown tokens are ignored).
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        sessions::revoke(&self.inner.db, token).await
+    }
+
+    // ---- authentication ----
+
+    /// The subject of a session token.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Subject, AuthError> {
+        sessions::authenticate(&self.inner.db, token, &self.inner.config).await
+    }
+
+    /// The subject of a bearer credential: an API key (`pak_…`) or the bootstrap token.
+    pub async fn authenticate_bearer(&self, bearer: &str) -> Result<Subject, AuthError> {
+        if let Some(t) = &self.inner.config.bootstrap_token {
+            // Digests of equal length compared whole, in constant time.
+            let given = tokens::digest(bearer);
+            let want = tokens::digest(t);
+            if bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
+                return Ok(
+                    Subject::user(User::new(BOOTSTRAP_USER_ID).with_roles([ADMIN_ROLE]))
+                        .with_tenant(DEFAULT_TENANT),
+                );
+            }
+        }
+        api_keys::authenticate(&self.inner.db, bearer).await
+    }
+
+    /// The signed-in user's row; `Unauthorized` for anonymous or a subject without one.
+    async fn current(&self, subject: &Subject) -> Result<UserRow, AuthError> {
+        let id = subject
+            .user
+            .as_ref()
+            .and_then(|u| Uuid::try_parse(&u.id).ok())
+            .ok_or(AuthError::Unauthorized)?;
+        users::by_id(&self.inner.db, id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active && u.tenant == tenant_of(subject))
+            .ok_or(AuthError::Unauthorized)
+    }
+
+    /// The signed-in user, with its current roles.
+    pub async fn me(&self, subject: &Subject) -> Result<UserInfo, AuthError> {
+        if let Some(u) = subject.user.as_ref().filter(|u| u.id == BOOTSTRAP_USER_ID) {
+            return Ok(UserInfo {
+                id: u.id.clone(),
+                email: String::new(),
+                name: Some("bootstrap admin token".into()),
+                status: UserStatus::Active,
+                roles: u.roles.clone(),
+                email_verified: false,
+                tenant: tenant_of(subject).to_owned(),
+            });
+        }
+        let user = self.current(subject).await?;
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        Ok(user.info(roles))
+    }
+
+    /// The organization the subject acts in (org mode), if there is one.
+    pub async fn organization(
+        &self,
+        subject: &Subject,
+    ) -> Result<Option<OrganizationInfo>, AuthError> {
+        let rows = self
+            .inner
+            .db
+            .fetch_all(
+                Query::select()
+                    .columns(["id", "name"].map(Alias::new))
+                    .from(Alias::new("organizations"))
+                    .and_where(Expr::col(Alias::new("id")).eq(tenant_of(subject)))
+                    .limit(1),
+            )
+            .await?;
+        rows.iter()
+            .next()
+            .map(|r| {
+                Ok(OrganizationInfo {
+                    id: r.text("id")?.unwrap_or_default(),
+                    name: r.text("name")?.unwrap_or_default(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Changes the signed-in user's password: the current one must match. Every session of the
+    /// user ends, and a new one is returned for the caller.
+    pub async fn change_password(
+        &self,
+        subject: &Subject,
+        current: &str,
+        new: &str,
+    ) -> Result<NewSession, AuthError> {
+        let user = self.current(subject).await?;
+        password::check_new_password(new)?;
+        let account = user.email.to_lowercase();
+        self.inner
+            .per_account
+            .attempt(&account)
+            .map_err(|s| AuthError::RateLimited {
+                retry_after_secs: s,
+            })?;
+        let stored = user.password_hash.clone().unwrap_or_default();
+        let (cur, new_pw) = (current.to_owned(), new.to_owned());
+        let hash = blocking(move || {
+            if password::verify_password(&cur, &stored) {
+                password::hash_password(&new_pw).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await?
+        .ok_or(AuthError::Unauthorized)?;
+        self.inner.per_account.clear(&account);
+        let mut tx = self.inner.db.begin().await?;
+        set_password(&mut tx, user.id, &hash).await?;
+        sessions::revoke_all(&mut tx, user.id).await?;
+        one_time::forget(&mut tx, user.id, Some(Purpose::ResetPassword)).await?;
+        let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
+        tx.commit().await?;
+        tracing::info!(user = %user.id, "password changed; sessions revoked");
+        Ok(session)
+    }
+
+    // ---- API keys ----
+
+    /// Creates an API key for the signed-in user.
+    pub async fn create_api_key(
+        &self,
+        subject: &Subject,
+        name: &str,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<NewApiKey, AuthError> {
+        let user = self.current(subject).await?;
+        api_keys::create(&self.inner.db, &user, name, expires_at).await
+    }
+
+    /// The signed-in user's live API keys.
+    pub async fn list_api_keys(&self, subject: &Subject) -> Result<Vec<ApiKeyInfo>, AuthError> {
+        let user = self.current(subject).await?;
+        api_keys::list(&self.inner.db, user.id).await
+    }
+
+    /// Revokes one of the signed-in user's API keys.
+    pub async fn revoke_api_key(&self, subject: &Subject, id: &str) -> Result<(), AuthError> {
+        let user = self.current(subject).await?;
+        api_keys::revoke(&self.inner.db, user.id, id).await
+    }
+
+    // ---- realtime tickets ----
+
+    /// A realtime ticket for a signed-in subject, and when it expires.
+    pub fn issue_ticket(&self, subject: &Subject) -> Result<(String, OffsetDateTime), AuthError> {
+        let ttl = time::Duration::try_from(self.inner.config.ticket_ttl)
+            .unwrap_or(time::Duration::MINUTE);
+        let expires = values::now().saturating_add(ttl);
+        let ticket = self
+            .inner
+            .tickets
+            .issue(subject, expires.unix_timestamp())?;
+        Ok((ticket, expires))
+    }
+
+    /// The subject a realtime ticket was issued to, if it is genuine and unexpired.
+    pub fn verify_ticket(&self, ticket: &str) -> Result<Subject, AuthError> {
+        self.inner
+            .tickets
+            .verify(ticket, values::now().unix_timestamp())
+    }
+
+    // ---- administration (admins, within their tenant) ----
+
+    /// The users of the admin's tenant.
+    pub async fn list_users(&self, subject: &Subject) -> Result<Vec<UserInfo>, AuthError> {
+        let tenant = admin_tenant(subject)?;
+        let db = &self.inner.db;
+        let rows = db
+            .fetch_all(
+                users::select_users()
+                    .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                    .order_by(Alias::new("id"), sea_query::Order::Asc),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for u in users::user_rows(&rows)? {
+            let roles = users::roles_of(db, tenant, u.id).await?;
+            out.push(u.info(roles));
+        }
+        Ok(out)
+    }
+
+    /// A user of the admin's tenant (`NotFound` for another tenant's).
+    async fn tenant_user(&self, tenant: &str, id: &str) -> Result<UserRow, AuthError> {
+        let uid = users::parse_user_id(id)?;
+        users::by_id(&self.inner.db, uid)
+            .await?
+            .filter(|u| u.tenant == tenant)
+            .ok_or_else(|| AuthError::NotFound(format!("no user `{id}`")))
+    }
+
+    /// One user of the admin's tenant.
+    pub async fn get_user(&self, subject: &Subject, id: &str) -> Result<UserInfo, AuthError> {
+        let tenant = admin_tenant(subject)?;
+        let user = self.tenant_user(tenant, id).await?;
+        let roles = users::roles_of(&self.inner.db, tenant, user.id).await?;
+        Ok(user.info(roles))
+    }
+
+    /// Renames, suspends or reactivates a user. Suspension ends its sessions at once; the last
+    /// active admin of a tenant cannot be suspended.
+    pub async fn update_user(
+        &self,
+        subject: &Subject,
+        id: &str,
+        patch: &UserPatch,
+    ) -> Result<UserInfo, AuthError> {
+        let tenant = admin_tenant(subject)?;
+        users::check_name(patch.name.as_deref())?;
+        if patch.status == Some(UserStatus::Invited) {
+            return Err(AuthError::Validation(
+                "`status` can be set to `active` or `suspended`".into(),
+            ));
+        }
+        let user = self.tenant_user(tenant, id).await?;
+        let mut tx = self.inner.db.begin().await?;
+        let d = tx.dialect();
+        users::lock_user_creation(&mut tx).await?;
+        if patch.status == Some(UserStatus::Suspended) {
+            roles::keep_an_admin(&mut tx, tenant, user.id).await?;
+        }
+        let status = match (patch.status, user.status) {
+            // An invited user becomes active by accepting, not by an admin's say.
+            (Some(UserStatus::Active), UserStatus::Invited) => UserStatus::Invited,
+            (Some(s), _) => s,
+            (None, s) => s,
+        };
+        let mut q = Query::update();
+        q.table(Alias::new("users"))
+            .value(Alias::new("status"), status.as_str())
+            .value(Alias::new("updated_at"), ts_value(values::now(), d))
+            .and_where(Expr::col(Alias::new("id")).eq(uuid_value(user.id, d)));
+        if let Some(n) = &patch.name {
+            q.value(Alias::new("name"), n.as_str());
+        }
+        tx.execute(&q).await?;
+        if status == UserStatus::Suspended {
+            sessions::revoke_all(&mut tx, user.id).await?;
+        }
+        tx.commit().await?;
+        self.get_user(subject, id).await
+    }
+
+    /// Deletes a user of the admin's tenant with its sessions, API keys, tokens and roles. The
+    /// last active admin cannot be deleted.
+    pub async fn delete_user(&self, subject: &Subject, id: &str) -> Result<(), AuthError> {
+        let tenant = admin_tenant(subject)?;
+        let user = self.tenant_user(tenant, id).await?;
+        let mut tx = self.inner.db.begin().await?;
+        let d = tx.dialect();
+        users::lock_user_creation(&mut tx).await?;
+        roles::keep_an_admin(&mut tx, tenant, user.id).await?;
+        for (table, column) in [
+            ("sessions", "user_id"),
+            ("api_keys", "user_id"),
+            ("one_time_tokens", "user_id"),
+            ("user_roles", "user_id"),
+            ("users", "id"),
+        ] {
+            tx.execute(
+                Query::delete()
+                    .from_table(Alias::new(table))
+                    .and_where(Expr::col(Alias::new(column)).eq(uuid_value(user.id, d))),
+            )
+            .await?;
+        }
+        crate::sync::unlink_user(&mut tx, user.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a user's local roles (synced roles are the provider's). Every role must exist
+    /// in the tenant; the last active admin keeps `admin`. Takes effect on the user's next
+    /// request.
+    pub async fn set_user_roles(
+        &self,
+        subject: &Subject,
+        id: &str,
+        new_roles: &[String],
+    ) -> Result<UserInfo, AuthError> {
+        let tenant = admin_tenant(subject)?;
+        let user = self.tenant_user(tenant, id).await?;
+        let mut tx = self.inner.db.begin().await?;
+        users::lock_user_creation(&mut tx).await?;
+        for r in new_roles {
+            roles::check_assignable(&mut tx, tenant, r).await?;
+        }
+        if !new_roles.iter().any(|r| r == ADMIN_ROLE) {
+            roles::keep_an_admin(&mut tx, tenant, user.id).await?;
+        }
+        let d = tx.dialect();
+        tx.execute(
+            Query::delete()
+                .from_table(Alias::new("user_roles"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(user.id, d))),
+        )
+        .await?;
+        for r in new_roles {
+            users::add_role(&mut tx, tenant, user.id, r).await?;
+        }
+        tx.commit().await?;
+        self.get_user(subject, id).await
+    }
+
+    /// The roles of the admin's tenant: the built-in ones and those it created.
+    pub async fn list_roles(&self, subject: &Subject) -> Result<Vec<roles::RoleInfo>, AuthError> {
+        let tenant = admin_tenant(subject)?;
+        roles::list(&self.inner.db, tenant).await
+    }
+
+    /// Creates a role in the admin's tenant.
+    pub async fn create_role(
+        &self,
+        subject: &Subject,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<roles::RoleInfo, AuthError> {
+        let tenant = admin_tenant(subject)?;
+        roles::create(&self.inner.db, tenant, name, description).await
+    }
+
+    /// Deletes a created role of the admin's tenant and its assignments.
+    pub async fn delete_role(&self, subject: &Subject, name: &str) -> Result<(), AuthError> {
+        let tenant = admin_tenant(subject)?;
+        roles::delete(&self.inner.db, tenant, name).await
+    }
+
+    // ---- invitations, verification, reset ----
+
+    fn link(&self, path: &str, token: &str) -> String {
+        format!(
+            "{}/{path}?token={token}",
+            self.inner.config.link_base.trim_end_matches('/')
+        )
+    }
+
+    /// Invites `email` into the admin's tenant with `role` (default `authenticated`): an invited
+    /// user without a password, and a single-use token, valid for
+    /// [`AuthConfig::invite_ttl`], sent to the address through the [`EmailSender`].
+    pub async fn invite_member(
+        &self,
+        subject: &Subject,
+        email: &str,
+        name: Option<&str>,
+        role: Option<&str>,
+    ) -> Result<UserInfo, AuthError> {
+        let tenant = admin_tenant(subject)?.to_owned();
+        let email = email.trim();
+        users::check_email(email)?;
+        users::check_name(name)?;
+        let role = role.unwrap_or(AUTHENTICATED_ROLE);
+        let mut tx = self.inner.db.begin().await?;
+        users::lock_user_creation(&mut tx).await?;
+        roles::check_assignable(&mut tx, &tenant, role).await?;
+        let user = users::insert(
+            &mut tx,
+            NewUser {
+                tenant: &tenant,
+                email,
+                name,
+                status: UserStatus::Invited,
+                password_hash: None,
+                email_verified_at: None,
+            },
+            role,
+        )
+        .await?;
+        let (token, expires) = one_time::issue(
+            &mut tx,
+            &user,
+            Purpose::Invite,
+            self.inner.config.invite_ttl,
+        )
+        .await?;
+        tx.commit().await?;
+        let org = self.organization(subject).await?;
+        let place = org.map(|o| format!(" to {}", o.name)).unwrap_or_default();
+        let link = self.link("accept-invite", &token);
+        let sent = self
+            .send(Email {
+                to: email.to_owned(),
+                subject: format!("You are invited{place}"),
+                text: format!(
+                    "You have been invited{place}. Set your password here: {link}\n\nThe link works once and expires at {}.",
+                    rfc3339(expires)
+                ),
+                html: None,
+            })
+            .await;
+        if let Err(e) = sent {
+            // Undo the invitation so that it can be tried again.
+            let mut tx = self.inner.db.begin().await?;
+            let d = tx.dialect();
+            one_time::forget(&mut tx, user.id, None).await?;
+            for (table, column) in [("user_roles", "user_id"), ("users", "id")] {
+                tx.execute(
+                    Query::delete()
+                        .from_table(Alias::new(table))
+                        .and_where(Expr::col(Alias::new(column)).eq(uuid_value(user.id, d))),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Err(e);
+        }
+        Ok(user.info(vec![role.to_owned()]))
+    }
+
+    async fn send(&self, email: Email) -> Result<(), AuthError> {
+        self.inner.email.send(&email).await.map_err(|e| {
+            tracing::error!(error = %e, "email not sent");
+            AuthError::Internal
+        })
+    }
+
+    /// Accepts an invitation: sets the password (and name), activates the user, marks the email
+    /// verified (the link reached it) and signs in. The token works once.
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        password: &str,
+        name: Option<&str>,
+    ) -> Result<(UserInfo, NewSession), AuthError> {
+        password::check_new_password(password)?;
+        users::check_name(name)?;
+        let pw = password.to_owned();
+        let hash = blocking(move || password::hash_password(&pw)).await?;
+        let mut tx = self.inner.db.begin().await?;
+        let d = tx.dialect();
+        let id = one_time::consume(&mut tx, token, Purpose::Invite).await?;
+        let now = values::now();
+        let mut q = Query::update();
+        q.table(Alias::new("users"))
+            .value(Alias::new("password_hash"), hash.as_str())
+            .value(Alias::new("status"), UserStatus::Active.as_str())
+            .value(Alias::new("email_verified_at"), ts_value(now, d))
+            .value(Alias::new("updated_at"), ts_value(now, d))
+            .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
+            .and_where(Expr::col(Alias::new("status")).eq(UserStatus::Invited.as_str()));
+        if let Some(n) = name {
+            q.value(Alias::new("name"), n);
+        }
+        if tx.execute(&q).await? != 1 {
+            return Err(AuthError::InvalidToken);
+        }
+        let user = read_user(&mut tx, id).await?;
+        let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
+        tx.commit().await?;
+        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        Ok((user.info(roles), session))
+    }
+
+    /// Sends the signed-in user a link that verifies its email address.
+    pub async fn request_email_verification(&self, subject: &Subject) -> Result<(), AuthError> {
+        let user = self.current(subject).await?;
+        if user.email_verified {
+            return Err(AuthError::Conflict(
+                "the email address is already verified".into(),
+            ));
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let (token, _) = one_time::issue(
+            &mut tx,
+            &user,
+            Purpose::VerifyEmail,
+            self.inner.config.verify_ttl,
+        )
+        .await?;
+        tx.commit().await?;
+        let link = self.link("verify-email", &token);
+        self.send(Email {
+            to: user.email.clone(),
+            subject: "Verify your email address".into(),
+            text: format!("Confirm this address by opening {link}\n\nThe link works once."),
+            html: None,
+        })
+        .await
+    }
+
+    /// Verifies an email address with a token from [`Auth::request_email_verification`].
+    pub async fn verify_email(&self, token: &str) -> Result<UserInfo, AuthError> {
+        let mut tx = self.inner.db.begin().await?;
+        let d = tx.dialect();
+        let id = one_time::consume(&mut tx, token, Purpose::VerifyEmail).await?;
+        let now = ts_value(values::now(), d);
+        tx.execute(
+            Query::update()
+                .table(Alias::new("users"))
+                .value(Alias::new("email_verified_at"), now.clone())
+                .value(Alias::new("updated_at"), now)
+                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
+        )
+        .await?;
+        let user = read_user(&mut tx, id).await?;
+        tx.commit().await?;
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        Ok(user.info(roles))
+    }
+
+    /// Sends a password reset link to `email` if an active account has it. Always succeeds (the
+    /// answer tells nothing about which emails have accounts); limited per account and address.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        let limited = |s| AuthError::RateLimited {
+            retry_after_secs: s,
+        };
+        if let Some(a) = address {
+            self.inner
+                .per_address
+                .attempt(&a.to_string())
+                .map_err(limited)?;
+        }
+        let account = email.trim().to_lowercase();
+        self.inner
+            .per_account
+            .attempt(&format!("reset:{account}"))
+            .map_err(limited)?;
+        let Some(user) = users::by_email(&self.inner.db, &account)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+        else {
+            return Ok(());
+        };
+        let mut tx = self.inner.db.begin().await?;
+        let (token, _) = one_time::issue(
+            &mut tx,
+            &user,
+            Purpose::ResetPassword,
+            self.inner.config.reset_ttl,
+        )
+        .await?;
+        tx.commit().await?;
+        let link = self.link("reset-password", &token);
+        self.send(Email {
+            to: user.email.clone(),
+            subject: "Reset your password".into(),
+            text: format!(
+                "Someone asked to reset the password of this account. If it was you, choose a new one at {link}\n\nThe link works once. If it was not you, ignore this email."
+            ),
+            html: None,
+        })
+        .await
+    }
+
+    /// Sets a new password with a reset token; every session of the user ends.
+    pub async fn reset_password(&self, token: &str, new: &str) -> Result<UserInfo, AuthError> {
+        password::check_new_password(new)?;
+        let pw = new.to_owned();
+        let hash = blocking(move || password::hash_password(&pw)).await?;
+        let mut tx = self.inner.db.begin().await?;
+        let id = one_time::consume(&mut tx, token, Purpose::ResetPassword).await?;
+        let user = read_user(&mut tx, id).await?;
+        if user.status != UserStatus::Active {
+            return Err(AuthError::InvalidToken);
+        }
+        set_password(&mut tx, id, &hash).await?;
+        sessions::revoke_all(&mut tx, id).await?;
+        tx.commit().await?;
+        self.inner.per_account.clear(&user.email.to_lowercase());
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        tracing::info!(user = %user.id, "password reset; sessions revoked");
+        Ok(user.info(roles))
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Checks an organization name: 1 to 100 characters after trimming, no control characters.
+fn check_org_name(name: &str) -> Result<&str, AuthError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(AuthError::Validation(
+            "`organizationName` has 1 to 100 characters".into(),
+        ));
+    }
+    Ok(n)
+}
+
+async fn set_password(tx: &mut workeros_store::Tx, id: Uuid, hash: &str) -> Result<(), AuthError> {
+    let d = tx.dialect();
+    tx.execute(
+        Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new("password_hash"), hash)
+            .value(Alias::new("updated_at"), ts_value(values::now(), d))
+            .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn read_user(tx: &mut workeros_store::Tx, id: Uuid) -> Result<UserRow, AuthError> {
+    let d = tx.dialect();
+    let rows = tx
+        .fetch_all(
+            users::select_users()
+                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
+                .limit(1),
+        )
+        .await?;
+    users::user_rows(&rows)?
+        .into_iter()
+        .next()
+        .ok_or(AuthError::InvalidToken)
+}
