@@ -22,7 +22,8 @@ pub struct NewSession {
 }
 
 /// The session's sliding expiry is written back at most this often (a write per request would
-/// serialise readers on SQLite); a session's idle expiry is therefore accurate to a minute.
+/// serialise readers on SQLite), or every half idle period when that is shorter; a session's idle
+/// expiry is therefore accurate to a minute.
 const SLIDE_EVERY: time::Duration = time::Duration::minutes(1);
 
 fn duration(d: std::time::Duration) -> time::Duration {
@@ -119,7 +120,7 @@ pub(crate) async fn authenticate(
     }
     // Slide the idle expiry forward, at most once a minute.
     let slid = Ord::min(now.saturating_add(duration(cfg.session_idle)), max);
-    if slid - expires >= SLIDE_EVERY {
+    if slid - expires >= Ord::min(SLIDE_EVERY, duration(cfg.session_idle) / 2) {
         db.execute(
             Query::update()
                 .table(Alias::new("sessions"))
