@@ -1,13 +1,29 @@
 //! `example-server`: the workeros example server.
 //!
-//! Environment: `DATABASE_URL` (default `sqlite://./.data/workeros.sqlite`, folder and file
-//! created), `WORKEROS_ADDR` (default `127.0.0.1:8080`), `WORKEROS_ADMIN_TOKEN` (a static admin
-//! bearer token; when unset, one is generated and printed once). `RUST_LOG` sets the log filter.
+//! Environment:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | `sqlite://./.data/workeros.sqlite` | SQLite (folder and file created) or `postgres://…` |
+//! | `WORKEROS_ADDR` | `127.0.0.1:8080` | where to listen |
+//! | `WORKEROS_ADMIN_TOKEN` | generated, printed once | a bootstrap admin bearer token (≥ 16 characters) |
+//! | `WORKEROS_ORG_MODE` | off | `1`: organizations as tenants; signup takes `organizationName` |
+//! | `WORKEROS_PLAIN_HTTP` | off | `1`: session cookies without `Secure`, for `http://` development |
+//! | `WORKEROS_TICKET_SECRET` | random per start | realtime ticket key (≥ 32 bytes) |
+//! | `WORKEROS_PUBLIC_URL` | empty | base of the links in emails (invitations, resets) |
+//! | `RUST_LOG` | `info` | log filter; emails are logged (console sender) |
+//!
 //! Stops gracefully on SIGINT and SIGTERM.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
+use workeros_auth::{Auth, AuthConfig};
 use workeros_store::{Db, Store, migrate};
+
+fn flag(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1" | "true" | "yes"))
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -43,8 +59,29 @@ async fn run() -> Result<(), String> {
     };
     let db = Db::connect(&url).await.map_err(|e| e.to_string())?;
     let applied = migrate(&db).await.map_err(|e| e.to_string())?;
-    tracing::info!(?applied, "database ready");
-    let app = example_server::app(Store::new(db.clone()), &token);
+    let applied_auth = workeros_auth::migrate(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(?applied, ?applied_auth, "database ready");
+    let config = AuthConfig {
+        org_mode: flag("WORKEROS_ORG_MODE"),
+        secure_cookies: !flag("WORKEROS_PLAIN_HTTP"),
+        ticket_secret: std::env::var("WORKEROS_TICKET_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes),
+        link_base: std::env::var("WORKEROS_PUBLIC_URL").unwrap_or_default(),
+        bootstrap_token: Some(token),
+        ..AuthConfig::default()
+    };
+    tracing::info!(
+        org_mode = config.org_mode,
+        secure_cookies = config.secure_cookies,
+        "auth ready"
+    );
+    let auth = Auth::new(db.clone(), config).map_err(|e| format!("auth configuration: {e}"))?;
+    let app = example_server::app(Store::new(db.clone()), auth)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on `{addr}` ({e}); set WORKEROS_ADDR to a free address")
     })?;

@@ -8,12 +8,21 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use workeros_auth::{Auth, AuthConfig};
 use workeros_store::{Db, Store, migrate};
+
+const TOKEN: &str = "secret-token-0123456789";
 
 async fn app() -> axum::Router {
     let db = Db::connect("sqlite::memory:").await.unwrap();
     migrate(&db).await.unwrap();
-    example_server::app(Store::new(db), "secret-token")
+    workeros_auth::migrate(&db).await.unwrap();
+    let config = AuthConfig {
+        bootstrap_token: Some(TOKEN.into()),
+        ..AuthConfig::default()
+    };
+    let auth = Auth::new(db.clone(), config).unwrap();
+    example_server::app(Store::new(db), auth)
 }
 
 async fn call(
@@ -55,7 +64,7 @@ async fn health_and_admin_token() {
     let (s, v) = call(&app, "GET", "/api/collections", None, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(v["error"]["code"], "FORBIDDEN");
-    for bad in ["wrong", "secret-token ", ""] {
+    for bad in ["wrong", "secret-token-0123456789x", "pak_x", ""] {
         let (s, v) = call(&app, "GET", "/api/collections", Some(bad), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{bad:?}");
         assert_eq!(v["error"]["code"], "UNAUTHORIZED");
@@ -66,20 +75,20 @@ async fn health_and_admin_token() {
         &app,
         "POST",
         "/api/collections",
-        Some("secret-token"),
+        Some(TOKEN),
         Some(json!({"slug": "notes", "ownerScoped": true, "fields": [{"name": "body", "type": "text"}]})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["data"]["slug"], "notes");
-    let (s, v) = call(&app, "GET", "/api/collections", Some("secret-token"), None).await;
+    let (s, v) = call(&app, "GET", "/api/collections", Some(TOKEN), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
     let (s, v) = call(
         &app,
         "GET",
         "/api/permissions?collection=notes",
-        Some("secret-token"),
+        Some(TOKEN),
         None,
     )
     .await;
@@ -91,7 +100,7 @@ async fn health_and_admin_token() {
         &app,
         "POST",
         "/api/collections",
-        Some("secret-token"),
+        Some(TOKEN),
         Some(json!({"slug": "Bad Slug"})),
     )
     .await;
@@ -100,7 +109,7 @@ async fn health_and_admin_token() {
     let req = Request::builder()
         .method("POST")
         .uri("/api/collections")
-        .header(header::AUTHORIZATION, "Bearer secret-token")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from("{not json"))
         .unwrap();
