@@ -34,6 +34,26 @@ impl Mailbox {
         self.sent.lock().unwrap().clone()
     }
 
+    /// How many emails went to `to`.
+    pub fn count(&self, to: &str) -> usize {
+        let sent = self.sent.lock().unwrap();
+        sent.iter()
+            .filter(|e| e.to.eq_ignore_ascii_case(to))
+            .count()
+    }
+
+    /// The token of the next email to `to` after the first `since` (emails sent in the
+    /// background, such as password resets, arrive after the reply): waits up to 5 s.
+    pub async fn next_token(&self, to: &str, since: usize) -> String {
+        for _ in 0..500 {
+            if self.count(to) > since {
+                return self.last_token(to);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no new email to {to}");
+    }
+
     /// The token of the last link sent to `to`.
     pub fn last_token(&self, to: &str) -> String {
         let sent = self.sent.lock().unwrap();
@@ -108,6 +128,8 @@ pub struct Client {
     pub session: Option<String>,
     /// Sent as `Authorization: Bearer …` when set.
     pub bearer: Option<String>,
+    /// The session cookie's name (default `__Host-workeros_session`, the name with secure cookies).
+    pub cookie_name: Option<String>,
     /// The client address the request seems to come from (`ConnectInfo`).
     pub addr: Option<std::net::SocketAddr>,
 }
@@ -134,7 +156,11 @@ impl Client {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
         if let Some(s) = &self.session {
-            req = req.header(header::COOKIE, format!("other=1; workeros_session={s}"));
+            let name = self
+                .cookie_name
+                .as_deref()
+                .unwrap_or("__Host-workeros_session");
+            req = req.header(header::COOKIE, format!("other=1; {name}={s}"));
         }
         if let Some(b) = &self.bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
@@ -161,9 +187,13 @@ impl Client {
             body,
         };
         for c in reply.set_cookies() {
-            if let Some(rest) = c.strip_prefix("workeros_session=") {
+            let Some((name, rest)) = c.split_once('=') else {
+                continue;
+            };
+            if name == "__Host-workeros_session" || name == "workeros_session" {
                 let value = rest.split(';').next().unwrap_or_default();
                 self.session = (!value.is_empty()).then(|| value.to_owned());
+                self.cookie_name = Some(name.to_owned());
             }
         }
         reply

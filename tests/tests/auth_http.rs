@@ -43,6 +43,10 @@ async fn signup_login_me_logout() {
         );
         assert!(r.data().get("passwordHash").is_none());
         let cookie = &r.set_cookies()[0];
+        assert!(
+            cookie.starts_with("__Host-workeros_session="),
+            "{name}: {cookie}"
+        );
         for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
             assert!(cookie.contains(attr), "{name}: {cookie} lacks {attr}");
         }
@@ -676,6 +680,7 @@ async fn invitations_verification_and_reset() {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         assert_eq!(r.data()["status"], "invited");
+        let cleo_id = r.data()["id"].as_str().unwrap().to_owned();
         let mail = a.mail.all();
         assert!(
             mail.last()
@@ -740,6 +745,18 @@ async fn invitations_verification_and_reset() {
             StatusCode::UNPROCESSABLE_ENTITY
         );
 
+        // An admin cannot activate an invitation by decree, but may rename it.
+        let r = admin
+            .call(
+                app,
+                "PATCH",
+                &format!("/api/users/{cleo_id}"),
+                Some(json!({"status": "active", "name": "Cleo P."})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {:?}", r.body);
+        assert_eq!(r.data()["status"], "invited", "{name}");
+        assert_eq!(r.data()["name"], "Cleo P.", "{name}");
         // Accept: once.
         let mut cleo = Client::default();
         let r = cleo
@@ -800,8 +817,17 @@ async fn invitations_verification_and_reset() {
             StatusCode::CONFLICT
         );
 
+        let r = bob
+            .call(
+                app,
+                "POST",
+                "/api/auth/api-keys",
+                Some(json!({"name": "k"})),
+            )
+            .await;
+        let mut bob_key = Client::bearer(r.data()["key"].as_str().unwrap());
         // Password reset: the same answer for unknown emails; the token works once, for its
-        // purpose only, and ends every session.
+        // purpose only, and ends every session and API key.
         let before = a.mail.all().len();
         let r = Client::default()
             .call(
@@ -812,6 +838,7 @@ async fn invitations_verification_and_reset() {
             )
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(a.mail.all().len(), before, "{name}: nothing sent");
         let r = Client::default()
             .call(
@@ -822,7 +849,7 @@ async fn invitations_verification_and_reset() {
             )
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED);
-        let token = a.mail.last_token("bob@example.com");
+        let token = a.mail.next_token("bob@example.com", 1).await;
         let r = Client::default()
             .call(
                 app,
@@ -849,6 +876,11 @@ async fn invitations_verification_and_reset() {
             bob.call(app, "GET", "/api/auth/me", None).await.status,
             StatusCode::UNAUTHORIZED,
             "{name}"
+        );
+        assert_eq!(
+            bob_key.call(app, "GET", "/api/auth/me", None).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: keys end with a reset"
         );
         let r = Client::default()
             .call(

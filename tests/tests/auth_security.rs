@@ -133,7 +133,7 @@ async fn no_plaintext_secret_at_rest() {
                 Some(json!({"email": "ann@example.com"})),
             )
             .await;
-        secrets.push(a.mail.last_token("ann@example.com"));
+        secrets.push(a.mail.next_token("ann@example.com", 1).await);
         let mut cleo = Client::default();
         cleo.call(
             app,
@@ -225,8 +225,8 @@ async fn fixation_revocation_and_invalid_credentials() {
 
         // Presented but invalid credentials are 401 even on routes anonymous may use.
         for (cookie, authz) in [
-            (Some("workeros_session=garbage"), None),
-            (Some("workeros_session="), None),
+            (Some("__Host-workeros_session=garbage"), None),
+            (Some("__Host-workeros_session="), None),
             (None, Some("Bearer pak_invalid")),
             (None, Some("Bearer ")),
             (None, Some("Basic YWxhZGRpbjpvcGVuc2VzYW1l")),
@@ -472,6 +472,16 @@ async fn an_api_key_never_exceeds_its_user() {
             StatusCode::FORBIDDEN,
             "{name}"
         );
+        // A key cannot mint keys (a leaked key must not outlive its revocation).
+        let r = key
+            .call(
+                app,
+                "POST",
+                "/api/auth/api-keys",
+                Some(json!({"name": "forever"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}: {:?}", r.body);
         // Keys cannot mint sessions or change the password without it.
         let r = key
             .call(
@@ -572,7 +582,7 @@ async fn one_time_tokens_expire() {
                 Some(json!({"email": "admin@example.com"})),
             )
             .await;
-        let reset = a.mail.last_token("admin@example.com");
+        let reset = a.mail.next_token("admin@example.com", 0).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let r = Client::default()
             .call(
@@ -604,7 +614,7 @@ async fn one_time_tokens_expire() {
                 Some(json!({"email": "admin@example.com"})),
             )
             .await;
-        let first = a.mail.last_token("admin@example.com");
+        let first = a.mail.next_token("admin@example.com", 0).await;
         Client::default()
             .call(
                 app,
@@ -613,7 +623,7 @@ async fn one_time_tokens_expire() {
                 Some(json!({"email": "admin@example.com"})),
             )
             .await;
-        let second = a.mail.last_token("admin@example.com");
+        let second = a.mail.next_token("admin@example.com", 1).await;
         assert_ne!(first, second);
         let r = Client::default()
             .call(

@@ -52,7 +52,8 @@ fn raw() -> impl Strategy<Value = Raw> {
         })
 }
 
-/// The ordered stream: event `i` has id `event_<i>` and instant `base + i` seconds.
+/// The ordered stream: event `i` has id `event_<i>` and instant `base + i/2` seconds (pairs of
+/// events share an instant: ties are broken by event id).
 fn ordered(raws: &[Raw]) -> Vec<SyncEvent> {
     let base = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
     raws.iter()
@@ -100,7 +101,7 @@ fn ordered(raws: &[Raw]) -> Vec<SyncEvent> {
             };
             SyncEvent {
                 id: format!("event_{i:06}"),
-                updated_at: base + time::Duration::seconds(i as i64),
+                updated_at: base + time::Duration::seconds(i as i64 / 2),
                 kind,
             }
         })
@@ -198,6 +199,26 @@ async fn apply_all(db: &Db, events: &[SyncEvent]) {
     }
 }
 
+/// Marks `email`'s address verified (as accepting an invitation or a verification link does):
+/// only verified users are linked to provider memberships.
+async fn verify(db: &Db, email: &str) {
+    let d = db.dialect();
+    db.execute(
+        Query::update()
+            .table(Alias::new("users"))
+            .value(
+                Alias::new("email_verified_at"),
+                workeros_store::values::ts_value(workeros_store::values::now(), d),
+            )
+            .and_where(sea_query::ExprTrait::eq(
+                sea_query::Expr::col(Alias::new("email_lower")),
+                email,
+            )),
+    )
+    .await
+    .unwrap();
+}
+
 /// Roles of the two local users, through their sessions.
 async fn subject_roles(auth: &Auth, tokens: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
@@ -241,6 +262,8 @@ fn any_order_duplicates_and_replays_end_in_the_ordered_state() {
             workeros_auth::create_user(&t.db, &u1.tenant, EMAILS[1], "password two", None)
                 .await
                 .unwrap();
+            verify(&t.db, EMAILS[0]).await;
+            verify(&t.db, EMAILS[1]).await;
             let (_, s2) = auth.login(EMAILS[1], "password two", None).await.unwrap();
             (auth, vec![s1.token, s2.token])
         });
@@ -323,6 +346,7 @@ async fn synced_roles_reach_linked_subjects() {
         sync::set_external_id(db, &ann.tenant, Some("org_A"))
             .await
             .unwrap();
+        verify(db, "ann@acme.test").await;
         let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_750_000_000 + s).unwrap();
         let ev = |id: &str, s: i64, kind| SyncEvent {
             id: id.into(),
@@ -517,6 +541,16 @@ async fn synced_roles_reach_linked_subjects() {
         workeros_auth::create_user(db, &ann.tenant, "late@acme.test", "late password", None)
             .await
             .unwrap();
+        let (unverified, _) = auth
+            .login("late@acme.test", "late password", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            unverified.roles,
+            ["authenticated"],
+            "{name}: an unproven email links nothing"
+        );
+        verify(db, "late@acme.test").await;
         let (late, _) = auth
             .login("late@acme.test", "late password", None)
             .await

@@ -4,7 +4,7 @@
 
 use crate::AuthError;
 use crate::tokens;
-use crate::users::{self, UserRow, UserStatus};
+use crate::users::{self, Credential, UserRow, UserStatus};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -184,15 +184,17 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
     }
     let d = db.dialect();
     let rows = db
-        .fetch_all(
-            Query::select()
-                .columns(
-                    ["id", "user_id", "expires_at", "last_used_at", "revoked_at"].map(Alias::new),
-                )
-                .from(Alias::new("api_keys"))
-                .and_where(Expr::col(Alias::new("key_hash")).eq(tokens::digest(key)))
-                .limit(1),
-        )
+        .fetch_all(&users::credential_with_user(
+            "api_keys",
+            &[
+                ("id", "key_id"),
+                ("expires_at", "expires_at"),
+                ("last_used_at", "last_used_at"),
+                ("revoked_at", "revoked_at"),
+            ],
+            "key_hash",
+            tokens::digest(key),
+        ))
         .await?;
     let Some(row) = rows.iter().next() else {
         return Err(AuthError::Unauthorized);
@@ -205,15 +207,14 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
         s.and_then(|s| Uuid::try_parse(&s).ok())
             .ok_or_else(|| AuthError::internal("an API key row without ids"))
     };
-    let key_id = parse(row.uuid_text("id")?)?;
-    let user_id = parse(row.uuid_text("user_id")?)?;
+    let key_id = parse(row.uuid_text("key_id")?)?;
     let touch = row
         .ts("last_used_at")?
         .is_none_or(|t| now - t >= TOUCH_EVERY);
-    let user = users::by_id(db, user_id)
-        .await?
-        .filter(|u| u.status == UserStatus::Active)
-        .ok_or(AuthError::Unauthorized)?;
+    let user = UserRow::read(&row)?;
+    if user.status != UserStatus::Active {
+        return Err(AuthError::Unauthorized);
+    }
     if touch {
         db.execute(
             Query::update()
@@ -224,5 +225,19 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
         .await?;
     }
     let roles = users::roles_of(db, &user.tenant, user.id).await?;
-    Ok(user.subject(roles))
+    Ok(user.subject(roles, Credential::ApiKey))
+}
+
+/// Revokes every live key of user `id` (a password reset).
+pub(crate) async fn revoke_all(tx: &mut workeros_store::Tx, id: Uuid) -> Result<u64, AuthError> {
+    let d = tx.dialect();
+    Ok(tx
+        .execute(
+            Query::update()
+                .table(Alias::new("api_keys"))
+                .value(Alias::new("revoked_at"), ts_value(values::now(), d))
+                .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
+                .and_where(Expr::col(Alias::new("revoked_at")).is_null()),
+        )
+        .await?)
 }

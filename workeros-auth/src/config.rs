@@ -22,7 +22,9 @@ pub struct AuthConfig {
     pub allow_signup: bool,
     /// Set the `Secure` cookie attribute. Turn off only for plain-HTTP development.
     pub secure_cookies: bool,
-    /// The session cookie's name.
+    /// The session cookie's name. With [`secure_cookies`](Self::secure_cookies) it is sent with
+    /// the `__Host-` prefix (see [`AuthConfig::session_cookie_name`]), which browsers accept only
+    /// from the host itself, over HTTPS, for path `/`: a sibling subdomain cannot plant one.
     pub cookie_name: String,
     /// A session unused for this long expires (each use slides it forward).
     pub session_idle: Duration,
@@ -52,6 +54,18 @@ pub struct AuthConfig {
     /// A static bearer token that acts as an admin (a bootstrap credential, like Directus'
     /// `ADMIN_TOKEN`); compared in constant time. `None`: no such token.
     pub bootstrap_token: Option<String>,
+}
+
+impl AuthConfig {
+    /// The session cookie's name as sent: `__Host-<cookie_name>` with secure cookies, else
+    /// `cookie_name`.
+    pub fn session_cookie_name(&self) -> String {
+        if self.secure_cookies {
+            format!("__Host-{}", self.cookie_name)
+        } else {
+            self.cookie_name.clone()
+        }
+    }
 }
 
 impl Default for AuthConfig {

@@ -178,7 +178,8 @@ enum Presented {
     Bearer(AuthError),
 }
 
-/// Whether `path` is a route that signs in or out (an invalid cookie is ignored there).
+/// Whether `path` is a route that signs in or out (an invalid cookie is ignored there). Exact
+/// paths: under a nested prefix the routes answer a stale cookie with 401 (and clear it).
 fn signs_in(path: &str) -> bool {
     [
         "/api/auth/login",
@@ -188,13 +189,12 @@ fn signs_in(path: &str) -> bool {
         "/api/auth/password-reset",
         "/api/auth/password-reset/request",
     ]
-    .iter()
-    .any(|p| path.ends_with(p))
+    .contains(&path)
 }
 
 /// The session token of the request's cookie, if it has one.
 fn session_cookie<'h>(auth: &Auth, headers: &'h HeaderMap) -> Option<&'h str> {
-    let name = auth.config().cookie_name.as_str();
+    let name = auth.cookie_name();
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -258,7 +258,7 @@ fn session_cookie_for(auth: &Auth, token: &str, until: OffsetDateTime) -> String
     let secs = (until - workeros_store::values::now())
         .whole_seconds()
         .max(0);
-    Cookie::build((cfg.cookie_name.clone(), token.to_owned()))
+    Cookie::build((auth.cookie_name().to_owned(), token.to_owned()))
         .http_only(true)
         .secure(cfg.secure_cookies)
         .same_site(SameSite::Lax)
@@ -270,7 +270,7 @@ fn session_cookie_for(auth: &Auth, token: &str, until: OffsetDateTime) -> String
 
 fn clear(auth: &Auth) -> String {
     let cfg = auth.config();
-    Cookie::build((cfg.cookie_name.clone(), ""))
+    Cookie::build((auth.cookie_name().to_owned(), ""))
         .http_only(true)
         .secure(cfg.secure_cookies)
         .same_site(SameSite::Lax)

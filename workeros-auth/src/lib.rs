@@ -70,4 +70,6 @@ pub use schema::migrate;
 pub use service::{Auth, BOOTSTRAP_USER_ID, OrganizationInfo, Signup, UserPatch};
 pub use sessions::NewSession;
 pub use tokens::API_KEY_PREFIX;
-pub use users::{ADMIN_ROLE, AUTHENTICATED_ROLE, UserInfo, UserStatus, create_user};
+pub use users::{
+    ADMIN_ROLE, AUTHENTICATED_ROLE, CREDENTIAL_ATTR, UserInfo, UserStatus, create_user,
+};

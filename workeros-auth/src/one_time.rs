@@ -9,8 +9,8 @@ use crate::users::UserRow;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use workeros_store::Tx;
 use workeros_store::values::{self, ts_value, uuid_value};
+use workeros_store::{Db, Tx};
 
 /// What a one-time token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +113,35 @@ pub(crate) async fn consume(tx: &mut Tx, token: &str, purpose: Purpose) -> Resul
         return Err(AuthError::InvalidToken);
     }
     Ok(user)
+}
+
+/// Checks, without using it, that `token` is a live token for `purpose`: done before the costly
+/// work a token allows (hashing a new password), so that junk tokens cost a lookup only.
+pub(crate) async fn check(db: &Db, token: &str, purpose: Purpose) -> Result<(), AuthError> {
+    if !tokens::plausible(token) {
+        return Err(AuthError::InvalidToken);
+    }
+    let rows = db
+        .fetch_all(
+            Query::select()
+                .columns(["purpose", "expires_at"].map(Alias::new))
+                .from(Alias::new("one_time_tokens"))
+                .and_where(Expr::col(Alias::new("token_hash")).eq(tokens::digest(token)))
+                .limit(1),
+        )
+        .await?;
+    let live = match rows.iter().next() {
+        Some(r) => {
+            r.text(0usize)?.as_deref() == Some(purpose.as_str())
+                && r.ts(1usize)?.is_some_and(|t| values::now() < t)
+        }
+        None => false,
+    };
+    if live {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidToken)
+    }
 }
 
 /// Deletes user `id`'s tokens (of `purpose`, or all).

@@ -65,12 +65,16 @@ struct Inner {
     db: Db,
     config: AuthConfig,
     per_account: Limiter,
+    /// [`AuthConfig::session_cookie_name`], computed once.
+    cookie_name: String,
     per_address: Limiter,
     tickets: Tickets,
     email: Arc<dyn EmailSender>,
     /// A hash verified against when the account does not exist, so that an unknown email takes
     /// as long as a wrong password.
     dummy_hash: String,
+    /// Password hashes computed at once: the number of cores.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// Identity over one [`Db`]: signup, login, sessions, API keys, users and roles, organizations,
@@ -90,13 +94,24 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Runs a CPU-heavy closure (Argon2id) off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
-) -> Result<T, AuthError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(AuthError::internal)?
+impl Auth {
+    /// Runs a CPU-heavy closure (Argon2id, 19 MiB each) off the async workers, at most
+    /// [`Inner::hashing`]'s permits at once, so a flood of requests queues instead of taking
+    /// every core and gigabytes of memory.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(AuthError::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(AuthError::internal)?
+    }
 }
 
 /// The tenant a subject acts in.
@@ -149,12 +164,16 @@ impl Auth {
         Ok(Self {
             inner: Arc::new(Inner {
                 per_account: Limiter::new(config.login_per_account),
+                cookie_name: config.session_cookie_name(),
                 per_address: Limiter::new(config.login_per_address),
                 tickets: Tickets::new(key),
                 db,
                 config,
                 email,
                 dummy_hash,
+                hashing: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                ),
             }),
         })
     }
@@ -167,6 +186,11 @@ impl Auth {
     /// The configuration.
     pub fn config(&self) -> &AuthConfig {
         &self.inner.config
+    }
+
+    /// The session cookie's name as sent ([`AuthConfig::session_cookie_name`]).
+    pub fn cookie_name(&self) -> &str {
+        &self.inner.cookie_name
     }
 
     // ---- sign up, log in, log out ----
@@ -200,7 +224,7 @@ impl Auth {
             (None, false) => None,
         };
         let pw = input.password.clone();
-        let hash = blocking(move || password::hash_password(&pw)).await?;
+        let hash = self.blocking(move || password::hash_password(&pw)).await?;
         let mut tx = self.inner.db.begin().await?;
         users::lock_user_creation(&mut tx).await?;
         let (tenant, role) = match org {
@@ -243,7 +267,9 @@ impl Auth {
         let session = sessions::create(&mut tx, &user, cfg).await?;
         tx.commit().await?;
         tracing::info!(user = %user.id, tenant = %user.tenant, "signup");
-        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        if user.email_verified {
+            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        }
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         Ok((user.info(roles), session))
     }
@@ -260,13 +286,12 @@ impl Auth {
         let limited = |s| AuthError::RateLimited {
             retry_after_secs: s,
         };
-        if let Some(a) = address {
-            self.inner
-                .per_address
-                .attempt(&a.to_string())
-                .map_err(limited)?;
-        }
+        self.limit_address(address).map_err(limited)?;
         let account = email.trim().to_lowercase();
+        if account.len() > 254 || password.len() > password::MAX_PASSWORD_LEN {
+            // Not an account of ours; never a limiter key (memory stays bounded).
+            return Err(AuthError::Unauthorized);
+        }
         self.inner.per_account.attempt(&account).map_err(limited)?;
         let user = users::by_email(&self.inner.db, &account).await?;
         let hash = match &user {
@@ -279,7 +304,8 @@ impl Auth {
                 Some(h) => (h, true),
                 None => (self.inner.dummy_hash.clone(), false),
             };
-            blocking(move || Ok(password::verify_password(&pw, &hash) && real)).await?
+            self.blocking(move || Ok(password::verify_password(&pw, &hash) && real))
+                .await?
         };
         let Some(user) = user.filter(|_| ok) else {
             tracing::info!("login failed");
@@ -290,10 +316,39 @@ impl Auth {
         sessions::sweep(&mut tx, user.id).await?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
-        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        if user.email_verified {
+            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        }
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         tracing::info!(user = %user.id, "login");
         Ok((user.info(roles), session))
+    }
+
+    /// Counts an attempt from `address`: IPv4 addresses one by one, IPv6 by /64 (what one host
+    /// usually has). Without an address there is no per-address limit, which is logged once.
+    fn limit_address(&self, address: Option<IpAddr>) -> Result<(), u64> {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let key = match address {
+            Some(IpAddr::V4(a)) => a.to_string(),
+            Some(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = a.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+            None => {
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        "login without a client address: no per-address rate limit (serve with \
+                         `into_make_service_with_connect_info::<SocketAddr>()`, or trust a proxy's \
+                         X-Forwarded-For)"
+                    );
+                }
+                return Ok(());
+            }
+        };
+        self.inner.per_address.attempt(&key)
     }
 
     /// Ends the session `token` (unknown tokens are ignored).
@@ -401,15 +456,16 @@ impl Auth {
             })?;
         let stored = user.password_hash.clone().unwrap_or_default();
         let (cur, new_pw) = (current.to_owned(), new.to_owned());
-        let hash = blocking(move || {
-            if password::verify_password(&cur, &stored) {
-                password::hash_password(&new_pw).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
-        .await?
-        .ok_or(AuthError::Unauthorized)?;
+        let hash = self
+            .blocking(move || {
+                if password::verify_password(&cur, &stored) {
+                    password::hash_password(&new_pw).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
         self.inner.per_account.clear(&account);
         let mut tx = self.inner.db.begin().await?;
         set_password(&mut tx, user.id, &hash).await?;
@@ -430,6 +486,18 @@ impl Auth {
         name: &str,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<NewApiKey, AuthError> {
+        // A key cannot mint keys: a leaked key must not outlive its own revocation.
+        if subject
+            .user
+            .as_ref()
+            .and_then(|u| u.attrs.get(users::CREDENTIAL_ATTR))
+            .and_then(|v| v.as_str())
+            == Some(users::Credential::ApiKey.as_str())
+        {
+            return Err(AuthError::Forbidden(
+                "an API key cannot create API keys; sign in to create one".into(),
+            ));
+        }
         let user = self.current(subject).await?;
         api_keys::create(&self.inner.db, &user, name, expires_at).await
     }
@@ -524,26 +592,39 @@ impl Auth {
         let mut tx = self.inner.db.begin().await?;
         let d = tx.dialect();
         users::lock_user_creation(&mut tx).await?;
-        if patch.status == Some(UserStatus::Suspended) {
-            roles::keep_an_admin(&mut tx, tenant, user.id).await?;
-        }
-        let status = match (patch.status, user.status) {
-            // An invited user becomes active by accepting, not by an admin's say.
-            (Some(UserStatus::Active), UserStatus::Invited) => UserStatus::Invited,
-            (Some(s), _) => s,
-            (None, s) => s,
-        };
-        let mut q = Query::update();
-        q.table(Alias::new("users"))
-            .value(Alias::new("status"), status.as_str())
-            .value(Alias::new("updated_at"), ts_value(values::now(), d))
-            .and_where(Expr::col(Alias::new("id")).eq(uuid_value(user.id, d)));
+        let now = ts_value(values::now(), d);
+        let this_user = || Expr::col(Alias::new("id")).eq(uuid_value(user.id, d));
         if let Some(n) = &patch.name {
-            q.value(Alias::new("name"), n.as_str());
+            tx.execute(
+                Query::update()
+                    .table(Alias::new("users"))
+                    .value(Alias::new("name"), n.as_str())
+                    .value(Alias::new("updated_at"), now.clone())
+                    .and_where(this_user()),
+            )
+            .await?;
         }
-        tx.execute(&q).await?;
-        if status == UserStatus::Suspended {
-            sessions::revoke_all(&mut tx, user.id).await?;
+        // Only a status the patch names is written (a rename never writes back a status read
+        // earlier), and never over `invited`: an invitation is accepted, not decreed.
+        if let Some(status) = patch.status {
+            if status == UserStatus::Suspended {
+                roles::keep_an_admin(&mut tx, tenant, user.id).await?;
+            }
+            let n = tx
+                .execute(
+                    Query::update()
+                        .table(Alias::new("users"))
+                        .value(Alias::new("status"), status.as_str())
+                        .value(Alias::new("updated_at"), now)
+                        .and_where(this_user())
+                        .and_where(
+                            Expr::col(Alias::new("status")).ne(UserStatus::Invited.as_str()),
+                        ),
+                )
+                .await?;
+            if n == 1 && status == UserStatus::Suspended {
+                sessions::revoke_all(&mut tx, user.id).await?;
+            }
         }
         tx.commit().await?;
         self.get_user(subject, id).await
@@ -732,8 +813,9 @@ impl Auth {
     ) -> Result<(UserInfo, NewSession), AuthError> {
         password::check_new_password(password)?;
         users::check_name(name)?;
+        one_time::check(&self.inner.db, token, Purpose::Invite).await?;
         let pw = password.to_owned();
-        let hash = blocking(move || password::hash_password(&pw)).await?;
+        let hash = self.blocking(move || password::hash_password(&pw)).await?;
         let mut tx = self.inner.db.begin().await?;
         let d = tx.dialect();
         let id = one_time::consume(&mut tx, token, Purpose::Invite).await?;
@@ -755,7 +837,9 @@ impl Auth {
         let user = read_user(&mut tx, id).await?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
-        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        if user.email_verified {
+            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        }
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         Ok((user.info(roles), session))
     }
@@ -801,14 +885,17 @@ impl Auth {
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
         )
         .await?;
-        let user = read_user(&mut tx, id).await?;
+        let mut user = read_user(&mut tx, id).await?;
         tx.commit().await?;
+        user.email_verified = true;
+        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         Ok(user.info(roles))
     }
 
-    /// Sends a password reset link to `email` if an active account has it. Always succeeds (the
-    /// answer tells nothing about which emails have accounts); limited per account and address.
+    /// Sends a password reset link to `email` if an active account has it, in the background.
+    /// Always succeeds (the answer tells nothing about which emails have accounts); limited per
+    /// account and address.
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -817,13 +904,11 @@ impl Auth {
         let limited = |s| AuthError::RateLimited {
             retry_after_secs: s,
         };
-        if let Some(a) = address {
-            self.inner
-                .per_address
-                .attempt(&a.to_string())
-                .map_err(limited)?;
-        }
+        self.limit_address(address).map_err(limited)?;
         let account = email.trim().to_lowercase();
+        if account.len() > 254 {
+            return Ok(());
+        }
         self.inner
             .per_account
             .attempt(&format!("reset:{account}"))
@@ -844,22 +929,31 @@ impl Auth {
         .await?;
         tx.commit().await?;
         let link = self.link("reset-password", &token);
-        self.send(Email {
+        let email = Email {
             to: user.email.clone(),
             subject: "Reset your password".into(),
             text: format!(
                 "Someone asked to reset the password of this account. If it was you, choose a new one at {link}\n\nThe link works once. If it was not you, ignore this email."
             ),
             html: None,
-        })
-        .await
+        };
+        // Sent in the background: the reply neither waits for the mail server nor reports its
+        // failure, so it does not tell which emails have accounts.
+        let sender = self.inner.email.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sender.send(&email).await {
+                tracing::error!(error = %e, "password reset email not sent");
+            }
+        });
+        Ok(())
     }
 
-    /// Sets a new password with a reset token; every session of the user ends.
+    /// Sets a new password with a reset token; every session and API key of the user ends.
     pub async fn reset_password(&self, token: &str, new: &str) -> Result<UserInfo, AuthError> {
         password::check_new_password(new)?;
+        one_time::check(&self.inner.db, token, Purpose::ResetPassword).await?;
         let pw = new.to_owned();
-        let hash = blocking(move || password::hash_password(&pw)).await?;
+        let hash = self.blocking(move || password::hash_password(&pw)).await?;
         let mut tx = self.inner.db.begin().await?;
         let id = one_time::consume(&mut tx, token, Purpose::ResetPassword).await?;
         let user = read_user(&mut tx, id).await?;
@@ -867,7 +961,9 @@ impl Auth {
             return Err(AuthError::InvalidToken);
         }
         set_password(&mut tx, id, &hash).await?;
+        // A reset is what a user does after a compromise: every session and API key ends.
         sessions::revoke_all(&mut tx, id).await?;
+        api_keys::revoke_all(&mut tx, id).await?;
         tx.commit().await?;
         self.inner.per_account.clear(&user.email.to_lowercase());
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;

@@ -86,24 +86,16 @@ pub(crate) async fn authenticate(
     }
     let d = db.dialect();
     let hash = tokens::digest(token);
-    let s = Alias::new("s");
-    let u = Alias::new("u");
-    let mut q = Query::select();
-    for c in users::USER_COLUMNS {
-        q.column((u.clone(), Alias::new(c)));
-    }
-    q.expr_as(
-        Expr::col((s.clone(), Alias::new("id"))),
-        Alias::new("session_id"),
-    )
-    .columns(["expires_at", "max_expires_at"].map(|c| (s.clone(), Alias::new(c))))
-    .from_as(Alias::new("sessions"), s.clone())
-    .inner_join(
-        sea_query::TableRef::Table(Alias::new("users").into(), Some(u.clone().into())),
-        Expr::col((u.clone(), Alias::new("id"))).equals((s.clone(), Alias::new("user_id"))),
-    )
-    .and_where(Expr::col((s.clone(), Alias::new("token_hash"))).eq(hash))
-    .limit(1);
+    let q = users::credential_with_user(
+        "sessions",
+        &[
+            ("id", "session_id"),
+            ("expires_at", "expires_at"),
+            ("max_expires_at", "max_expires_at"),
+        ],
+        "token_hash",
+        hash,
+    );
     let rows = db.fetch_all(&q).await?;
     let Some(row) = rows.iter().next() else {
         return Err(AuthError::Unauthorized);
@@ -133,7 +125,7 @@ pub(crate) async fn authenticate(
         .await?;
     }
     let roles = users::roles_of(db, &user.tenant, user.id).await?;
-    Ok(user.subject(roles))
+    Ok(user.subject(roles, users::Credential::Session))
 }
 
 /// Ends session `token` (logout). Unknown tokens are ignored.

@@ -29,6 +29,9 @@ use workeros_store::migrate::{ColumnKind as K, col};
 use workeros_store::values::{self, bool_value, ts_value, uuid_value};
 use workeros_store::{Db, StoreError, Tx};
 
+/// The PostgreSQL advisory lock that serialises sync events.
+const SYNC_LOCK: i64 = 0x7379_6e63_0000; // "sync"
+
 /// The namespace of derived role ids.
 const ROLE_NAMESPACE: Uuid = Uuid::from_u128(0x6b2f_0c1e_5a7d_4f3b_9c21_8e4d_a0b7_1c55);
 
@@ -156,6 +159,7 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("description", K::Text, d))
             .col(col("deleted", K::Bool, d).not_null())
             .col(col("provider_updated_at", K::Ts, d).not_null())
+            .col(col("provider_event_id", K::Text, d).not_null())
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
@@ -168,6 +172,7 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("user_id", K::Uuid, d))
             .col(col("deleted", K::Bool, d).not_null())
             .col(col("provider_updated_at", K::Ts, d).not_null())
+            .col(col("provider_event_id", K::Text, d).not_null())
             .col(col("updated_at", K::Ts, d).not_null())
             .primary_key(&mut pk(&["provider_org_id", "provider_user_id"]))
             .to_owned(),
@@ -267,6 +272,19 @@ pub async fn apply(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
         ));
     }
     let mut tx = db.begin().await?;
+    // One event at a time: the staleness check and the write must not interleave with another
+    // event's (SQLite's write lock already serialises; PostgreSQL takes a transaction lock).
+    if let Tx::Postgres(t) = &mut tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SYNC_LOCK)
+            .execute(&mut **t)
+            .await
+            .map_err(StoreError::from)?;
+    }
+    let stamp = Stamp {
+        at: event.updated_at,
+        event: &event.id,
+    };
     let applied = match &event.kind {
         SyncEventKind::GlobalRole {
             slug,
@@ -285,7 +303,7 @@ pub async fn apply(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
                 name,
                 description.as_deref(),
                 *deleted,
-                event.updated_at,
+                stamp,
             )
             .await?
         }
@@ -307,7 +325,7 @@ pub async fn apply(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
                 name,
                 description.as_deref(),
                 *deleted,
-                event.updated_at,
+                stamp,
             )
             .await?
         }
@@ -328,7 +346,7 @@ pub async fn apply(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
                 email.as_deref(),
                 roles,
                 *deleted,
-                event.updated_at,
+                stamp,
             )
             .await?
         }
@@ -384,22 +402,37 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// The provider `updated_at` stored for the row `table.key = value`, if any.
-async fn stored_at(
+/// When an event happened at the provider: its `updated_at`, ties broken by event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Stamp<'a> {
+    at: OffsetDateTime,
+    event: &'a str,
+}
+
+/// Whether the row `table.keys` holds state as new as `stamp` or newer.
+async fn is_stale(
     tx: &mut Tx,
     table: &str,
     keys: &[(&str, &str)],
-) -> Result<Option<OffsetDateTime>, AuthError> {
+    stamp: Stamp<'_>,
+) -> Result<bool, AuthError> {
     let mut q = Query::select();
-    q.column(Alias::new("provider_updated_at"))
+    q.columns(["provider_updated_at", "provider_event_id"].map(Alias::new))
         .from(Alias::new(table));
     for (k, v) in keys {
         q.and_where(Expr::col(Alias::new(*k)).eq(*v));
     }
     let rows = tx.fetch_all(&q).await?;
     Ok(match rows.iter().next() {
-        Some(r) => r.ts(0usize)?,
-        None => None,
+        Some(r) => {
+            let event = r.text(1usize)?.unwrap_or_default();
+            let stored = Stamp {
+                at: r.ts(0usize)?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                event: &event,
+            };
+            stored >= stamp
+        }
+        None => false,
     })
 }
 
@@ -413,12 +446,9 @@ async fn put_role(
     name: &str,
     description: Option<&str>,
     deleted: bool,
-    at: OffsetDateTime,
+    stamp: Stamp<'_>,
 ) -> Result<Applied, AuthError> {
-    if stored_at(tx, "sync_roles", &[("urn", urn)])
-        .await?
-        .is_some_and(|s| s >= at)
-    {
+    if is_stale(tx, "sync_roles", &[("urn", urn)], stamp).await? {
         return Ok(Applied::Stale);
     }
     let d = tx.dialect();
@@ -432,6 +462,7 @@ async fn put_role(
         "description",
         "deleted",
         "provider_updated_at",
+        "provider_event_id",
         "updated_at",
     ];
     tx.execute(
@@ -446,7 +477,8 @@ async fn put_role(
                 Expr::val(name),
                 Expr::val(description.map(str::to_owned)),
                 Expr::val(bool_value(deleted, d)),
-                Expr::val(ts_value(at, d)),
+                Expr::val(ts_value(stamp.at, d)),
+                Expr::val(stamp.event),
                 Expr::val(now),
             ])
             .map_err(AuthError::internal)?
@@ -458,6 +490,7 @@ async fn put_role(
                             "description",
                             "deleted",
                             "provider_updated_at",
+                            "provider_event_id",
                             "updated_at",
                         ]
                         .map(Alias::new),
@@ -478,16 +511,14 @@ async fn put_membership(
     email: Option<&str>,
     roles: &[RoleRef],
     deleted: bool,
-    at: OffsetDateTime,
+    stamp: Stamp<'_>,
 ) -> Result<Applied, AuthError> {
+    let at = stamp.at;
     let keys = [
         ("provider_org_id", organization),
         ("provider_user_id", user),
     ];
-    if stored_at(tx, "sync_memberships", &keys)
-        .await?
-        .is_some_and(|s| s >= at)
-    {
+    if is_stale(tx, "sync_memberships", &keys, stamp).await? {
         return Ok(Applied::Stale);
     }
     let d = tx.dialect();
@@ -505,7 +536,9 @@ async fn put_membership(
             users::user_rows(&rows)?
                 .into_iter()
                 .next()
-                .filter(|u| u.status != UserStatus::Suspended)
+                // Only an address the user proved (an accepted invitation, a verification):
+                // anyone can sign up with someone else's email.
+                .filter(|u| u.status != UserStatus::Suspended && u.email_verified)
                 .map(|u| u.id)
         }
         None => None,
@@ -527,6 +560,7 @@ async fn put_membership(
                     "user_id",
                     "deleted",
                     "provider_updated_at",
+                    "provider_event_id",
                     "updated_at",
                 ]
                 .map(Alias::new),
@@ -539,6 +573,7 @@ async fn put_membership(
                 Expr::val(local_value.clone()),
                 Expr::val(bool_value(deleted, d)),
                 Expr::val(ts_value(at, d)),
+                Expr::val(stamp.event),
                 Expr::val(now),
             ])
             .map_err(AuthError::internal)?
@@ -551,6 +586,7 @@ async fn put_membership(
                             "user_id",
                             "deleted",
                             "provider_updated_at",
+                            "provider_event_id",
                             "updated_at",
                         ]
                         .map(Alias::new),
@@ -603,7 +639,7 @@ async fn put_membership(
 }
 
 /// Links the memberships (and assignments) carrying `email` to local user `id`, where no user is
-/// linked yet: at sign-in.
+/// linked yet: at sign-in, for a user whose email is verified.
 pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), AuthError> {
     let d = db.dialect();
     let email_lower = email.trim().to_lowercase();

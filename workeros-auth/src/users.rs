@@ -71,6 +71,26 @@ pub struct UserInfo {
     pub tenant: String,
 }
 
+/// The subject attribute that says how the request signed in (`$user.credential` in filters):
+/// `session` or `api_key`.
+pub const CREDENTIAL_ATTR: &str = "credential";
+
+/// How a request signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    Session,
+    ApiKey,
+}
+
+impl Credential {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::ApiKey => "api_key",
+        }
+    }
+}
+
 /// A user row as stored (password hash included; never sent).
 #[derive(Debug, Clone)]
 pub(crate) struct UserRow {
@@ -122,11 +142,12 @@ impl UserRow {
         }
     }
 
-    /// The subject this user is, with `roles`.
-    pub(crate) fn subject(&self, roles: Vec<String>) -> Subject {
+    /// The subject this user is, with `roles`, signed in with `credential`.
+    pub(crate) fn subject(&self, roles: Vec<String>, credential: Credential) -> Subject {
         let mut user = User::new(self.id.hyphenated().to_string())
             .with_email(self.email.clone())
-            .with_roles(roles);
+            .with_roles(roles)
+            .with_attr(CREDENTIAL_ATTR, credential.as_str());
         if let Some(n) = &self.name {
             user = user.with_attr("name", n.clone());
         }
@@ -140,6 +161,34 @@ pub(crate) fn select_users() -> SelectStatement {
         .columns(USER_COLUMNS.map(Alias::new))
         .from(Alias::new("users"))
         .to_owned()
+}
+
+/// The row of `table` (aliased `t`, with a `user_id` column) whose `key` column equals `value`,
+/// joined with its user: the user columns, then `extra` columns of `t` under their aliases.
+/// One round trip for a credential lookup (sessions, API keys).
+pub(crate) fn credential_with_user(
+    table: &str,
+    extra: &[(&str, &str)],
+    key: &str,
+    value: String,
+) -> SelectStatement {
+    let t = Alias::new("t");
+    let u = Alias::new("u");
+    let mut q = Query::select();
+    for c in USER_COLUMNS {
+        q.column((u.clone(), Alias::new(c)));
+    }
+    for (c, alias) in extra {
+        q.expr_as(Expr::col((t.clone(), Alias::new(*c))), Alias::new(*alias));
+    }
+    q.from_as(Alias::new(table), t.clone())
+        .inner_join(
+            sea_query::TableRef::Table(Alias::new("users").into(), Some(u.clone().into())),
+            Expr::col((u.clone(), Alias::new("id"))).equals((t.clone(), Alias::new("user_id"))),
+        )
+        .and_where(Expr::col((t, Alias::new(key))).eq(value))
+        .limit(1);
+    q
 }
 
 /// The rows of `rows` as users.
