@@ -2,7 +2,7 @@
 //! serves, so tests can drive it without a socket.
 //!
 //! It mounts every router the workspace has so far (`workeros_store::http::router`,
-//! `workeros_auth::http::router`), `GET /healthz`, the auth layer (session cookie, then
+//! `workeros_auth::http::router`, `workeros_adopt::http::router`), `GET /healthz`, the auth layer (session cookie, then
 //! `Authorization: Bearer` with an API key or the bootstrap admin token; presented but invalid
 //! credentials are 401, never anonymous; none is anonymous) and a request log.
 
@@ -15,10 +15,13 @@ use workeros_auth::Auth;
 use workeros_auth::http::AuthLayer;
 use workeros_store::Store;
 
-/// The app: the store's and auth's routes, `/healthz`, the auth layer and the request log.
+/// The app: the store's, auth's and adopt's routes, `/healthz`, the auth layer and the request log.
 pub fn app(store: Store, auth: Auth) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(workeros_adopt::http::router(workeros_adopt::Adopt::new(
+            store.clone(),
+        )))
         .merge(workeros_store::http::router(store))
         .merge(workeros_auth::http::router(auth.clone()))
         .layer(AuthLayer::new(auth))
