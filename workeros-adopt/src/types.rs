@@ -2,17 +2,10 @@
 
 use workeros_core::FieldType;
 
-/// Column names with a workeros role. An adopted column with one of these names must fit the role
-/// (`id` is the primary key; the others need the alias type of their role).
-pub const RESERVED_COLUMNS: [&str; 7] = [
-    "id",
-    "tenant_id",
-    "created_at",
-    "updated_at",
-    "owner_id",
-    "_status",
-    "_published_at",
-];
+/// Column names with a workeros role (the core's reserved field names). An adopted column with
+/// one of these names must fit the role (`id` is the primary key; the others need the alias type
+/// of their role).
+pub use workeros_core::RESERVED_FIELD_NAMES as RESERVED_COLUMNS;
 
 /// The suggested field type of a column declared as `declared` (as the catalog prints it:
 /// PostgreSQL's `format_type`, SQLite's declared type), or why there is none.
