@@ -2,9 +2,9 @@
 //! prefix; optional expiry; `last_used_at`; revocable. A key acts as its user, with the user's
 //! roles at the time of the request: never more than the user.
 
-use crate::AuthError;
 use crate::tokens;
 use crate::users::{self, Credential, UserRow, UserStatus};
+use crate::{AuthError, rfc3339};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -44,11 +44,6 @@ pub struct NewApiKey {
 
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: time::Duration = time::Duration::minutes(1);
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
 
 fn info(r: &RowRef<'_>) -> Result<ApiKeyInfo, AuthError> {
     Ok(ApiKeyInfo {
@@ -110,7 +105,7 @@ pub(crate) async fn create(
                 Expr::val(ts_value(now, d)),
                 Expr::val(match expires_at {
                     Some(t) => ts_value(t, d),
-                    None => users::ts_null(d),
+                    None => values::ts_null(d),
                 }),
             ])
             .map_err(AuthError::internal)?,

@@ -670,9 +670,7 @@ async fn ticket(
     let s = subject(ext);
     signed_in(&s)?;
     let (ticket, expires) = auth.issue_ticket(&s)?;
-    let expires = expires
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let expires = crate::rfc3339(expires);
     let mut res =
         Json(json!({ "data": { "ticket": ticket, "expiresAt": expires } })).into_response();
     res.headers_mut()

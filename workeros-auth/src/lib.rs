@@ -73,3 +73,9 @@ pub use tokens::API_KEY_PREFIX;
 pub use users::{
     ADMIN_ROLE, AUTHENTICATED_ROLE, CREDENTIAL_ATTR, UserInfo, UserStatus, create_user,
 };
+
+/// An instant as RFC 3339 text, as the auth API returns it (`2026-11-22T07:00:18Z`).
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

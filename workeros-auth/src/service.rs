@@ -8,7 +8,7 @@ use crate::one_time::{self, Purpose};
 use crate::sessions::{self, NewSession};
 use crate::ticket::Tickets;
 use crate::users::{self, ADMIN_ROLE, AUTHENTICATED_ROLE, NewUser, UserInfo, UserRow, UserStatus};
-use crate::{AuthError, password, roles, tokens};
+use crate::{AuthError, password, rfc3339, roles, tokens};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -970,11 +970,6 @@ impl Auth {
         tracing::info!(user = %user.id, "password reset; sessions revoked");
         Ok(user.info(roles))
     }
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Checks an organization name: 1 to 100 characters after trimming, no control characters.

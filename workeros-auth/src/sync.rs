@@ -545,7 +545,7 @@ async fn put_membership(
     };
     let local_value = match local {
         Some(id) => uuid_value(id, d),
-        None => users::uuid_null(d),
+        None => values::uuid_null(d),
     };
     let now = ts_value(values::now(), d);
     tx.execute(
@@ -689,7 +689,7 @@ pub(crate) async fn unlink_user(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> 
         tx.execute(
             Query::update()
                 .table(Alias::new(table))
-                .value(Alias::new("user_id"), users::uuid_null(d))
+                .value(Alias::new("user_id"), values::uuid_null(d))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d))),
         )
         .await?;

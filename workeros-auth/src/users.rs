@@ -329,7 +329,7 @@ pub(crate) async fn insert(tx: &mut Tx, u: NewUser<'_>, role: &str) -> Result<Us
                 Expr::val(u.status.as_str()),
                 Expr::val(match u.email_verified_at {
                     Some(t) => ts_value(t, d),
-                    None => ts_null(d),
+                    None => values::ts_null(d),
                 }),
                 Expr::val(u.password_hash.clone()),
                 Expr::val(now.clone()),
@@ -354,22 +354,6 @@ pub(crate) async fn insert(tx: &mut Tx, u: NewUser<'_>, role: &str) -> Result<Us
         email_verified: u.email_verified_at.is_some(),
         password_hash: u.password_hash,
     })
-}
-
-/// A NULL instant.
-pub(crate) fn ts_null(d: workeros_dsl::Dialect) -> sea_query::Value {
-    match d {
-        workeros_dsl::Dialect::Postgres => sea_query::Value::TimeDateTimeWithTimeZone(None),
-        workeros_dsl::Dialect::Sqlite => sea_query::Value::String(None),
-    }
-}
-
-/// A NULL uuid.
-pub(crate) fn uuid_null(d: workeros_dsl::Dialect) -> sea_query::Value {
-    match d {
-        workeros_dsl::Dialect::Postgres => sea_query::Value::Uuid(None),
-        workeros_dsl::Dialect::Sqlite => sea_query::Value::String(None),
-    }
 }
 
 /// Assigns `role` to user `id` in `tenant` (no-op when it has it).

@@ -709,7 +709,7 @@ impl Store {
             Query::update()
                 .table(Alias::new("collections"))
                 .value(Alias::new("status"), CollectionStatus::Active.as_str())
-                .value(Alias::new("archived_at"), ts_null(d))
+                .value(Alias::new("archived_at"), crate::value::ts_null(d))
                 .value(Alias::new("updated_at"), ts_value(now(), d))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("slug")).eq(slug)),
@@ -717,13 +717,6 @@ impl Store {
         .await?;
         self.commit_change(tx, subject, "collection.restore", slug, None)
             .await
-    }
-}
-
-fn ts_null(d: Dialect) -> sea_query::Value {
-    match d {
-        Dialect::Postgres => sea_query::Value::TimeDateTimeWithTimeZone(None),
-        Dialect::Sqlite => sea_query::Value::String(None),
     }
 }
 

@@ -52,7 +52,9 @@ mod value;
 /// fixed-width text, uuids as `uuid` / hyphenated text, booleans as `boolean` / 0 or 1, JSON as
 /// `jsonb` / text) and [`RowRef`](values::RowRef), which reads them back.
 pub mod values {
-    pub use crate::value::{Column, RowRef, bool_value, json_value, now, ts_value, uuid_value};
+    pub use crate::value::{
+        Column, RowRef, bool_value, json_value, now, ts_null, ts_value, uuid_null, uuid_value,
+    };
 }
 
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};

@@ -201,6 +201,22 @@ pub fn bool_value(b: bool, d: Dialect) -> Value {
     }
 }
 
+/// A NULL instant in the dialect's storage type.
+pub fn ts_null(d: Dialect) -> Value {
+    match d {
+        Dialect::Postgres => Value::TimeDateTimeWithTimeZone(None),
+        Dialect::Sqlite => Value::String(None),
+    }
+}
+
+/// A NULL uuid in the dialect's storage type.
+pub fn uuid_null(d: Dialect) -> Value {
+    match d {
+        Dialect::Postgres => Value::Uuid(None),
+        Dialect::Sqlite => Value::String(None),
+    }
+}
+
 /// A uuid as a bound value (`uuid` / lowercase hyphenated text).
 pub fn uuid_value(u: uuid::Uuid, d: Dialect) -> Value {
     match d {
