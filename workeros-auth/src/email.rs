@@ -55,13 +55,7 @@ mod smtp {
         /// `smtp://user:pass@host:587?tls=required`, lettre's URL form), from `from`
         /// (`Name <addr@example.com>`).
         pub fn new(url: &str, from: &str) -> Result<Self, CoreError> {
-            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                .map_err(|e| CoreError::Adapter(format!("the SMTP url is not usable: {e}")))?
-                .build();
-            let from = from.parse().map_err(|e| {
-                CoreError::Adapter(format!("`{from}` is not a sender address: {e}"))
-            })?;
-            Ok(Self { transport, from })
+            Self::build(url, from, None)
         }
 
         /// The same sender with explicit credentials.
@@ -71,14 +65,30 @@ mod smtp {
             user: &str,
             password: &str,
         ) -> Result<Self, CoreError> {
-            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                .map_err(|e| CoreError::Adapter(format!("the SMTP url is not usable: {e}")))?
-                .credentials(Credentials::new(user.to_owned(), password.to_owned()))
-                .build();
+            Self::build(
+                url,
+                from,
+                Some(Credentials::new(user.to_owned(), password.to_owned())),
+            )
+        }
+
+        fn build(
+            url: &str,
+            from: &str,
+            credentials: Option<Credentials>,
+        ) -> Result<Self, CoreError> {
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                .map_err(|e| CoreError::Adapter(format!("the SMTP url is not usable: {e}")))?;
+            if let Some(c) = credentials {
+                builder = builder.credentials(c);
+            }
             let from = from.parse().map_err(|e| {
                 CoreError::Adapter(format!("`{from}` is not a sender address: {e}"))
             })?;
-            Ok(Self { transport, from })
+            Ok(Self {
+                transport: builder.build(),
+                from,
+            })
         }
     }
 

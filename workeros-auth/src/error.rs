@@ -72,6 +72,11 @@ impl AuthError {
         Self::Internal
     }
 
+    /// The limiter said no for `retry_after_secs`.
+    pub(crate) fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::RateLimited { retry_after_secs }
+    }
+
     pub(crate) fn admin_only() -> Self {
         Self::Forbidden("only an admin may do this".into())
     }

@@ -292,12 +292,17 @@ fn with_session(
     body: serde_json::Value,
     s: &crate::NewSession,
 ) -> Response {
-    let mut res = (status, Json(body)).into_response();
+    let mut res = secret(status, body);
     set_cookie(
         &mut res,
         &session_cookie_for(auth, &s.token, s.max_expires_at),
     );
-    // Responses that carry a session are never cached.
+    res
+}
+
+/// A JSON response that carries a secret (a session, a key, a ticket): never cached.
+fn secret(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut res = (status, Json(body)).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -455,10 +460,7 @@ async fn create_key(
     let key = auth
         .create_api_key(&subject(ext), &input.name, input.expires_at)
         .await?;
-    let mut res = (StatusCode::CREATED, Json(json!({ "data": key }))).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(secret(StatusCode::CREATED, json!({ "data": key })))
 }
 
 async fn revoke_key(
@@ -671,9 +673,8 @@ async fn ticket(
     signed_in(&s)?;
     let (ticket, expires) = auth.issue_ticket(&s)?;
     let expires = crate::rfc3339(expires);
-    let mut res =
-        Json(json!({ "data": { "ticket": ticket, "expiresAt": expires } })).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(secret(
+        StatusCode::OK,
+        json!({ "data": { "ticket": ticket, "expiresAt": expires } }),
+    ))
 }

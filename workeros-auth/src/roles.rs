@@ -178,7 +178,7 @@ pub(crate) async fn check_assignable(
 }
 
 /// Refuses a change that would leave `tenant` without an active admin other than `user`, when
-/// `user` is one. (Called under the user-creation lock, so two such changes cannot both pass.)
+/// `user` is one. (Called under `users::lock_users`, so two such changes cannot both pass.)
 pub(crate) async fn keep_an_admin(tx: &mut Tx, tenant: &str, user: Uuid) -> Result<(), AuthError> {
     let r = Alias::new("r");
     let u = Alias::new("u");

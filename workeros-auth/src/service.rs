@@ -71,8 +71,8 @@ struct Inner {
     tickets: Tickets,
     email: Arc<dyn EmailSender>,
     /// A hash verified against when the account does not exist, so that an unknown email takes
-    /// as long as a wrong password.
-    dummy_hash: String,
+    /// as long as a wrong password; made at the first such login, not at start-up.
+    dummy_hash: std::sync::OnceLock<String>,
     /// Password hashes computed at once: the number of cores.
     hashing: tokio::sync::Semaphore,
 }
@@ -160,7 +160,6 @@ impl Auth {
                 "the bootstrap token must have at least 16 characters".into(),
             ));
         }
-        let dummy_hash = password::hash_password(&tokens::random_token())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 per_account: Limiter::new(config.login_per_account),
@@ -170,7 +169,7 @@ impl Auth {
                 db,
                 config,
                 email,
-                dummy_hash,
+                dummy_hash: std::sync::OnceLock::new(),
                 hashing: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
                 ),
@@ -226,7 +225,7 @@ impl Auth {
         let pw = input.password.clone();
         let hash = self.blocking(move || password::hash_password(&pw)).await?;
         let mut tx = self.inner.db.begin().await?;
-        users::lock_user_creation(&mut tx).await?;
+        users::lock_users(&mut tx).await?;
         let (tenant, role) = match org {
             Some(name) => {
                 // Random (v4) ids: the store names tables by the tenant id's first 12 hex digits,
@@ -248,8 +247,10 @@ impl Auth {
                 .await?;
                 (id, ADMIN_ROLE)
             }
-            None if users::none_yet(&mut tx).await? => (DEFAULT_TENANT.to_owned(), ADMIN_ROLE),
-            None => (DEFAULT_TENANT.to_owned(), AUTHENTICATED_ROLE),
+            None => (
+                DEFAULT_TENANT.to_owned(),
+                users::default_role(&mut tx).await?,
+            ),
         };
         let user = users::insert(
             &mut tx,
@@ -267,11 +268,9 @@ impl Auth {
         let session = sessions::create(&mut tx, &user, cfg).await?;
         tx.commit().await?;
         tracing::info!(user = %user.id, tenant = %user.tenant, "signup");
-        if user.email_verified {
-            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
-        }
-        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
-        Ok((user.info(roles), session))
+        // A new account's email is unverified, so no provider membership links to it yet: its
+        // roles are the one it was given.
+        Ok((user.info(vec![role.to_owned()]), session))
     }
 
     /// Signs in with email and password; a new session every time (never a client-chosen one).
@@ -283,16 +282,17 @@ impl Auth {
         password: &str,
         address: Option<IpAddr>,
     ) -> Result<(UserInfo, NewSession), AuthError> {
-        let limited = |s| AuthError::RateLimited {
-            retry_after_secs: s,
-        };
-        self.limit_address(address).map_err(limited)?;
+        self.limit_address(address)
+            .map_err(AuthError::rate_limited)?;
         let account = email.trim().to_lowercase();
         if account.len() > 254 || password.len() > password::MAX_PASSWORD_LEN {
             // Not an account of ours; never a limiter key (memory stays bounded).
             return Err(AuthError::Unauthorized);
         }
-        self.inner.per_account.attempt(&account).map_err(limited)?;
+        self.inner
+            .per_account
+            .attempt(&account)
+            .map_err(AuthError::rate_limited)?;
         let user = users::by_email(&self.inner.db, &account).await?;
         let hash = match &user {
             Some(u) if u.status == UserStatus::Active => u.password_hash.clone(),
@@ -300,12 +300,21 @@ impl Auth {
         };
         let ok = {
             let pw = password.to_owned();
-            let (hash, real) = match hash {
-                Some(h) => (h, true),
-                None => (self.inner.dummy_hash.clone(), false),
-            };
-            self.blocking(move || Ok(password::verify_password(&pw, &hash) && real))
-                .await?
+            let inner = self.inner.clone();
+            self.blocking(move || {
+                Ok(match &hash {
+                    Some(h) => password::verify_password(&pw, h),
+                    None => {
+                        // An unknown email costs the same hash as a wrong password.
+                        let dummy = inner.dummy_hash.get_or_init(|| {
+                            password::hash_password(&tokens::random_token()).unwrap_or_default()
+                        });
+                        password::verify_password(&pw, dummy);
+                        false
+                    }
+                })
+            })
+            .await?
         };
         let Some(user) = user.filter(|_| ok) else {
             tracing::info!("login failed");
@@ -316,12 +325,8 @@ impl Auth {
         sessions::sweep(&mut tx, user.id).await?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
-        if user.email_verified {
-            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
-        }
-        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         tracing::info!(user = %user.id, "login");
-        Ok((user.info(roles), session))
+        Ok((self.signed_in(&user).await?, session))
     }
 
     /// Counts an attempt from `address`: IPv4 addresses one by one, IPv6 by /64 (what one host
@@ -392,6 +397,16 @@ impl Auth {
             .ok_or(AuthError::Unauthorized)
     }
 
+    /// What a sign-in answers: the user with its current roles, after linking its provider
+    /// memberships when its email is verified (see [`crate::sync`]).
+    async fn signed_in(&self, user: &UserRow) -> Result<UserInfo, AuthError> {
+        if user.email_verified {
+            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
+        }
+        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
+        Ok(user.info(roles))
+    }
+
     /// The signed-in user, with its current roles.
     pub async fn me(&self, subject: &Subject) -> Result<UserInfo, AuthError> {
         if let Some(u) = subject.user.as_ref().filter(|u| u.id == BOOTSTRAP_USER_ID) {
@@ -451,9 +466,7 @@ impl Auth {
         self.inner
             .per_account
             .attempt(&account)
-            .map_err(|s| AuthError::RateLimited {
-                retry_after_secs: s,
-            })?;
+            .map_err(AuthError::rate_limited)?;
         let stored = user.password_hash.clone().unwrap_or_default();
         let (cur, new_pw) = (current.to_owned(), new.to_owned());
         let hash = self
@@ -591,7 +604,7 @@ impl Auth {
         let user = self.tenant_user(tenant, id).await?;
         let mut tx = self.inner.db.begin().await?;
         let d = tx.dialect();
-        users::lock_user_creation(&mut tx).await?;
+        users::lock_users(&mut tx).await?;
         let now = ts_value(values::now(), d);
         let this_user = || Expr::col(Alias::new("id")).eq(uuid_value(user.id, d));
         if let Some(n) = &patch.name {
@@ -636,24 +649,9 @@ impl Auth {
         let tenant = admin_tenant(subject)?;
         let user = self.tenant_user(tenant, id).await?;
         let mut tx = self.inner.db.begin().await?;
-        let d = tx.dialect();
-        users::lock_user_creation(&mut tx).await?;
+        users::lock_users(&mut tx).await?;
         roles::keep_an_admin(&mut tx, tenant, user.id).await?;
-        for (table, column) in [
-            ("sessions", "user_id"),
-            ("api_keys", "user_id"),
-            ("one_time_tokens", "user_id"),
-            ("user_roles", "user_id"),
-            ("users", "id"),
-        ] {
-            tx.execute(
-                Query::delete()
-                    .from_table(Alias::new(table))
-                    .and_where(Expr::col(Alias::new(column)).eq(uuid_value(user.id, d))),
-            )
-            .await?;
-        }
-        crate::sync::unlink_user(&mut tx, user.id).await?;
+        users::delete(&mut tx, user.id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -670,7 +668,7 @@ impl Auth {
         let tenant = admin_tenant(subject)?;
         let user = self.tenant_user(tenant, id).await?;
         let mut tx = self.inner.db.begin().await?;
-        users::lock_user_creation(&mut tx).await?;
+        users::lock_users(&mut tx).await?;
         for r in new_roles {
             roles::check_assignable(&mut tx, tenant, r).await?;
         }
@@ -740,7 +738,7 @@ impl Auth {
         users::check_name(name)?;
         let role = role.unwrap_or(AUTHENTICATED_ROLE);
         let mut tx = self.inner.db.begin().await?;
-        users::lock_user_creation(&mut tx).await?;
+        users::lock_users(&mut tx).await?;
         roles::check_assignable(&mut tx, &tenant, role).await?;
         let user = users::insert(
             &mut tx,
@@ -780,16 +778,7 @@ impl Auth {
         if let Err(e) = sent {
             // Undo the invitation so that it can be tried again.
             let mut tx = self.inner.db.begin().await?;
-            let d = tx.dialect();
-            one_time::forget(&mut tx, user.id, None).await?;
-            for (table, column) in [("user_roles", "user_id"), ("users", "id")] {
-                tx.execute(
-                    Query::delete()
-                        .from_table(Alias::new(table))
-                        .and_where(Expr::col(Alias::new(column)).eq(uuid_value(user.id, d))),
-                )
-                .await?;
-            }
+            users::delete(&mut tx, user.id).await?;
             tx.commit().await?;
             return Err(e);
         }
@@ -834,14 +823,12 @@ impl Auth {
         if tx.execute(&q).await? != 1 {
             return Err(AuthError::InvalidToken);
         }
-        let user = read_user(&mut tx, id).await?;
+        let user = users::by_id_in(&mut tx, id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
-        if user.email_verified {
-            crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
-        }
-        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
-        Ok((user.info(roles), session))
+        Ok((self.signed_in(&user).await?, session))
     }
 
     /// Sends the signed-in user a link that verifies its email address.
@@ -885,12 +872,11 @@ impl Auth {
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
         )
         .await?;
-        let mut user = read_user(&mut tx, id).await?;
+        let user = users::by_id_in(&mut tx, id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         tx.commit().await?;
-        user.email_verified = true;
-        crate::sync::link_user(&self.inner.db, user.id, &user.email).await?;
-        let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
-        Ok(user.info(roles))
+        self.signed_in(&user).await
     }
 
     /// Sends a password reset link to `email` if an active account has it, in the background.
@@ -901,10 +887,8 @@ impl Auth {
         email: &str,
         address: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        let limited = |s| AuthError::RateLimited {
-            retry_after_secs: s,
-        };
-        self.limit_address(address).map_err(limited)?;
+        self.limit_address(address)
+            .map_err(AuthError::rate_limited)?;
         let account = email.trim().to_lowercase();
         if account.len() > 254 {
             return Ok(());
@@ -912,7 +896,7 @@ impl Auth {
         self.inner
             .per_account
             .attempt(&format!("reset:{account}"))
-            .map_err(limited)?;
+            .map_err(AuthError::rate_limited)?;
         let Some(user) = users::by_email(&self.inner.db, &account)
             .await?
             .filter(|u| u.status == UserStatus::Active)
@@ -956,7 +940,9 @@ impl Auth {
         let hash = self.blocking(move || password::hash_password(&pw)).await?;
         let mut tx = self.inner.db.begin().await?;
         let id = one_time::consume(&mut tx, token, Purpose::ResetPassword).await?;
-        let user = read_user(&mut tx, id).await?;
+        let user = users::by_id_in(&mut tx, id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
         if user.status != UserStatus::Active {
             return Err(AuthError::InvalidToken);
         }
@@ -994,19 +980,4 @@ async fn set_password(tx: &mut workeros_store::Tx, id: Uuid, hash: &str) -> Resu
     )
     .await?;
     Ok(())
-}
-
-async fn read_user(tx: &mut workeros_store::Tx, id: Uuid) -> Result<UserRow, AuthError> {
-    let d = tx.dialect();
-    let rows = tx
-        .fetch_all(
-            users::select_users()
-                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
-                .limit(1),
-        )
-        .await?;
-    users::user_rows(&rows)?
-        .into_iter()
-        .next()
-        .ok_or(AuthError::InvalidToken)
 }

@@ -10,8 +10,8 @@ use workeros_core::{Subject, User};
 use workeros_store::values::{self, RowRef, ts_value, uuid_value};
 use workeros_store::{Db, Rows, StoreError, Tx};
 
-/// The PostgreSQL advisory lock that serialises user creation.
-const USER_CREATION_LOCK: i64 = 0x7573_6572_7300; // "users"
+/// The PostgreSQL advisory lock of [`lock_users`].
+const USERS_LOCK: i64 = 0x7573_6572_7300; // "users"
 
 /// The role of a deployment's first user, and of an organization's founder.
 pub const ADMIN_ROLE: &str = "admin";
@@ -201,17 +201,44 @@ pub(crate) fn parse_user_id(id: &str) -> Result<Uuid, AuthError> {
     Uuid::try_parse(id).map_err(|_| AuthError::NotFound(format!("no user `{id}`")))
 }
 
+fn by_id_query(id: Uuid, d: workeros_dsl::Dialect) -> SelectStatement {
+    select_users()
+        .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
+        .limit(1)
+        .to_owned()
+}
+
 /// The user with `id`.
 pub(crate) async fn by_id(db: &Db, id: Uuid) -> Result<Option<UserRow>, AuthError> {
-    let d = db.dialect();
-    let rows = db
-        .fetch_all(
-            select_users()
-                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
-                .limit(1),
+    let rows = db.fetch_all(&by_id_query(id, db.dialect())).await?;
+    Ok(user_rows(&rows)?.into_iter().next())
+}
+
+/// The user with `id`, read in `tx`.
+pub(crate) async fn by_id_in(tx: &mut Tx, id: Uuid) -> Result<Option<UserRow>, AuthError> {
+    let rows = tx.fetch_all(&by_id_query(id, tx.dialect())).await?;
+    Ok(user_rows(&rows)?.into_iter().next())
+}
+
+/// Deletes user `id` with its sessions, API keys, one-time tokens and local roles, and unlinks
+/// it from provider memberships.
+pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
+    let d = tx.dialect();
+    for (table, column) in [
+        ("sessions", "user_id"),
+        ("api_keys", "user_id"),
+        ("one_time_tokens", "user_id"),
+        ("user_roles", "user_id"),
+        ("users", "id"),
+    ] {
+        tx.execute(
+            Query::delete()
+                .from_table(Alias::new(table))
+                .and_where(Expr::col(Alias::new(column)).eq(uuid_value(id, d))),
         )
         .await?;
-    Ok(user_rows(&rows)?.into_iter().next())
+    }
+    crate::sync::unlink_user(tx, id).await
 }
 
 /// The user with `email` (any case).
@@ -380,11 +407,13 @@ pub(crate) async fn add_role(
     Ok(())
 }
 
-/// Takes the lock that serialises user creation (PostgreSQL; SQLite's write lock already does).
-pub(crate) async fn lock_user_creation(tx: &mut Tx) -> Result<(), AuthError> {
+/// Takes the lock that serialises user creation and admin changes to users and roles
+/// (PostgreSQL; SQLite's write lock already does), so "the first user" and "the last admin" are
+/// decided one change at a time.
+pub(crate) async fn lock_users(tx: &mut Tx) -> Result<(), AuthError> {
     if let Tx::Postgres(t) = tx {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(USER_CREATION_LOCK)
+            .bind(USERS_LOCK)
             .execute(&mut **t)
             .await
             .map_err(StoreError::from)?;
@@ -392,9 +421,10 @@ pub(crate) async fn lock_user_creation(tx: &mut Tx) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Whether no user exists yet (inside the creation lock, this is "the first user").
-pub(crate) async fn none_yet(tx: &mut Tx) -> Result<bool, AuthError> {
-    Ok(tx
+/// The role of a new single-tenant user, decided under [`lock_users`]: `admin` for the
+/// deployment's first user, `authenticated` after.
+pub(crate) async fn default_role(tx: &mut Tx) -> Result<&'static str, AuthError> {
+    let none_yet = tx
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("1"))
@@ -402,7 +432,12 @@ pub(crate) async fn none_yet(tx: &mut Tx) -> Result<bool, AuthError> {
                 .limit(1),
         )
         .await?
-        .is_empty())
+        .is_empty();
+    Ok(if none_yet {
+        ADMIN_ROLE
+    } else {
+        AUTHENTICATED_ROLE
+    })
 }
 
 /// Creates an active user in `tenant` with a password. The first user of the deployment gets
@@ -421,12 +456,8 @@ pub async fn create_user(
     let hash = password::hash_password(password)?;
     let mut tx = db.begin().await?;
     // "First user" must mean one user: creations queue behind each other.
-    lock_user_creation(&mut tx).await?;
-    let role = if none_yet(&mut tx).await? {
-        ADMIN_ROLE
-    } else {
-        AUTHENTICATED_ROLE
-    };
+    lock_users(&mut tx).await?;
+    let role = default_role(&mut tx).await?;
     let user = insert(
         &mut tx,
         NewUser {
