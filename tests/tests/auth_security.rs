@@ -28,6 +28,11 @@ fn login_body(email: &str, password: &str) -> serde_json::Value {
     json!({"email": email, "password": password})
 }
 
+/// `name` as a quoted SQL identifier (embedded quotes doubled): the catalog's own names.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Every text value of every table of the database, as one string per table.
 async fn dump(db: &Db) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -41,7 +46,8 @@ async fn dump(db: &Db) -> Vec<(String, String)> {
             .unwrap();
             for t in tables {
                 let sql = format!(
-                    "SELECT coalesce(string_agg(row_to_json(x)::text, ' '), '') FROM \"{t}\" x"
+                    "SELECT coalesce(string_agg(row_to_json(x)::text, ' '), '') FROM {} x",
+                    quoted(&t)
                 );
                 let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                     .fetch_one(pool)
@@ -57,10 +63,11 @@ async fn dump(db: &Db) -> Vec<(String, String)> {
                     .await
                     .unwrap();
             for t in tables {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM \"{t}\"")))
-                    .fetch_all(pool)
-                    .await
-                    .unwrap();
+                let rows =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {}", quoted(&t))))
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
                 let mut text = String::new();
                 for r in &rows {
                     for c in r.columns() {

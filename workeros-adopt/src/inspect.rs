@@ -312,10 +312,8 @@ pub(crate) async fn inspect(
     if entry.kind != crate::introspect::TableKind::Table && !pk.is_empty() {
         warnings.push("a primary key was found, but the relation is not a base table".into());
     }
-    let named = columns
-        .iter()
-        .filter(|c| c.warnings.iter().all(|w| !w.starts_with("not adoptable")))
-        .map(|c| (c.name.as_str(), c.suggested_type));
+    // Columns that cannot be adopted have no suggested type, so they are never suggested.
+    let named = columns.iter().map(|c| (c.name.as_str(), c.suggested_type));
     let suggestions = AliasSuggestions {
         created_at: types::suggest_alias(AliasRole::CreatedAt, named.clone()).map(str::to_owned),
         updated_at: types::suggest_alias(AliasRole::UpdatedAt, named.clone()).map(str::to_owned),

@@ -33,14 +33,13 @@ pub fn suggest(declared: &str, is_postgres: bool) -> Result<FieldType, String> {
         _ => FieldType::Longtext,
     };
     let mapped = match base {
-        "character varying" | "varchar" | "nvarchar" | "varying character" | "national varchar"
-        | "character" | "char" | "nchar" | "native character" | "bpchar" => Some(text_by_len(
-            len.or(if base.contains("char") && !base.contains("var") {
-                Some(1)
-            } else {
-                None
-            }),
-        )),
+        "character varying" | "varchar" | "nvarchar" | "varying character" | "national varchar" => {
+            Some(text_by_len(len))
+        }
+        // Fixed-length characters: `char` alone is `char(1)`.
+        "character" | "char" | "nchar" | "native character" | "bpchar" => {
+            Some(text_by_len(len.or(Some(1))))
+        }
         "text" | "clob" | "citext" | "name" => Some(FieldType::Longtext),
         "smallint" | "integer" | "int" | "bigint" | "int2" | "int4" | "int8" | "tinyint"
         | "mediumint" | "unsigned big int" | "serial" | "bigserial" | "smallserial" => {
