@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod adopt;
 pub mod auth;
 pub mod backend;
 pub mod http;

@@ -12,62 +12,12 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
-use workeros_adopt::{Adopt, AdoptError, Inspection};
+use workeros_adopt::{AdoptError, Inspection};
 use workeros_core::{ErrorCode, FieldType, Subject, User};
-use workeros_store::{Db, Store};
+use workeros_store::Db;
+use workeros_tests::adopt::{admin, exec, load_chinook, setup};
 use workeros_tests::http::call;
-use workeros_tests::stores::{TestDb, dbs};
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin").with_roles(["admin"]))
-}
-
-/// Loads Chinook as the user's existing schema (SQLite: the script as is; PostgreSQL: from the
-/// first `CREATE TABLE`, as its README says).
-async fn load_chinook(db: &Db) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/chinook");
-    match db {
-        Db::Sqlite(pool) => {
-            let sql = std::fs::read_to_string(format!("{dir}/Chinook_Sqlite.sql")).unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Db::Postgres(pool) => {
-            let sql = std::fs::read_to_string(format!("{dir}/Chinook_PostgreSql.sql")).unwrap();
-            let start = sql.find("CREATE TABLE").unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql[start..].to_owned()))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-}
-
-/// Runs one statement of test setup (the test's own DDL, never workeros').
-async fn exec(db: &Db, sql: &str) {
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Db::Postgres(pool) => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-}
-
-async fn setup(t: &TestDb) -> Adopt {
-    workeros_store::migrate(&t.db).await.unwrap();
-    workeros_auth::migrate(&t.db).await.unwrap();
-    Adopt::new(Store::new(t.db.clone()))
-}
+use workeros_tests::stores::dbs;
 
 #[tokio::test]
 async fn chinook_lists_and_inspects() {

@@ -37,6 +37,7 @@ fn schema() -> Schema {
                 item_column: "item_id".into(),
                 owner_column: "owner_id".into(),
                 collection: "products".into(),
+                scope: None,
                 outer_table: "legacy_products".into(),
                 outer_pk: "sku".into(),
             })),

@@ -12,7 +12,8 @@ use sea_query::{Alias, Expr, ExprTrait, Query, Table};
 use serde_json::json;
 use workeros_core::{ErrorCode, Subject, User};
 use workeros_store::{
-    CollectionPatch, CollectionStatus, Db, NewCollection, Store, StoreError, migrate,
+    AdoptedCollection, CollectionPatch, CollectionStatus, Db, Deleted, NewCollection, Store,
+    StoreError, migrate,
 };
 use workeros_tests::stores::{TestDb, dbs};
 
@@ -278,7 +279,15 @@ async fn invalid_definitions_are_refused() {
                 "{name}: slug {slug:?}"
             );
         }
-        for field in ["Title", "a b", "x'--", "1a", &"a".repeat(64)] {
+        let e = store
+            .create_collection(
+                &admin(),
+                new(json!({"slug": "a", "fields": [{"name": "Title", "type": "text"}]})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), ErrorCode::Validation, "{name}: {e:?}");
+        for field in ["a b", "x'--", "1a", "é", &"a".repeat(64)] {
             assert!(
                 serde_json::from_value::<NewCollection>(
                     json!({"slug": "a", "fields": [{"name": field, "type": "text"}]})
@@ -321,30 +330,20 @@ async fn adopted_collections_archive_and_restore() {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        store
-            .create_collection(&admin(), new(json!({"slug": "probe"})))
-            .await
-            .unwrap();
-        let d = t.db.dialect();
-        let pg = d == workeros_dsl::Dialect::Postgres;
-        t.db.execute(
-            Query::update()
-                .table(Alias::new("collections"))
-                .value(Alias::new("slug"), "orders")
-                .value(Alias::new("physical_table"), "legacy_orders")
-                .value(
-                    Alias::new("adopted"),
-                    if pg {
-                        sea_query::Value::Bool(Some(true))
-                    } else {
-                        sea_query::Value::BigInt(Some(1))
-                    },
-                )
-                .and_where(Expr::col(Alias::new("slug")).eq("probe")),
-        )
-        .await
+        let adopted: AdoptedCollection = serde_json::from_value(json!({
+            "slug": "orders",
+            "physicalTable": "legacy_orders",
+            "ownerScoped": false,
+            "fields": [],
+            "adoption": {"pkColumn": "id", "pkType": "integer"}
+        }))
         .unwrap();
-        store.delete_collection(&admin(), "orders").await.unwrap();
+        store.create_adopted(&admin(), adopted).await.unwrap();
+        assert_eq!(
+            store.delete_collection(&admin(), "orders").await.unwrap(),
+            Deleted::Archived,
+            "{name}"
+        );
         assert!(
             has_column(&t.db, "legacy_orders", "id").await,
             "{name}: table touched"
@@ -382,6 +381,16 @@ async fn adopted_collections_archive_and_restore() {
             .await
             .unwrap_err();
         assert_eq!(code(&e), ErrorCode::Conflict, "{name}");
+        // Deleting twice: archived, then its metadata purged; the table stays.
+        store.delete_collection(&admin(), "orders").await.unwrap();
+        assert_eq!(
+            store.delete_collection(&admin(), "orders").await.unwrap(),
+            Deleted::Purged,
+            "{name}"
+        );
+        assert!(has_column(&t.db, "legacy_orders", "id").await, "{name}");
+        assert_eq!(rows(&t.db, "collections", None).await, 0, "{name}");
+        assert_eq!(rows(&t.db, "collection_adoptions", None).await, 0, "{name}");
         t.close().await;
     }
 }

@@ -19,6 +19,7 @@ const TABLES: &[&str] = &[
     "revisions",
     "item_ownership",
     "events",
+    "collection_adoptions",
     "workeros_migrations",
 ];
 
@@ -37,11 +38,15 @@ async fn count(db: &Db, table: &str) -> usize {
 async fn migrate_creates_the_tables_once() {
     for t in dbs().await {
         let db = &t.db;
-        assert_eq!(migrate(db).await.unwrap(), vec![1], "{}", t.name());
+        assert_eq!(migrate(db).await.unwrap(), vec![1, 2], "{}", t.name());
         assert!(migrate(db).await.unwrap().is_empty(), "{}", t.name());
         for table in TABLES {
             let n = count(db, table).await;
-            let want = usize::from(*table == "workeros_migrations");
+            let want = if *table == "workeros_migrations" {
+                2
+            } else {
+                0
+            };
             assert_eq!(n, want, "{} {table}", t.name());
         }
         t.close().await;
@@ -63,14 +68,15 @@ async fn concurrent_starts_apply_each_version_once() {
         for h in handles {
             applied.extend(h.await.unwrap().unwrap_or_else(|e| panic!("{name}: {e:?}")));
         }
+        applied.sort_unstable();
         assert_eq!(
             applied,
-            vec![1],
-            "{name}: exactly one process applies version 1"
+            vec![1, 2],
+            "{name}: exactly one process applies each version"
         );
         assert_eq!(
             count(&group[0].db, "workeros_migrations").await,
-            1,
+            2,
             "{name}"
         );
         for t in group {

@@ -7,16 +7,9 @@ use serde::{Deserialize, Serialize};
 use workeros_core::{FieldType, Subject};
 use workeros_store::{CollectionInfo, Db, Store};
 
-/// Tables of workeros itself (store, auth, events), never offered for adoption.
+/// Tables of workeros itself beyond the store's own ([`workeros_store::STORE_TABLES`]): auth
+/// and events. Neither list is ever offered for adoption.
 pub const SYSTEM_TABLES: &[&str] = &[
-    "workeros_migrations",
-    // workeros-store
-    "collections",
-    "permissions",
-    "activity",
-    "revisions",
-    "item_ownership",
-    "events",
     // workeros-auth
     "users",
     "user_roles",
@@ -38,16 +31,7 @@ pub const SYSTEM_TABLES: &[&str] = &[
 ];
 
 /// Whether `name` is a managed collection's table: `c_<12 hex>_<slug>`.
-pub fn is_managed_table(name: &str) -> bool {
-    let b = name.as_bytes();
-    b.len() > 15
-        && name.starts_with("c_")
-        && b.get(2..14).is_some_and(|h| {
-            h.iter()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        })
-        && b.get(14) == Some(&b'_')
-}
+pub use workeros_store::is_managed_name as is_managed_table;
 
 /// A table as `GET /api/admin/adopt/tables` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,14 +163,15 @@ fn kind_reason(kind: TableKind) -> Option<&'static str> {
 }
 
 /// The hidden tables and the collections of the subject's tenant.
-struct Known {
-    collections: Vec<CollectionInfo>,
+pub(crate) struct Known {
+    pub(crate) collections: Vec<CollectionInfo>,
     hidden: Vec<String>,
 }
 
 impl Known {
     fn hidden(&self, name: &str) -> bool {
         SYSTEM_TABLES.contains(&name)
+            || workeros_store::STORE_TABLES.contains(&name)
             || self.hidden.iter().any(|h| h == name)
             || is_managed_table(name)
             || self
@@ -195,7 +180,7 @@ impl Known {
                 .any(|c| !c.adopted && c.physical_table == name)
     }
 
-    fn adopted_as(&self, name: &str) -> Option<&CollectionInfo> {
+    pub(crate) fn adopted_as(&self, name: &str) -> Option<&CollectionInfo> {
         self.collections
             .iter()
             .find(|c| c.adopted && c.physical_table == name)
@@ -206,7 +191,11 @@ impl Known {
     }
 }
 
-async fn known(store: &Store, subject: &Subject, hidden: &[String]) -> Result<Known, AdoptError> {
+pub(crate) async fn known(
+    store: &Store,
+    subject: &Subject,
+    hidden: &[String],
+) -> Result<Known, AdoptError> {
     Ok(Known {
         collections: store.list_collections(subject, true).await?,
         hidden: hidden.to_vec(),
@@ -253,6 +242,15 @@ pub(crate) async fn inspect(
 ) -> Result<Inspection, AdoptError> {
     require_deployment_admin(subject)?;
     let known = known(store, subject, hidden).await?;
+    inspect_known(store, &known, table).await
+}
+
+/// [`inspect`] with the tenant's collections already read.
+pub(crate) async fn inspect_known(
+    store: &Store,
+    known: &Known,
+    table: &str,
+) -> Result<Inspection, AdoptError> {
     let db: &Db = store.db();
     let is_pg = matches!(db, Db::Postgres(_));
     let intro = introspector(db);
@@ -273,10 +271,7 @@ pub(crate) async fn inspect(
         reason.get_or_insert(format!("{r}: rename it to adopt it"));
     }
     if let Some(c) = known.adopted_as(table) {
-        reason.get_or_insert(format!(
-            "table is already adopted as `{}`; delete that collection (its data stays) to adopt it again",
-            c.slug
-        ));
+        reason.get_or_insert(workeros_store::already_adopted(table, c.slug.as_str()).to_string());
     }
     let columns: Vec<ColumnReport> = raw_columns
         .iter()
@@ -297,6 +292,11 @@ pub(crate) async fn inspect(
             if !types::key_type_supported(t) {
                 reason.get_or_insert(format!(
                     "primary key `{one}` has a type workeros does not key by; supported: uuid, text, integer"
+                ));
+            } else if workeros_core::FieldName::new(one.as_str()).is_err() {
+                reason.get_or_insert(format!(
+                    "primary key `{}` cannot be a field name (A-Z, a-z, 0-9 and _, up to 63): rename it in your migration layer",
+                    one.escape_default()
                 ));
             }
             Some(one.clone())
@@ -319,7 +319,7 @@ pub(crate) async fn inspect(
         updated_at: types::suggest_alias(AliasRole::UpdatedAt, named.clone()).map(str::to_owned),
         owner_id: types::suggest_alias(AliasRole::OwnerId, named).map(str::to_owned),
     };
-    let foreign_keys = fks.iter().map(|fk| fk_report(fk, &known)).collect();
+    let foreign_keys = fks.iter().map(|fk| fk_report(fk, known)).collect();
     Ok(Inspection {
         table: entry.name,
         kind: entry.kind,
@@ -352,19 +352,24 @@ fn column_report(c: &RawColumn, pk: &[String], is_pg: bool) -> ColumnReport {
         },
     };
     let is_pk = pk.len() == 1 && pk.first() == Some(&c.name);
+    if suggested.is_some() && !is_pk && workeros_core::FieldName::new(c.name.as_str()).is_err() {
+        warnings.push(format!(
+            "`{}` is not a field name: adopt it as a field with a name of A-Z, a-z, 0-9 and _ and `\"column\": {}`",
+            c.name,
+            serde_json::Value::String(c.name.clone())
+        ));
+    }
+    let alias_role = AliasRole::ALL
+        .into_iter()
+        .find(|r| r.reserved_name() == c.name);
     if let Some(reserved) = RESERVED_COLUMNS.iter().find(|r| **r == c.name) {
-        match *reserved {
-            "id" if !is_pk => warnings.push(
+        match (*reserved, alias_role) {
+            ("id", _) if !is_pk => warnings.push(
                 "reserved column name `id` conflicts: `id` must be the primary key; leave it out of the fields"
                     .into(),
             ),
-            "id" => {}
-            "created_at" | "updated_at" | "owner_id" => {
-                let role = match *reserved {
-                    "created_at" => AliasRole::CreatedAt,
-                    "updated_at" => AliasRole::UpdatedAt,
-                    _ => AliasRole::OwnerId,
-                };
+            ("id", _) => {}
+            (_, Some(role)) => {
                 if !suggested.is_some_and(|t| role.accepts(t)) {
                     warnings.push(format!(
                         "reserved column name `{reserved}` conflicts: its type does not fit the role; leave it out of the fields"
@@ -376,7 +381,7 @@ fn column_report(c: &RawColumn, pk: &[String], is_pg: bool) -> ColumnReport {
                     ));
                 }
             }
-            other => warnings.push(format!(
+            (other, None) => warnings.push(format!(
                 "reserved column name `{other}` conflicts: workeros gives it another meaning; leave it out of the fields"
             )),
         }

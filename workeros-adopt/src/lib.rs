@@ -1,13 +1,15 @@
 //! workeros-adopt: wrap tables that already exist as collections, without one DDL statement
 //! against them.
 //!
-//! **Status: in progress (issue 5).** What is here: introspection of PostgreSQL (scoped to
-//! `current_schema()`) and SQLite behind one trait ([`introspect::Introspector`]), the type
-//! mapping, primary-key rules, reserved names and alias suggestions of the adopt contract
-//! ([`types`]), and the wizard's first two steps: [`Adopt::tables`] and [`Adopt::inspect`]
-//! (`GET /api/admin/adopt/tables`, `POST /api/admin/adopt/inspect` in [`http`]). To come: the
-//! adopted branch of `POST /api/collections` and items on adopted tables (aliases, ownership side
-//! table, relations), archive and restore through the store.
+//! The three steps of the wizard: [`Adopt::tables`] (`GET /api/admin/adopt/tables`),
+//! [`Adopt::inspect`] (`POST /api/admin/adopt/inspect`) over introspection of PostgreSQL (scoped
+//! to `current_schema()`) and SQLite behind one trait ([`introspect::Introspector`]) with the type
+//! mapping, key rules, reserved names and alias suggestions of [`types`]; and [`Adopt::create`],
+//! which [`Adopt::new`] also installs in the store so the store's `POST /api/collections` takes
+//! `adopted: true`. Items on adopted collections then go through the store's pipeline: the key
+//! is the table's primary key, `createdAt`/`updatedAt`/`ownerId` may be aliases of the table's own
+//! columns, ownership lives in a column or in `item_ownership`, and `DELETE
+//! /api/collections/:slug` archives (then purges the metadata) without touching the table.
 //!
 //! Adoption is for the deployment's admins (the default tenant, or the bootstrap token): an
 //! adopted table has no tenant column, so an organization's admin in org mode may not adopt.
@@ -19,7 +21,7 @@
 //! ```no_run
 //! use workeros_adopt::Adopt;
 //! use workeros_core::{Subject, User};
-//! # async fn demo() -> Result<(), workeros_adopt::AdoptError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let db = workeros_store::Db::connect("sqlite://legacy.db").await?;
 //! workeros_store::migrate(&db).await?;
 //! let adopt = Adopt::new(workeros_store::Store::new(db));
@@ -28,15 +30,28 @@
 //!     let report = adopt.inspect(&admin, &t.name).await?;
 //!     println!("{}: adoptable {} {:?}", report.table, report.adoptable, report.reason);
 //! }
+//! let req: workeros_adopt::AdoptRequest = serde_json::from_value(serde_json::json!({
+//!     "adopted": true,
+//!     "physicalTable": "legacy_orders",
+//!     "slug": "orders",
+//!     "ownerScoped": true,
+//!     "createdAtColumn": "inserted_at",
+//!     "ownerIdColumn": "user_id",
+//!     "fields": [{"name": "total", "type": "number"}]
+//! }))?;
+//! let orders = adopt.create(&admin, req).await?;
+//! assert!(orders.adopted);
 //! # Ok(()) }
 //! ```
 
+mod create;
 #[cfg(feature = "axum")]
 pub mod http;
 mod inspect;
 pub mod introspect;
 pub mod types;
 
+pub use create::AdoptRequest;
 pub use inspect::{
     AliasSuggestions, ColumnReport, ForeignKeyReport, Inspection, SYSTEM_TABLES, TableEntry,
     TargetCollection, is_managed_table,
@@ -86,6 +101,21 @@ impl AdoptError {
     }
 }
 
+impl From<AdoptError> for workeros_store::StoreError {
+    /// The store's form of an adopt error (the adopted branch of `POST /api/collections` answers
+    /// through the store's router).
+    fn from(e: AdoptError) -> Self {
+        use workeros_store::StoreError as S;
+        match e {
+            AdoptError::Validation(m) => S::validation(m, None),
+            AdoptError::NotFound(m) => S::NotFound(m),
+            AdoptError::Unauthorized => S::Forbidden(AdoptError::Unauthorized.to_string()),
+            AdoptError::Forbidden(m) => S::Forbidden(m),
+            AdoptError::Store(e) => e,
+        }
+    }
+}
+
 /// Refuses anyone but an admin of the default tenant: adopted tables have no tenant column, so
 /// adopting one is a deployment-level decision.
 pub(crate) fn require_deployment_admin(subject: &Subject) -> Result<(), AdoptError> {
@@ -110,26 +140,66 @@ pub(crate) fn require_deployment_admin(subject: &Subject) -> Result<(), AdoptErr
 #[derive(Debug, Clone)]
 pub struct Adopt {
     store: Store,
-    hidden: Vec<String>,
+    hidden: std::sync::Arc<[String]>,
+}
+
+/// What the store calls for `POST /api/collections` with `adopted: true`.
+struct Hook {
+    hidden: std::sync::Arc<[String]>,
+}
+
+#[async_trait::async_trait]
+impl workeros_store::Adopter for Hook {
+    async fn adopt(
+        &self,
+        store: &Store,
+        subject: &Subject,
+        body: serde_json::Value,
+    ) -> Result<workeros_store::CollectionInfo, workeros_store::StoreError> {
+        let req: AdoptRequest = serde_json::from_value(body).map_err(|e| {
+            workeros_store::StoreError::validation(
+                format!("the request body is not valid: {e}"),
+                None,
+            )
+        })?;
+        create::adopt(store, subject, &self.hidden, req).await
+    }
 }
 
 impl Adopt {
-    /// The wizard over `store`'s database.
+    /// The wizard over `store`'s database. It installs itself in the store
+    /// ([`Store::set_adopter`]), so the store's `POST /api/collections` takes `adopted: true`.
     pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            hidden: Vec::new(),
-        }
+        Self::install(store, Vec::new().into())
+    }
+
+    fn install(store: Store, hidden: std::sync::Arc<[String]>) -> Self {
+        store.set_adopter(std::sync::Arc::new(Hook {
+            hidden: hidden.clone(),
+        }));
+        Self { store, hidden }
     }
 
     /// The same, never offering `tables` (the host's own bookkeeping tables, say).
-    pub fn with_hidden_tables<I, S>(mut self, tables: I) -> Self
+    pub fn with_hidden_tables<I, S>(self, tables: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.hidden.extend(tables.into_iter().map(Into::into));
-        self
+        let mut hidden = self.hidden.to_vec();
+        hidden.extend(tables.into_iter().map(Into::into));
+        Self::install(self.store, hidden.into())
+    }
+
+    /// Step 3: adopts a table as a collection (the adopted branch of `POST /api/collections`):
+    /// checked against the table (columns exist, types fit the fields and alias roles, the key
+    /// is its single-column primary key, not adopted already), then recorded with no DDL.
+    pub async fn create(
+        &self,
+        subject: &Subject,
+        req: AdoptRequest,
+    ) -> Result<workeros_store::CollectionInfo, AdoptError> {
+        Ok(create::adopt(&self.store, subject, &self.hidden, req).await?)
     }
 
     /// The store.

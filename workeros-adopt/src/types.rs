@@ -101,86 +101,44 @@ fn split_length(t: &str) -> (&str, Option<u32>) {
     }
 }
 
-/// The conventional role an alias gives a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AliasRole {
-    /// `createdAt`.
-    CreatedAt,
-    /// `updatedAt`.
-    UpdatedAt,
-    /// `ownerId`.
-    OwnerId,
-}
+/// The conventional role an alias gives a column (the store's: it checks the types too).
+pub use workeros_store::AliasRole;
 
-impl AliasRole {
-    /// The column names suggested for the role (matched case-insensitively).
-    pub fn patterns(self) -> &'static [&'static str] {
-        match self {
-            Self::CreatedAt => &[
-                "inserted_at",
-                "created_at",
-                "date_created",
-                "created",
-                "insert_time",
-                "createdAt",
-                "dateCreated",
-            ],
-            Self::UpdatedAt => &[
-                "modified_at",
-                "updated_at",
-                "last_modified",
-                "updated",
-                "modify_time",
-                "updatedAt",
-                "modifiedAt",
-                "lastModified",
-            ],
-            Self::OwnerId => &[
-                "user_id",
-                "owner_id",
-                "created_by",
-                "author_id",
-                "owner",
-                "owned_by",
-                "userId",
-                "createdBy",
-                "authorId",
-                "ownedBy",
-            ],
-        }
+/// The column names suggested for `role` (matched case-insensitively).
+pub fn alias_patterns(role: AliasRole) -> &'static [&'static str] {
+    match role {
+        AliasRole::CreatedAt => &[
+            "inserted_at",
+            "created_at",
+            "date_created",
+            "created",
+            "insert_time",
+            "createdAt",
+            "dateCreated",
+        ],
+        AliasRole::UpdatedAt => &[
+            "modified_at",
+            "updated_at",
+            "last_modified",
+            "updated",
+            "modify_time",
+            "updatedAt",
+            "modifiedAt",
+            "lastModified",
+        ],
+        AliasRole::OwnerId => &[
+            "user_id",
+            "owner_id",
+            "created_by",
+            "author_id",
+            "owner",
+            "owned_by",
+            "userId",
+            "createdBy",
+            "authorId",
+            "ownedBy",
+        ],
     }
-
-    /// Whether a column of type `t` can play the role: instants are `timestamp` or `integer`
-    /// (Unix milliseconds), owners `text`, `longtext` or `uuid`.
-    pub fn accepts(self, t: FieldType) -> bool {
-        match self {
-            Self::CreatedAt | Self::UpdatedAt => {
-                matches!(t, FieldType::Timestamp | FieldType::Integer)
-            }
-            Self::OwnerId => matches!(t, FieldType::Text | FieldType::Longtext | FieldType::Uuid),
-        }
-    }
-
-    /// The request field that sets the alias (`createdAtColumn`…).
-    pub fn request_field(self) -> &'static str {
-        match self {
-            Self::CreatedAt => "createdAtColumn",
-            Self::UpdatedAt => "updatedAtColumn",
-            Self::OwnerId => "ownerIdColumn",
-        }
-    }
-
-    /// The reserved column name of the role.
-    pub fn reserved_name(self) -> &'static str {
-        match self {
-            Self::CreatedAt => "created_at",
-            Self::UpdatedAt => "updated_at",
-            Self::OwnerId => "owner_id",
-        }
-    }
-
-    /// Every role.
-    pub const ALL: [AliasRole; 3] = [Self::CreatedAt, Self::UpdatedAt, Self::OwnerId];
 }
 
 /// The column suggested for `role` among `columns` (name, suggested type), in pattern order.
@@ -188,7 +146,7 @@ pub fn suggest_alias<'a>(
     role: AliasRole,
     columns: impl Iterator<Item = (&'a str, Option<FieldType>)> + Clone,
 ) -> Option<&'a str> {
-    role.patterns().iter().find_map(|p| {
+    alias_patterns(role).iter().find_map(|p| {
         columns.clone().find_map(|(name, t)| {
             (name.eq_ignore_ascii_case(p) && t.is_some_and(|t| role.accepts(t))).then_some(name)
         })
@@ -197,10 +155,7 @@ pub fn suggest_alias<'a>(
 
 /// Whether a primary key of type `t` is supported (uuid, text, integer).
 pub fn key_type_supported(t: Option<FieldType>) -> bool {
-    matches!(
-        t,
-        Some(FieldType::Uuid | FieldType::Text | FieldType::Longtext | FieldType::Integer)
-    )
+    t.is_some_and(workeros_store::is_key_type)
 }
 
 #[cfg(test)]

@@ -105,8 +105,10 @@ pub enum CoreError {
     /// A collection slug that does not match `^[a-z][a-z0-9_]{0,47}$`.
     #[error("invalid collection slug `{0}`: use 1 to 48 of a-z, 0-9 and _, starting with a letter")]
     InvalidSlug(String),
-    /// A field name that does not match `^[a-z_][a-z0-9_]{0,62}$`.
-    #[error("invalid field name `{0}`: use 1 to 63 of a-z, 0-9 and _, not starting with a digit")]
+    /// A field name that does not match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+    #[error(
+        "invalid field name `{0}`: use 1 to 63 of A-Z, a-z, 0-9 and _, not starting with a digit"
+    )]
     InvalidFieldName(String),
     /// A field name that is reserved for a system column.
     #[error("field name `{0}` is reserved for a system field; choose another name")]

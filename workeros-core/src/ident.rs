@@ -42,7 +42,9 @@ impl Slug {
     }
 }
 
-/// A field name, `^[a-z_][a-z0-9_]{0,62}$`. Whether it may shadow a reserved name is decided by
+/// A field name, `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (the DSL's identifiers). Managed collections
+/// take the lowercase subset ([`FieldName::is_lowercase`]); adopted ones keep the table's own
+/// spelling (`AlbumId`). Whether it may shadow a reserved name is decided by
 /// [`FieldName::new_user`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -56,14 +58,19 @@ impl FieldName {
         let ok = !b.is_empty()
             && b.len() <= 63
             && b.first()
-                .is_some_and(|c| c.is_ascii_lowercase() || *c == b'_')
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_');
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
         if ok {
             Ok(Self(s))
         } else {
             Err(CoreError::InvalidFieldName(s))
         }
+    }
+
+    /// Whether the name is in the lowercase form managed collections require
+    /// (`^[a-z_][a-z0-9_]{0,62}$`).
+    pub fn is_lowercase(&self) -> bool {
+        !self.0.bytes().any(|c| c.is_ascii_uppercase())
     }
 
     /// Validates `s` as the name of a user-defined field: the shape, and not a reserved name.
@@ -151,7 +158,9 @@ mod tests {
         assert!(FieldName::new("owner_id").is_ok());
         assert!(FieldName::new_user("owner_id").is_err());
         assert!(FieldName::new_user("title").is_ok());
-        for bad in ["", "9a", "A", "a\"", "a'", "a\\b", &"a".repeat(64)] {
+        assert!(FieldName::new("AlbumId").is_ok_and(|n| !n.is_lowercase()));
+        assert!(FieldName::new("album_id").is_ok_and(|n| n.is_lowercase()));
+        for bad in ["", "9a", "a b", "a\"", "a'", "a\\b", "é", &"a".repeat(64)] {
             assert!(FieldName::new(bad).is_err(), "{bad}");
         }
     }

@@ -23,8 +23,8 @@ use crate::schema::{FieldSpec, Source, ValueKind};
 use crate::timefmt;
 use sea_query::extension::postgres::PgFunc;
 use sea_query::{
-    Alias, ArrayType, BinOper, Expr, ExprTrait, Func, LikeExpr, PostgresQueryBuilder, Query,
-    QueryBuilder, SqlWriterValues, SqliteQueryBuilder, SubQueryStatement, Value, Values,
+    Alias, ArrayType, BinOper, Expr, ExprTrait, Func, LikeExpr, PostgresQueryBuilder, QueryBuilder,
+    SqlWriterValues, SqliteQueryBuilder, Value, Values,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -284,25 +284,14 @@ impl Emitter {
                 column,
             } => Expr::col((Alias::new(t), Alias::new(column))),
             Source::Owner(o) => {
+                // Values recorded in the order they appear in the statement.
+                let scope = o
+                    .scope
+                    .as_ref()
+                    .map(|(_, v)| self.value(Value::String(Some(v.clone())), Origin::Fixed));
                 let collection =
                     self.value(Value::String(Some(o.collection.clone())), Origin::Fixed);
-                let outer_pk = Expr::col((Alias::new(&o.outer_table), Alias::new(&o.outer_pk)))
-                    .cast_as(Alias::new("TEXT"));
-                let sub = Query::select()
-                    .expr(Expr::col((
-                        Alias::new(&o.table),
-                        Alias::new(&o.owner_column),
-                    )))
-                    .from(Alias::new(&o.table))
-                    .and_where(
-                        Expr::col((Alias::new(&o.table), Alias::new(&o.collection_column)))
-                            .eq(collection),
-                    )
-                    .and_where(
-                        Expr::col((Alias::new(&o.table), Alias::new(&o.item_column))).eq(outer_pk),
-                    )
-                    .to_owned();
-                Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(sub)))
+                o.subquery_with(scope, collection)
             }
         }
     }

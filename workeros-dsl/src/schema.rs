@@ -84,10 +84,48 @@ pub struct OwnerLookup {
     pub owner_column: String,
     /// The collection slug to match (bound as a value).
     pub collection: String,
+    /// An extra `(column, value)` the side-table row must have (the tenant; bound as a value),
+    /// so the lookup is one row and can use the side table's key.
+    pub scope: Option<(String, String)>,
     /// The table (or alias) of the outer query.
     pub outer_table: String,
     /// The primary key column of the outer table.
     pub outer_pk: String,
+}
+
+impl OwnerLookup {
+    /// The correlated subquery that reads the owner of the outer row (null when none is
+    /// recorded), with the collection and scope values bound. Reads of an adopted collection
+    /// select this; filters compile to the same statement.
+    pub fn subquery(&self) -> sea_query::Expr {
+        let scope = self
+            .scope
+            .as_ref()
+            .map(|(_, v)| sea_query::Expr::val(v.as_str()));
+        self.subquery_with(scope, sea_query::Expr::val(self.collection.as_str()))
+    }
+
+    /// [`subquery`](Self::subquery) with the scope and collection values given (the compiler
+    /// passes its own, recorded in the order they appear).
+    pub(crate) fn subquery_with(
+        &self,
+        scope: Option<sea_query::Expr>,
+        collection: sea_query::Expr,
+    ) -> sea_query::Expr {
+        use sea_query::{Alias, Expr, ExprTrait, Query, SubQueryStatement};
+        let side = |c: &str| Expr::col((Alias::new(&self.table), Alias::new(c)));
+        let outer_pk = Expr::col((Alias::new(&self.outer_table), Alias::new(&self.outer_pk)))
+            .cast_as(Alias::new("TEXT"));
+        let mut sub = Query::select();
+        sub.expr(side(&self.owner_column))
+            .from(Alias::new(&self.table));
+        if let (Some((column, _)), Some(v)) = (&self.scope, scope) {
+            sub.and_where(side(column).eq(v));
+        }
+        sub.and_where(side(&self.collection_column).eq(collection))
+            .and_where(side(&self.item_column).eq(outer_pk));
+        Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(sub)))
+    }
 }
 
 /// One field as the DSL sees it.

@@ -215,11 +215,10 @@ impl Store {
         // Readable now, or 404 exactly like the item itself.
         self.get_item(subject, collection, item, None).await?;
         let tenant = tenant_of(subject);
-        let uid = uuid::Uuid::try_parse(item)
-            .map_err(|_| crate::items::item_not_found(collection, item))?;
-        let item = uid.hyphenated().to_string();
         let mut tx = self.db().begin_read().await?;
         let info = load_active(&mut tx, tenant, collection).await?;
+        let item = crate::items::item_text(&info, item, tx.dialect())
+            .ok_or_else(|| crate::items::item_not_found(collection, item))?;
         let read = access(&mut tx, subject, &info, Action::Read, crate::value::now()).await?;
         let cols = columns(&info);
         let rows = tx

@@ -101,11 +101,14 @@ impl StoreError {
 /// (SQLite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbFault {
-    /// A unique constraint (PostgreSQL `23505`, SQLite `2067`/`1555`).
+    /// A unique or exclusion constraint (PostgreSQL `23505`/`23P01`, SQLite `2067`/`1555`/`2579`).
     Unique,
     /// A foreign key (PostgreSQL `23503`, SQLite `787`).
     ForeignKey,
-    /// A not-null or check constraint (PostgreSQL `23502`/`23514`, SQLite `1299`/`275`).
+    /// A not-null or check constraint, or a value the column's type cannot hold (PostgreSQL
+    /// `23502`/`23514`, `22001` too long, `22003` out of range, `22P02`/`22007`/`22008` bad text
+    /// for the type, `P0001` a trigger's exception; SQLite `1299`/`275`/`3091`, `1811` a trigger's
+    /// `RAISE`, `20` a type mismatch). Adopted tables have their own constraints and triggers.
     Constraint,
     /// Anything else.
     Other,
@@ -116,9 +119,12 @@ pub(crate) fn classify(e: &sqlx::Error) -> DbFault {
         return DbFault::Other;
     };
     match db.code().as_deref() {
-        Some("23505" | "2067" | "1555") => DbFault::Unique,
+        Some("23505" | "23P01" | "2067" | "1555" | "2579") => DbFault::Unique,
         Some("23503" | "787") => DbFault::ForeignKey,
-        Some("23502" | "23514" | "1299" | "275") => DbFault::Constraint,
+        Some(
+            "23502" | "23514" | "22001" | "22003" | "22P02" | "22007" | "22008" | "P0001" | "1299"
+            | "275" | "3091" | "1811" | "20",
+        ) => DbFault::Constraint,
         _ => DbFault::Other,
     }
 }
@@ -135,7 +141,10 @@ impl From<sqlx::Error> for StoreError {
             DbFault::ForeignKey => {
                 Self::validation("a related row does not exist or is still referenced", None)
             }
-            DbFault::Constraint => Self::validation("a required value is missing or invalid", None),
+            DbFault::Constraint => Self::validation(
+                "a value is missing, invalid or does not fit its column",
+                None,
+            ),
             DbFault::Other => {
                 tracing::error!(error = %e, "database error");
                 Self::Database(e)

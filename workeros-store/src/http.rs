@@ -17,8 +17,8 @@
 //! ```
 
 use crate::{
-    ActivityQuery, CollectionPatch, ListQuery, NewCollection, NewItems, PermissionInput, SortKey,
-    Store, StoreError, Written,
+    ActivityQuery, CollectionPatch, ListQuery, NewItems, PermissionInput, SortKey, Store,
+    StoreError, Written,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -122,9 +122,9 @@ impl ArchivedQuery {
 async fn create_collection(
     State(store): State<Store>,
     ext: Option<Extension<Subject>>,
-    Body(body): Body<NewCollection>,
+    Body(body): Body<serde_json::Value>,
 ) -> Result<Response, StoreError> {
-    let info = store.create_collection(&subject(ext), body).await?;
+    let info = store.create_collection_json(&subject(ext), body).await?;
     Ok((StatusCode::CREATED, Json(json!({ "data": info }))).into_response())
 }
 
@@ -162,8 +162,11 @@ async fn delete_collection(
     ext: Option<Extension<Subject>>,
     Path(slug): Path<String>,
 ) -> Result<Response, StoreError> {
-    store.delete_collection(&subject(ext), &slug).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(match store.delete_collection(&subject(ext), &slug).await? {
+        crate::Deleted::Dropped => StatusCode::NO_CONTENT.into_response(),
+        crate::Deleted::Archived => Json(json!({ "ok": true, "archived": true })).into_response(),
+        crate::Deleted::Purged => Json(json!({ "ok": true, "purged": true })).into_response(),
+    })
 }
 
 async fn drop_field(

@@ -2,7 +2,7 @@
 //! subject's permissions, compiled to SQL for reads and matched in memory on written rows.
 
 use crate::collections::{CollectionInfo, load_active, record_activity, tenant_of};
-use crate::permissions::{FieldList, SYSTEM_FIELDS, schema_of};
+use crate::permissions::{FieldList, schema_of};
 use crate::value::{RowRef, now, rfc3339};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
@@ -80,20 +80,42 @@ pub(crate) struct Col {
     pub(crate) key: String,
     /// The physical column.
     pub(crate) column: String,
-    pub(crate) kind: ColKind,
+    /// The value type: how a cell decodes and a written value converts (a relation to a table
+    /// keyed by integers is `integer`).
+    pub(crate) ty: FieldType,
+    pub(crate) role: Role,
 }
 
+/// What a column is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ColKind {
-    /// A system column.
-    System(&'static str),
+pub(crate) enum Role {
+    /// The key (`id`, or an adopted table's primary key).
+    Key,
+    /// `createdAt` (managed, or an adopted alias column).
+    CreatedAt,
+    /// `updatedAt` (managed, or an adopted alias column).
+    UpdatedAt,
+    /// `ownerId` in a column of the table.
+    Owner,
+    /// `ownerId` of an adopted row, kept in `item_ownership`.
+    OwnerSide,
     /// A user field.
-    Field(FieldType),
+    Field,
 }
 
 impl Col {
-    fn is_system(&self) -> bool {
-        matches!(self.kind, ColKind::System(_))
+    pub(crate) fn is_system(&self) -> bool {
+        self.role != Role::Field
+    }
+
+    fn system(name: &str, key: &str, column: &str, ty: FieldType, role: Role) -> Self {
+        Col {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            column: column.to_owned(),
+            ty,
+            role,
+        }
     }
 }
 
@@ -107,40 +129,203 @@ pub(crate) struct ReadView {
     pub(crate) loaded: std::time::Instant,
 }
 
-/// The columns of a collection: system fields first, then user fields.
+/// The columns of a collection: system fields first (the key, `createdAt`, `updatedAt`,
+/// `ownerId` when there is one), then user fields.
 pub(crate) fn columns(info: &CollectionInfo) -> Vec<Col> {
+    use FieldType as T;
     let mut out = Vec::new();
-    for (name, key, _) in SYSTEM_FIELDS {
-        if name == "owner_id" && !info.owner_scoped {
-            continue;
+    match &info.adoption {
+        None => {
+            out.push(Col::system("id", "id", "id", T::Uuid, Role::Key));
+            out.push(Col::system(
+                "created_at",
+                "createdAt",
+                "created_at",
+                T::Timestamp,
+                Role::CreatedAt,
+            ));
+            out.push(Col::system(
+                "updated_at",
+                "updatedAt",
+                "updated_at",
+                T::Timestamp,
+                Role::UpdatedAt,
+            ));
+            if info.owner_scoped {
+                out.push(Col::system(
+                    "owner_id",
+                    "ownerId",
+                    "owner_id",
+                    T::Text,
+                    Role::Owner,
+                ));
+            }
         }
-        out.push(Col {
-            name: name.to_owned(),
-            key: key.to_owned(),
-            column: name.to_owned(),
-            kind: ColKind::System(name),
-        });
+        Some(a) => {
+            let pk = a.pk_column.as_str();
+            out.push(Col::system(pk, pk, pk, a.pk_type, Role::Key));
+            if let Some(c) = &a.created_at {
+                out.push(Col::system(
+                    "created_at",
+                    "createdAt",
+                    &c.column,
+                    c.field_type,
+                    Role::CreatedAt,
+                ));
+            }
+            if let Some(c) = &a.updated_at {
+                out.push(Col::system(
+                    "updated_at",
+                    "updatedAt",
+                    &c.column,
+                    c.field_type,
+                    Role::UpdatedAt,
+                ));
+            }
+            match &a.owner_id {
+                Some(c) => out.push(Col::system(
+                    "owner_id",
+                    "ownerId",
+                    &c.column,
+                    c.field_type,
+                    Role::Owner,
+                )),
+                None if info.owner_scoped => out.push(Col::system(
+                    "owner_id",
+                    "ownerId",
+                    "owner_id",
+                    T::Text,
+                    Role::OwnerSide,
+                )),
+                None => {}
+            }
+        }
     }
     for f in &info.fields {
+        let key_type = info
+            .adoption
+            .as_ref()
+            .and_then(|a| a.relation_keys.get(f.name.as_str()).copied());
+        let ty = match (f.field_type, key_type) {
+            (T::Relation, Some(k)) if k != T::Uuid => k,
+            (t, _) => t,
+        };
         out.push(Col {
             name: f.name.as_str().to_owned(),
             key: f.name.as_str().to_owned(),
             column: f.column_name().to_owned(),
-            kind: ColKind::Field(f.field_type),
+            ty,
+            role: Role::Field,
         });
     }
     out
 }
 
+/// The key column of `cols` (always the first).
+fn key_col(cols: &[Col]) -> Result<&Col, StoreError> {
+    cols.iter()
+        .find(|c| c.role == Role::Key)
+        .ok_or_else(|| StoreError::internal("a collection without a key column"))
+}
+
+/// The SQL an item's column is read with. Managed tables hold the store's own storage types and
+/// are read as they are; an adopted table's columns are cast to the type the field decodes from
+/// (an `int4` read as `bigint`, a `numeric` as a double, a `timestamp` as `timestamptz`), and
+/// an owner kept in `item_ownership` is a correlated subquery.
+fn read_expr(info: &CollectionInfo, c: &Col, d: Dialect) -> SimpleExpr {
+    let table = || Alias::new(info.physical_table.as_str());
+    let col = Expr::col((table(), Alias::new(c.column.as_str())));
+    if !info.adopted {
+        return col;
+    }
+    if c.role == Role::OwnerSide
+        && let Some(o) = crate::permissions::owner_lookup(info)
+    {
+        return o.subquery();
+    }
+    let cast = match (d, c.ty) {
+        (Dialect::Postgres, FieldType::Integer) => "bigint",
+        (Dialect::Postgres, FieldType::Number) => "double precision",
+        (Dialect::Postgres, FieldType::Text | FieldType::Longtext) => "text",
+        (Dialect::Postgres, FieldType::Timestamp) => "timestamptz",
+        (Dialect::Sqlite, FieldType::Integer | FieldType::Boolean) => "INTEGER",
+        (Dialect::Sqlite, FieldType::Number) => "REAL",
+        (Dialect::Sqlite, FieldType::Text | FieldType::Longtext) => "TEXT",
+        _ => return col,
+    };
+    col.cast_as(Alias::new(cast))
+}
+
+/// A select of `cols` from the collection's table.
+fn select_of(info: &CollectionInfo, cols: &[Col], d: Dialect) -> sea_query::SelectStatement {
+    let mut q = Query::select();
+    for c in cols {
+        q.expr(read_expr(info, c, d));
+    }
+    q.from(Alias::new(info.physical_table.as_str()));
+    q
+}
+
+/// Rows of the subject's tenant: managed tables hold every tenant's rows; an adopted table has
+/// no tenant column (only the default tenant adopts).
+fn tenant_scope(info: &CollectionInfo, tenant: &str) -> Option<SimpleExpr> {
+    (!info.adopted).then(|| Expr::col(Alias::new("tenant_id")).eq(tenant))
+}
+
+/// An item key from a URL or a body: its bound value, and its wire form.
+#[derive(Debug, Clone)]
+pub(crate) struct Key {
+    value: sea_query::Value,
+    wire: Json,
+}
+
+impl Key {
+    /// Parses `id` as a key of type `t` (`None`: not a key of that type, so no such item).
+    fn parse(id: &str, t: FieldType, d: Dialect) -> Option<Key> {
+        match t {
+            FieldType::Uuid => uuid::Uuid::try_parse(id).ok().map(|u| Key::uuid(u, d)),
+            FieldType::Integer => id.parse::<i64>().ok().map(|i| Key {
+                value: sea_query::Value::BigInt(Some(i)),
+                wire: Json::from(i),
+            }),
+            _ if id.is_empty() || id.contains('\0') => None,
+            _ => Some(Key {
+                value: sea_query::Value::String(Some(id.to_owned())),
+                wire: Json::String(id.to_owned()),
+            }),
+        }
+    }
+
+    fn uuid(u: uuid::Uuid, d: Dialect) -> Key {
+        Key {
+            value: crate::value::uuid_value(u, d),
+            wire: Json::String(u.hyphenated().to_string()),
+        }
+    }
+
+    /// The key as item ids are recorded (activity, revisions, events): its text.
+    fn text(&self) -> String {
+        match &self.wire {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// `key column = this key`.
+    fn condition(&self, cols: &[Col]) -> Result<SimpleExpr, StoreError> {
+        Ok(Expr::col(Alias::new(key_col(cols)?.column.as_str())).eq(self.value.clone()))
+    }
+}
+
+/// The canonical text of item key `id` as activity and revisions record it (`None`: not a key of
+/// the collection's key type).
+pub(crate) fn item_text(info: &CollectionInfo, id: &str, d: Dialect) -> Option<String> {
+    Key::parse(id, info.key_type(), d).map(|k| k.text())
+}
+
 /// Decodes one stored cell (column `i` of the select) to its wire value.
 fn decode(r: RowRef<'_>, i: usize, c: &Col) -> Result<Json, StoreError> {
-    let kind = match c.kind {
-        ColKind::System("id") => FieldType::Uuid,
-        ColKind::System("created_at" | "updated_at") => FieldType::Timestamp,
-        ColKind::System(_) => FieldType::Text,
-        ColKind::Field(t) => t,
-    };
-    Ok(match kind {
+    Ok(match c.ty {
         FieldType::Text | FieldType::Longtext => r.text(i)?.map_or(Json::Null, Json::String),
         FieldType::Integer => r.int(i)?.map_or(Json::Null, Json::from),
         FieldType::Number => r
@@ -154,11 +339,29 @@ fn decode(r: RowRef<'_>, i: usize, c: &Col) -> Result<Json, StoreError> {
     })
 }
 
-/// Decodes a row selected with exactly `cols`, in order.
-fn decode_row(r: RowRef<'_>, cols: &[Col]) -> Result<Map<String, Json>, StoreError> {
+/// Decodes a row selected with exactly `cols`, in order. An adopted table's cell that does not
+/// decode (another application wrote a value its type does not hold) reads as null.
+fn decode_row(
+    info: &CollectionInfo,
+    r: RowRef<'_>,
+    cols: &[Col],
+) -> Result<Map<String, Json>, StoreError> {
     let mut m = Map::new();
     for (i, c) in cols.iter().enumerate() {
-        m.insert(c.key.clone(), decode(r, i, c)?);
+        let v = match decode(r, i, c) {
+            Ok(v) => v,
+            Err(e) if info.adopted => {
+                tracing::warn!(
+                    collection = info.slug.as_str(),
+                    column = c.column.as_str(),
+                    error = %e,
+                    "a cell of an adopted table does not decode as its field type; read as null"
+                );
+                Json::Null
+            }
+            Err(e) => return Err(e),
+        };
+        m.insert(c.key.clone(), v);
     }
     Ok(m)
 }
@@ -506,8 +709,7 @@ impl Store {
                     .collect::<Result<_, _>>()?,
             ),
         };
-        let mut where_ = Vec::new();
-        where_.push(Expr::col(Alias::new("tenant_id")).eq(tenant));
+        let mut where_: Vec<SimpleExpr> = tenant_scope(info, tenant).into_iter().collect();
         if let Some(c) = &client {
             let b = c.bind(subject, at);
             match b.constant() {
@@ -519,10 +721,7 @@ impl Store {
         if let Some(cond) = access.condition(d)? {
             where_.push(cond);
         }
-        let mut select = Query::select();
-        select
-            .columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
-            .from(Alias::new(info.physical_table.as_str()));
+        let mut select = select_of(info, cols, d);
         for w in &where_ {
             select.and_where(w.clone());
         }
@@ -539,19 +738,28 @@ impl Store {
                     k.field
                 )));
             }
-            select.order_by(
-                Alias::new(c.column.as_str()),
-                if k.desc { Order::Desc } else { Order::Asc },
-            );
+            // Nulls sort as the smallest value on both databases (PostgreSQL's default puts
+            // them last).
+            let (order, nulls) = if k.desc {
+                (Order::Desc, sea_query::NullOrdering::Last)
+            } else {
+                (Order::Asc, sea_query::NullOrdering::First)
+            };
+            if c.role == Role::OwnerSide {
+                // Not a column of the table: the owner as the row reads it.
+                select.order_by_expr_with_nulls(read_expr(info, c, d), order, nulls);
+            } else {
+                select.order_by_with_nulls(Alias::new(c.column.as_str()), order, nulls);
+            }
         }
-        select.order_by(Alias::new("id"), Order::Asc);
+        select.order_by(Alias::new(key_col(cols)?.column.as_str()), Order::Asc);
         let rows = self
             .db()
             .fetch_page(&select, limit, q.offset.unwrap_or(0))
             .await?;
         let mut data = Vec::with_capacity(rows.len());
         for r in rows.iter() {
-            let row = access.mask(cols, decode_row(r, cols)?);
+            let row = access.mask(cols, decode_row(info, r, cols)?);
             data.push(project(row, fields.as_deref()));
         }
         let count = if q.count {
@@ -569,8 +777,8 @@ impl Store {
         Ok(ItemsPage { data, count })
     }
 
-    /// One item (`GET /api/items/:slug/:id`): 404 when it does not exist or the subject may not
-    /// read it (the same answer).
+    /// One item (`GET /api/items/:slug/:id`, `id` the value of the collection's key): 404 when it
+    /// does not exist or the subject may not read it (the same answer).
     pub async fn get_item(
         &self,
         subject: &Subject,
@@ -578,15 +786,26 @@ impl Store {
         id: &str,
         fields: Option<Vec<String>>,
     ) -> Result<Map<String, Json>, StoreError> {
+        let view = self.read_view(tenant_of(subject), slug).await?;
+        let info = &view.info;
+        let key = Key::parse(id, info.key_type(), self.db().dialect())
+            .ok_or_else(|| item_not_found(slug, id))?;
+        let mut filter = Map::new();
+        // A text key that starts with `$` would read as a variable: `$$` keeps it literal.
+        let literal = match &key.wire {
+            Json::String(t) if t.starts_with('$') => Json::String(format!("${t}")),
+            other => other.clone(),
+        };
+        filter.insert(
+            info.key_field().to_owned(),
+            serde_json::json!({ "_eq": literal }),
+        );
         let q = ListQuery {
-            filter: Some(serde_json::json!({"id": {"_eq": id}})),
+            filter: Some(Json::Object(filter)),
             limit: Some(1),
             fields,
             ..ListQuery::default()
         };
-        if uuid::Uuid::try_parse(id).is_err() {
-            return Err(item_not_found(slug, id));
-        }
         let page = self.list_items(subject, slug, &q).await?;
         page.data
             .into_iter()
@@ -740,19 +959,18 @@ fn has_nul(v: &Json) -> bool {
 fn body_col<'c>(cols: &'c [Col], key: &str) -> Result<&'c Col, StoreError> {
     let c = find_col(cols, key)
         .ok_or_else(|| StoreError::validation(format!("unknown field `{key}`"), Some(key)))?;
+    if c.role == Role::Key && c.name != "id" {
+        return Err(StoreError::validation(
+            format!("primary key `{key}` cannot be changed"),
+            Some(key),
+        ));
+    }
     if c.is_system() {
         return Err(StoreError::Forbidden(format!(
             "field `{key}` is set by the server and cannot be written"
         )));
     }
     Ok(c)
-}
-
-fn field_type(c: &Col) -> FieldType {
-    match c.kind {
-        ColKind::Field(t) => t,
-        ColKind::System(_) => FieldType::Text,
-    }
 }
 
 /// A grant's presets as client-style values (variables resolved).
@@ -851,7 +1069,7 @@ fn sets_of(
     let mut out: Sets = Vec::new();
     for (k, v) in body.iter().chain(presets.iter()) {
         let c = body_col(cols, k)?;
-        let conv = convert(c, field_type(c), v, d)?;
+        let conv = convert(c, c.ty, v, d)?;
         match out.iter_mut().find(|(key, _, _)| *key == c.key) {
             Some(slot) => slot.2 = conv,
             None => out.push((c.key.clone(), c.column.clone(), conv)),
@@ -862,7 +1080,7 @@ fn sets_of(
 
 impl Store {
     /// Checks that every relation value of `sets` names an existing item of its target collection
-    /// in the same tenant (422 otherwise).
+    /// in the same tenant (422 otherwise). Values were converted to the target's key type.
     async fn check_relations(
         &self,
         tx: &mut Tx,
@@ -870,43 +1088,45 @@ impl Store {
         info: &CollectionInfo,
         sets: &Sets,
     ) -> Result<(), StoreError> {
+        let d = tx.dialect();
         for f in &info.fields {
             let Some(to) = &f.to else { continue };
             let Some((_, _, conv)) = sets.iter().find(|(k, _, _)| k == f.name.as_str()) else {
                 continue;
             };
-            let ids: Vec<&str> = match &conv.wire {
-                Json::String(s) => vec![s.as_str()],
-                Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
-                _ => continue,
+            let keys: Vec<sea_query::Value> = match &conv.wire {
+                Json::Null => continue,
+                Json::Array(a) => a
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .filter_map(|s| uuid::Uuid::try_parse(s).ok())
+                    .map(|u| crate::value::uuid_value(u, d))
+                    .collect(),
+                _ => vec![conv.value.clone()],
             };
-            if ids.is_empty() {
+            if keys.is_empty() {
                 continue;
             }
             let target = if to.as_str() == info.slug.as_str() {
                 Some(info.clone())
             } else {
-                crate::collections::load_in(tx, tenant, to.as_str()).await?
+                crate::collections::load_in(tx, tenant, to.as_str())
+                    .await?
+                    .filter(|t| t.status == crate::CollectionStatus::Active)
             };
             let Some(target) = target else {
-                return Err(dangling(f.name.as_str()));
+                return Err(dangling(f.name.as_str(), to.as_str()));
             };
-            let d = tx.dialect();
-            for id in ids {
-                let u = uuid::Uuid::try_parse(id).map_err(|_| dangling(f.name.as_str()))?;
-                let found = tx
-                    .fetch_all(
-                        Query::select()
-                            .expr(Expr::cust("1"))
-                            .from(Alias::new(target.physical_table.as_str()))
-                            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
-                            .and_where(
-                                Expr::col(Alias::new("id")).eq(crate::value::uuid_value(u, d)),
-                            ),
-                    )
-                    .await?;
-                if found.is_empty() {
-                    return Err(dangling(f.name.as_str()));
+            for key in keys {
+                let mut q = Query::select();
+                q.expr(Expr::cust("1"))
+                    .from(Alias::new(target.physical_table.as_str()))
+                    .and_where(Expr::col(Alias::new(target.key_field())).eq(key));
+                if let Some(t) = tenant_scope(&target, tenant) {
+                    q.and_where(t);
+                }
+                if tx.fetch_all(&q).await?.is_empty() {
+                    return Err(dangling(f.name.as_str(), to.as_str()));
                 }
             }
         }
@@ -914,9 +1134,9 @@ impl Store {
     }
 }
 
-fn dangling(field: &str) -> StoreError {
+fn dangling(field: &str, to: &str) -> StoreError {
     StoreError::validation(
-        format!("field `{field}` names an item that does not exist"),
+        format!("field `{field}` names an item of `{to}` that does not exist"),
         Some(field),
     )
 }
@@ -1009,7 +1229,9 @@ impl Store {
     /// Creates items (`POST /api/items/:slug`). For a subject that is not admin, some create
     /// permission must accept each item: its fields, its presets (written over client input), its
     /// filter and validation rule, checked in memory on the row as it will be stored. `owner_id`
-    /// and `tenant_id` come from the subject; relations must name existing items.
+    /// and `tenant_id` come from the subject; relations must name existing items. On an adopted
+    /// table the body carries the primary key unless it is a uuid `id` (then generated when
+    /// absent), and the row is read back after the insert (the table's defaults included).
     pub async fn create_items(
         &self,
         subject: &Subject,
@@ -1033,35 +1255,68 @@ impl Store {
         let at = now();
         let access_c = access(&mut tx, subject, &info, Action::Create, at).await?;
         let cols = columns(&info);
+        let key_c = key_col(&cols)?.clone();
         let mut rows = Vec::with_capacity(bodies.len());
         let mut events = Vec::with_capacity(bodies.len());
-        for body in &bodies {
-            let id = uuid::Uuid::now_v7();
+        for mut body in bodies {
+            let key = new_key(&info, &key_c, &mut body, d)?;
             let (sets, row) =
-                self.accept_create(subject, &info, &cols, &access_c, body, id, at, d)?;
+                self.accept_create(subject, &info, &cols, &access_c, &body, &key, at, d)?;
             self.check_relations(&mut tx, tenant, &info, &sets).await?;
-            let mut columns = vec!["id", "tenant_id", "created_at", "updated_at"];
-            let mut values = vec![
-                Expr::val(crate::value::uuid_value(id, d)),
-                Expr::val(tenant),
-                Expr::val(crate::value::ts_value(at, d)),
-                Expr::val(crate::value::ts_value(at, d)),
-            ];
-            if info.owner_scoped {
-                columns.push("owner_id");
-                values.push(Expr::val(subject.user.as_ref().map(|u| u.id.clone())));
+            let mut names: Vec<Alias> = Vec::new();
+            let mut values: Vec<SimpleExpr> = Vec::new();
+            for c in &cols {
+                let v = match c.role {
+                    Role::Key => key.value.clone(),
+                    Role::CreatedAt | Role::UpdatedAt => instant_value(c.ty, at, d),
+                    Role::Owner => owner_value(c, subject, d)?,
+                    Role::OwnerSide | Role::Field => continue,
+                };
+                names.push(Alias::new(c.column.as_str()));
+                values.push(Expr::val(v));
             }
-            let mut insert = Query::insert();
-            insert.into_table(Alias::new(info.physical_table.as_str()));
-            let mut names: Vec<Alias> = columns.into_iter().map(Alias::new).collect();
+            if !info.adopted {
+                names.push(Alias::new("tenant_id"));
+                values.push(Expr::val(tenant));
+            }
             for (_, column, conv) in &sets {
                 names.push(Alias::new(column.as_str()));
                 values.push(Expr::val(conv.value.clone()));
             }
-            insert.columns(names);
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new(info.physical_table.as_str()))
+                .columns(names);
             insert.values(values).map_err(StoreError::internal)?;
             tx.execute(&insert).await?;
-            let item = id.hyphenated().to_string();
+            let item = key.text();
+            if cols.iter().any(|c| c.role == Role::OwnerSide)
+                && let Some(u) = &subject.user
+            {
+                set_side_owner(&mut tx, &info, &item, Some(&u.id)).await?;
+            }
+            // An adopted table may fill columns itself (defaults, triggers): what it stored is
+            // the row, and what the permission accepted must still hold for it.
+            let row = if info.adopted {
+                let stored = row_by_key(&mut tx, &info, &cols, tenant, &key, false)
+                    .await?
+                    .ok_or_else(|| StoreError::internal("an inserted row is not there"))?;
+                let accepted = match &access_c {
+                    Access::All => true,
+                    Access::Grants(g) => {
+                        g.iter().any(|g| g.matches(&stored))
+                            && sql_matches(&mut tx, &info, &cols, &key, Some(&access_c)).await?
+                    }
+                };
+                if !accepted {
+                    return Err(StoreError::Forbidden(format!(
+                        "you may not create this item of `{slug}`"
+                    )));
+                }
+                stored
+            } else {
+                row
+            };
             let activity =
                 record_activity(&mut tx, subject, "item.create", Some(slug), Some(&item)).await?;
             let data = Json::Object(row.clone());
@@ -1116,7 +1371,7 @@ impl Store {
         cols: &[Col],
         access: &Access,
         body: &Map<String, Json>,
-        id: uuid::Uuid,
+        key: &Key,
         at: OffsetDateTime,
         d: Dialect,
     ) -> Result<(Sets, Map<String, Json>), StoreError> {
@@ -1128,14 +1383,14 @@ impl Store {
             let sets = sets_of(cols, body, presets, d)?;
             let mut row = Map::new();
             for c in cols {
-                let v = match c.kind {
-                    ColKind::System("id") => Json::String(id.hyphenated().to_string()),
-                    ColKind::System("created_at" | "updated_at") => Json::String(rfc3339(at)),
-                    ColKind::System(_) => subject
+                let v = match c.role {
+                    Role::Key => key.wire.clone(),
+                    Role::CreatedAt | Role::UpdatedAt => instant_wire(c.ty, at),
+                    Role::Owner | Role::OwnerSide => subject
                         .user
                         .as_ref()
                         .map_or(Json::Null, |u| Json::String(u.id.clone())),
-                    ColKind::Field(_) => sets
+                    Role::Field => sets
                         .iter()
                         .find(|(k, _, _)| *k == c.key)
                         .map_or(Json::Null, |(_, _, conv)| conv.wire.clone()),
@@ -1169,7 +1424,112 @@ impl Store {
     }
 }
 
-/// A written row as the subject may read it: masked by its read grants, or only its id when it
+/// The key of a new item: a fresh UUIDv7 for managed collections; for an adopted table the
+/// body's primary key (taken out of the body), generated only for a uuid `id` left out.
+fn new_key(
+    info: &CollectionInfo,
+    key_c: &Col,
+    body: &mut Map<String, Json>,
+    d: Dialect,
+) -> Result<Key, StoreError> {
+    if !info.adopted {
+        return Ok(Key::uuid(uuid::Uuid::now_v7(), d));
+    }
+    let given = body.remove(&key_c.key).filter(|v| !v.is_null());
+    match given {
+        Some(v) => {
+            let c = convert(key_c, key_c.ty, &v, d)?;
+            Ok(Key {
+                value: c.value,
+                wire: c.wire,
+            })
+        }
+        None if key_c.name == "id" && key_c.ty == FieldType::Uuid => {
+            Ok(Key::uuid(uuid::Uuid::now_v7(), d))
+        }
+        None => Err(StoreError::validation(
+            format!("primary key `{}` is required in the body", key_c.key),
+            Some(&key_c.key),
+        )),
+    }
+}
+
+/// `at` in the storage of an instant column: a timestamp, or Unix milliseconds for an adopted
+/// integer column.
+fn instant_value(t: FieldType, at: OffsetDateTime, d: Dialect) -> sea_query::Value {
+    match t {
+        FieldType::Integer => sea_query::Value::BigInt(Some(unix_ms(at))),
+        _ => crate::value::ts_value(at, d),
+    }
+}
+
+/// `at` as an instant column reads back.
+fn instant_wire(t: FieldType, at: OffsetDateTime) -> Json {
+    match t {
+        FieldType::Integer => Json::from(unix_ms(at)),
+        _ => Json::String(rfc3339(at)),
+    }
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The subject's id as the owner column stores it (a uuid column needs a uuid user id).
+fn owner_value(c: &Col, subject: &Subject, d: Dialect) -> Result<sea_query::Value, StoreError> {
+    let id = subject.user.as_ref().map(|u| u.id.as_str());
+    match (c.ty, id) {
+        (FieldType::Uuid, None) => Ok(crate::value::uuid_null(d)),
+        (FieldType::Uuid, Some(id)) => uuid::Uuid::try_parse(id)
+            .map(|u| crate::value::uuid_value(u, d))
+            .map_err(|_| {
+                StoreError::validation(
+                    format!(
+                        "the owner column `{}` holds uuids; this user's id is not one",
+                        c.column
+                    ),
+                    Some("ownerId"),
+                )
+            }),
+        (_, id) => Ok(sea_query::Value::String(id.map(str::to_owned))),
+    }
+}
+
+/// Records (or with `None` forgets) the owner of an adopted item in `item_ownership`.
+async fn set_side_owner(
+    tx: &mut Tx,
+    info: &CollectionInfo,
+    item: &str,
+    owner: Option<&str>,
+) -> Result<(), StoreError> {
+    let scope = |q: &mut sea_query::DeleteStatement| {
+        q.from_table(Alias::new("item_ownership"))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(crate::DEFAULT_TENANT))
+            .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
+            .and_where(Expr::col(Alias::new("item_id")).eq(item));
+    };
+    let mut del = Query::delete();
+    scope(&mut del);
+    tx.execute(&del).await?;
+    if let Some(owner) = owner {
+        tx.execute(
+            Query::insert()
+                .into_table(Alias::new("item_ownership"))
+                .columns(["tenant_id", "collection", "item_id", "owner_id"].map(Alias::new))
+                .values([
+                    Expr::val(crate::DEFAULT_TENANT),
+                    Expr::val(info.slug.as_str()),
+                    Expr::val(item),
+                    Expr::val(owner),
+                ])
+                .map_err(StoreError::internal)?,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A written row as the subject may read it: masked by its read grants, or only its key when it
 /// may not read the row.
 fn visible(read: Option<&Access>, cols: &[Col], row: Map<String, Json>) -> Map<String, Json> {
     match read {
@@ -1177,34 +1537,66 @@ fn visible(read: Option<&Access>, cols: &[Col], row: Map<String, Json>) -> Map<S
         Some(a @ Access::Grants(g)) if g.iter().any(|g| g.matches(&row)) => a.mask(cols, row),
         _ => {
             let mut m = Map::new();
-            if let Some(id) = row.get("id") {
-                m.insert("id".into(), id.clone());
+            if let Some(k) = cols.iter().find(|c| c.role == Role::Key)
+                && let Some(id) = row.get(&k.key)
+            {
+                m.insert(k.key.clone(), id.clone());
             }
             m
         }
     }
 }
 
+/// For an adopted table: whether the row keyed `key` matches `access`'s grants in SQL (on the
+/// stored values). Managed tables hold only values their fields decode, where the matcher and
+/// SQL agree, so for them (and for all access) this is `true` without a query.
+async fn sql_matches(
+    tx: &mut Tx,
+    info: &CollectionInfo,
+    cols: &[Col],
+    key: &Key,
+    access: Option<&Access>,
+) -> Result<bool, StoreError> {
+    let Some(access) = access else {
+        return Ok(false);
+    };
+    if !info.adopted {
+        return Ok(true);
+    }
+    let Some(cond) = access.condition(tx.dialect())? else {
+        return Ok(true);
+    };
+    let mut q = Query::select();
+    q.expr(Expr::cust("1"))
+        .from(Alias::new(info.physical_table.as_str()))
+        .and_where(key.condition(cols)?)
+        .and_where(cond);
+    Ok(!tx.fetch_all(&q).await?.is_empty())
+}
+
 /// Reads one row in its wire form (locked on PostgreSQL when `lock`); `None` when missing.
-pub(crate) async fn row_by_id(
+pub(crate) async fn row_by_key(
     tx: &mut Tx,
     info: &CollectionInfo,
     cols: &[Col],
     tenant: &str,
-    id: uuid::Uuid,
+    key: &Key,
     lock: bool,
 ) -> Result<Option<Map<String, Json>>, StoreError> {
     let d = tx.dialect();
-    let mut q = Query::select();
-    q.columns(cols.iter().map(|c| Alias::new(c.column.as_str())))
-        .from(Alias::new(info.physical_table.as_str()))
-        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
-        .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(id, d)));
+    let mut q = select_of(info, cols, d);
+    q.and_where(key.condition(cols)?);
+    if let Some(t) = tenant_scope(info, tenant) {
+        q.and_where(t);
+    }
     if lock && d == Dialect::Postgres {
         q.lock_exclusive();
     }
     let rows = tx.fetch_all(&q).await?;
-    rows.iter().next().map(|r| decode_row(r, cols)).transpose()
+    rows.iter()
+        .next()
+        .map(|r| decode_row(info, r, cols))
+        .transpose()
 }
 
 impl Store {
@@ -1220,11 +1612,12 @@ impl Store {
         id: &str,
         action: Action,
         at: OffsetDateTime,
-    ) -> Result<(uuid::Uuid, Map<String, Json>, Access, Option<Access>), StoreError> {
+    ) -> Result<(Key, Map<String, Json>, Access, Option<Access>), StoreError> {
         let slug = info.slug.as_str();
-        let uid = uuid::Uuid::try_parse(id).map_err(|_| item_not_found(slug, id))?;
+        let key = Key::parse(id, info.key_type(), tx.dialect())
+            .ok_or_else(|| item_not_found(slug, id))?;
         let tenant = tenant_of(subject);
-        let row = row_by_id(tx, info, cols, tenant, uid, true)
+        let row = row_by_key(tx, info, cols, tenant, &key, true)
             .await?
             .ok_or_else(|| item_not_found(slug, id))?;
         let read = match access(tx, subject, info, Action::Read, at).await {
@@ -1237,19 +1630,23 @@ impl Store {
             Some(Access::Grants(g)) => g.iter().any(|g| g.matches(&row)),
             None => false,
         };
-        if !readable {
+        // An adopted table's row may hold what its fields do not decode (read as null): the
+        // grants must also hold in SQL, on the stored values, as they do for lists.
+        if !readable || !sql_matches(tx, info, cols, &key, read.as_ref()).await? {
             return Err(item_not_found(slug, id));
         }
         let act = access(tx, subject, info, action, at).await?;
-        if let Access::Grants(g) = &act
-            && !g.iter().any(|g| g.matches(&row))
-        {
+        let acts = match &act {
+            Access::All => true,
+            Access::Grants(g) => g.iter().any(|g| g.matches(&row)),
+        };
+        if !acts || !sql_matches(tx, info, cols, &key, Some(&act)).await? {
             return Err(StoreError::Forbidden(format!(
                 "you may not {} this item of `{slug}`",
                 action.as_str()
             )));
         }
-        Ok((uid, row, act, read))
+        Ok((key, row, act, read))
     }
 
     /// Updates an item (`PATCH /api/items/:slug/:id`). The row must be readable (else 404) and
@@ -1268,9 +1665,10 @@ impl Store {
         let info = load_active(&mut tx, tenant, slug).await?;
         let at = now();
         let cols = columns(&info);
-        let (uid, old, act, read) = self
+        let (key, old, act, read) = self
             .target(&mut tx, subject, &info, &cols, id, Action::Update, at)
             .await?;
+        let updated = cols.iter().find(|c| c.role == Role::UpdatedAt);
         for k in patch.keys() {
             body_col(&cols, k)?;
         }
@@ -1280,7 +1678,9 @@ impl Store {
             for (key, _, conv) in &sets {
                 row.insert(key.clone(), conv.wire.clone());
             }
-            row.insert("updatedAt".into(), Json::String(rfc3339(at)));
+            if let Some(c) = updated {
+                row.insert(c.key.clone(), instant_wire(c.ty, at));
+            }
             for f in info.fields.iter().filter(|f| f.required) {
                 if row.get(f.name.as_str()).is_none_or(Json::is_null) {
                     return Err(StoreError::validation(
@@ -1306,17 +1706,30 @@ impl Store {
         };
         self.check_relations(&mut tx, tenant, &info, &sets).await?;
         let mut update = Query::update();
-        update
-            .table(Alias::new(info.physical_table.as_str()))
-            .value(Alias::new("updated_at"), crate::value::ts_value(at, d));
+        update.table(Alias::new(info.physical_table.as_str()));
+        if let Some(c) = updated {
+            update.value(Alias::new(c.column.as_str()), instant_value(c.ty, at, d));
+        }
         for (_, column, conv) in &sets {
             update.value(Alias::new(column.as_str()), conv.value.clone());
         }
-        update
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
-            .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(uid, d)));
-        tx.execute(&update).await?;
-        let item = uid.hyphenated().to_string();
+        update.and_where(key.condition(&cols)?);
+        if let Some(t) = tenant_scope(&info, tenant) {
+            update.and_where(t);
+        }
+        let item = key.text();
+        let new = if sets.is_empty() && updated.is_none() {
+            new
+        } else {
+            tx.execute(&update).await?;
+            if info.adopted {
+                row_by_key(&mut tx, &info, &cols, tenant, &key, false)
+                    .await?
+                    .ok_or_else(|| StoreError::internal("an updated row is not there"))?
+            } else {
+                new
+            }
+        };
         let activity =
             record_activity(&mut tx, subject, "item.update", Some(slug), Some(&item)).await?;
         let delta: Map<String, Json> = sets
@@ -1360,21 +1773,24 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tenant = tenant_of(subject);
         let mut tx = self.db().begin().await?;
-        let d = tx.dialect();
         let info = load_active(&mut tx, tenant, slug).await?;
         let at = now();
         let cols = columns(&info);
-        let (uid, old, _, _) = self
+        let (key, old, _, _) = self
             .target(&mut tx, subject, &info, &cols, id, Action::Delete, at)
             .await?;
-        tx.execute(
-            Query::delete()
-                .from_table(Alias::new(info.physical_table.as_str()))
-                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
-                .and_where(Expr::col(Alias::new("id")).eq(crate::value::uuid_value(uid, d))),
-        )
-        .await?;
-        let item = uid.hyphenated().to_string();
+        let mut delete = Query::delete();
+        delete
+            .from_table(Alias::new(info.physical_table.as_str()))
+            .and_where(key.condition(&cols)?);
+        if let Some(t) = tenant_scope(&info, tenant) {
+            delete.and_where(t);
+        }
+        tx.execute(&delete).await?;
+        let item = key.text();
+        if cols.iter().any(|c| c.role == Role::OwnerSide) {
+            set_side_owner(&mut tx, &info, &item, None).await?;
+        }
         record_activity(&mut tx, subject, "item.delete", Some(slug), Some(&item)).await?;
         let event = crate::outbox::record(
             &mut tx,

@@ -6,11 +6,14 @@
 //! - [`Db`], a sqlx pool for PostgreSQL or SQLite that knows its dialect (WAL, foreign keys and a
 //!   busy timeout on SQLite), with write transactions ([`Tx`]);
 //! - [`migrate`], which creates or upgrades the store's system tables (`collections`,
-//!   `permissions`, `activity`, `revisions`, `item_ownership`, `events`), idempotent and safe
+//!   `permissions`, `activity`, `revisions`, `item_ownership`, `events`,
+//!   `collection_adoptions`), idempotent and safe
 //!   when several processes start at once;
 //! - [`Store`]: the collections lifecycle (managed tables created with their metadata in one
 //!   transaction, additive `apply_collection`, explicit `drop_field`, delete — drop for managed,
-//!   archive for adopted — and restore, owner permissions seeded), the permissions API (every DSL
+//!   archive then purge for adopted — and restore, owner permissions seeded; adopted collections
+//!   recorded by [`Store::create_adopted`], reached from `POST /api/collections` through an
+//!   installed [`Adopter`]), the permissions API (every DSL
 //!   part checked when saved), the items API and its permission pipeline (`list_items`,
 //!   `get_item`, `create_items`, `update_item`, `delete_item`) with activity, revisions and the
 //!   event outbox handed to registered [`EventSink`]s after commit, and
@@ -59,7 +62,9 @@ pub mod values {
 
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};
 pub use collections::{
-    CollectionInfo, CollectionPatch, CollectionStatus, DEFAULT_TENANT, NewCollection, storage_type,
+    AdoptedCollection, Adopter, Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionPatch,
+    CollectionStatus, DEFAULT_TENANT, Deleted, NewCollection, STORE_TABLES, already_adopted,
+    is_key_type, is_managed_name, storage_type,
 };
 pub use db::{Db, Rows, Tx};
 pub use error::StoreError;
@@ -84,6 +89,8 @@ struct Inner {
     ttl: std::time::Duration,
     /// Bumped by every change to collections or permissions through this store.
     generation: std::sync::atomic::AtomicU64,
+    /// What `POST /api/collections` with `adopted: true` goes to.
+    adopter: RwLock<Option<Arc<dyn collections::Adopter>>>,
 }
 
 /// How long a collection's metadata and read rules are reused before they are read again (changes
@@ -116,6 +123,7 @@ impl Store {
                 views: RwLock::new(std::collections::HashMap::new()),
                 ttl,
                 generation: std::sync::atomic::AtomicU64::new(0),
+                adopter: RwLock::new(None),
             }),
         }
     }

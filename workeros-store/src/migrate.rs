@@ -145,11 +145,58 @@ async fn applied_versions(tx: &mut Tx, component: &str) -> Result<Vec<i64>, Stor
 }
 
 /// The store's migrations.
-pub(crate) const STORE: &[Migration] = &[Migration {
-    version: 1,
-    tables: store_v1,
-    indexes: store_v1_indexes,
-}];
+pub(crate) const STORE: &[Migration] = &[
+    Migration {
+        version: 1,
+        tables: store_v1,
+        indexes: store_v1_indexes,
+    },
+    Migration {
+        version: 2,
+        tables: store_v2,
+        indexes: store_v2_indexes,
+    },
+];
+
+/// v2: one collection per table and tenant (two concurrent adoptions of a table cannot both
+/// commit).
+fn store_v2_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    vec![
+        Index::create()
+            .name("collections_tenant_table")
+            .table(Alias::new("collections"))
+            .col(Alias::new("tenant_id"))
+            .col(Alias::new("physical_table"))
+            .unique()
+            .if_not_exists()
+            .to_owned(),
+    ]
+}
+
+/// v2: what an adopted collection knows about its table (the key, the alias columns and their
+/// types, the key types of its relations), one row per adopted collection.
+fn store_v2(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("collection_adoptions"))
+            .if_not_exists()
+            .col(
+                col("collection_id", ColumnKind::Uuid, d)
+                    .not_null()
+                    .primary_key(),
+            )
+            .col(col("pk_column", ColumnKind::Text, d).not_null())
+            .col(col("pk_type", ColumnKind::Text, d).not_null())
+            .col(col("created_at_column", ColumnKind::Text, d))
+            .col(col("created_at_type", ColumnKind::Text, d))
+            .col(col("updated_at_column", ColumnKind::Text, d))
+            .col(col("updated_at_type", ColumnKind::Text, d))
+            .col(col("owner_id_column", ColumnKind::Text, d))
+            .col(col("owner_id_type", ColumnKind::Text, d))
+            .col(col("relation_keys", ColumnKind::Json, d).not_null())
+            .to_owned(),
+    ]
+}
 
 fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
     let t = |name: &str| {

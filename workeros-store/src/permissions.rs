@@ -11,45 +11,50 @@ use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
 use workeros_core::{Action, FieldName, FieldType, Subject};
-use workeros_dsl::{CheckedFilter, FieldSpec, Schema, ValueKind};
+use workeros_dsl::{CheckedFilter, FieldSpec, OwnerLookup, Schema, Source, ValueKind};
 
 /// The built-in roles: `admin` bypasses every rule, `authenticated` is every signed-in subject,
 /// `public` is the anonymous subject.
 pub const BUILT_IN_ROLES: [&str; 3] = ["admin", "authenticated", "public"];
 
-/// The system fields of a managed collection as the DSL and the wire see them: logical name,
-/// wire key, kind.
-pub(crate) const SYSTEM_FIELDS: [(&str, &str, ValueKind); 4] = [
-    ("id", "id", ValueKind::Uuid),
-    ("created_at", "createdAt", ValueKind::Timestamp),
-    ("updated_at", "updatedAt", ValueKind::Timestamp),
-    ("owner_id", "ownerId", ValueKind::Text),
-];
+/// Where an adopted collection keeps its owners when it has no owner column: `item_ownership`,
+/// by collection slug and the key as text (`None` for managed collections).
+pub(crate) fn owner_lookup(info: &CollectionInfo) -> Option<OwnerLookup> {
+    let a = info.adoption.as_ref()?;
+    Some(OwnerLookup {
+        table: "item_ownership".into(),
+        collection_column: "collection".into(),
+        item_column: "item_id".into(),
+        owner_column: "owner_id".into(),
+        collection: info.slug.as_str().to_owned(),
+        scope: Some(("tenant_id".into(), crate::DEFAULT_TENANT.into())),
+        outer_table: info.physical_table.clone(),
+        outer_pk: a.pk_column.clone(),
+    })
+}
 
 /// The DSL schema of a collection: system fields (with their wire spellings as aliases) and user
-/// fields. `readable` says which user fields the subject may filter on (`None`: all).
+/// fields, as [`columns`](crate::items::columns) lays them out. `readable` says which user
+/// fields the subject may filter on (`None`: all).
 pub(crate) fn schema_of(
     info: &CollectionInfo,
     readable: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<Schema, StoreError> {
+    use crate::items::Role;
     let mut s = Schema::new();
-    for (name, key, kind) in SYSTEM_FIELDS {
-        if name == "owner_id" && !info.owner_scoped {
-            continue;
+    for c in crate::items::columns(info) {
+        let mut spec = FieldSpec::new(&c.name, ValueKind::from(c.ty))?.key(&c.key);
+        spec = match owner_lookup(info).filter(|_| c.role == Role::OwnerSide) {
+            Some(o) => spec.source(Source::Owner(o)),
+            None => spec.column(&c.column),
+        };
+        if c.role == Role::Field {
+            spec = spec.readable(readable.is_none_or(|r| r(&c.name)));
         }
-        s.add(FieldSpec::new(name, kind)?.key(key))?;
-        if key != name {
-            s.alias(key, name)?;
+        s.add(spec)?;
+        if c.key != c.name {
+            s.alias(&c.key, &c.name)?;
         }
-    }
-    for f in &info.fields {
-        let name = f.name.as_str();
-        let ok = readable.is_none_or(|r| r(name));
-        s.add(
-            FieldSpec::new(name, ValueKind::from(f.field_type))?
-                .column(f.column_name())
-                .readable(ok),
-        )?;
     }
     Ok(s)
 }
@@ -212,8 +217,9 @@ fn check_input(p: &PermissionInput, info: &CollectionInfo) -> Result<PermissionP
     };
     if let FieldList::Some(list) = &p.fields {
         for f in list {
-            let known = info.fields.iter().any(|x| x.name == *f)
-                || SYSTEM_FIELDS.iter().any(|(n, _, _)| *n == f.as_str());
+            let known = crate::items::columns(info)
+                .iter()
+                .any(|c| c.name == f.as_str());
             if !known {
                 return Err(StoreError::validation(
                     format!("`fields` names unknown field `{}`", f.as_str()),

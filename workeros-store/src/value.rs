@@ -157,7 +157,7 @@ impl RowRef<'_> {
                 // What the store writes: passed through after a shape check.
                 Some(s) if canonical_shape(&s) => Some(s),
                 Some(s) => Some(
-                    workeros_dsl::parse_timestamp(&s)
+                    parse_stored_instant(&s)
                         .and_then(canonical_timestamp)
                         .ok_or_else(|| StoreError::internal("a stored instant does not parse"))?,
                 ),
@@ -165,6 +165,19 @@ impl RowRef<'_> {
             },
         })
     }
+}
+
+/// An instant as SQLite tables written by other applications hold it: RFC 3339, or SQLite's
+/// own `YYYY-MM-DD HH:MM:SS[.fff]` (UTC, as SQLite's date functions write it), or a date.
+fn parse_stored_instant(s: &str) -> Option<i64> {
+    if let Some(m) = workeros_dsl::parse_timestamp(s) {
+        return Some(m);
+    }
+    let (date, time) = s.split_at_checked(10)?;
+    let time = time.strip_prefix(' ')?;
+    let has_offset = time.ends_with(['Z', 'z']) || time.rfind(['+', '-']).is_some_and(|i| i >= 8);
+    let zone = if has_offset { "" } else { "Z" };
+    workeros_dsl::parse_timestamp(&format!("{date}T{time}{zone}"))
 }
 
 /// Whether `s` has the canonical instant's shape, `YYYY-MM-DDTHH:MM:SS.ffffffZ`: digits where
