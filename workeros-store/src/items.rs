@@ -127,7 +127,11 @@ pub(crate) struct ReadView {
     pub(crate) cols: Vec<Col>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) loaded: std::time::Instant,
+    /// Process-unique: a new view (after a change, or the cache TTL) has a new serial.
+    pub(crate) serial: u64,
 }
+
+static NEXT_VIEW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The columns of a collection: system fields first (the key, `createdAt`, `updatedAt`,
 /// `ownerId` when there is one), then user fields.
@@ -367,6 +371,7 @@ fn decode_row(
 }
 
 /// One permission as a request uses it: the bound filter (`None`: every row) and the fields.
+#[derive(Debug, Clone)]
 pub(crate) struct Grant {
     pub(crate) filter: Option<BoundFilter>,
     pub(crate) fields: FieldList,
@@ -376,12 +381,13 @@ pub(crate) struct Grant {
 
 impl Grant {
     /// Whether the permission's filter is TRUE for a row in its wire form.
-    fn matches(&self, row: &Map<String, Json>) -> bool {
+    pub(crate) fn matches(&self, row: &Map<String, Json>) -> bool {
         self.filter.as_ref().is_none_or(|f| f.matches(row))
     }
 }
 
 /// What the subject may do with one action on one collection.
+#[derive(Debug, Clone)]
 pub(crate) enum Access {
     /// An admin: every row, every field.
     All,
@@ -404,11 +410,13 @@ pub(crate) fn roles_of(subject: &Subject) -> Vec<String> {
 /// One permission row, parsed and checked once (it does not depend on the subject).
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
-    role: String,
-    filter: Option<CheckedFilter>,
+    pub(crate) role: String,
+    pub(crate) filter: Option<CheckedFilter>,
     validation: Option<CheckedFilter>,
     fields: FieldList,
     presets: Option<Map<String, Json>>,
+    /// The row it was read from, as text: equal sources, equal rules.
+    source: String,
 }
 
 /// The permission rows of `action` on a collection, for every role, parsed. A rule that no longer
@@ -453,12 +461,26 @@ fn rule_of(r: RowRef<'_>, schema: &Schema) -> Result<Rule, StoreError> {
             .transpose()
     };
     let (fields, presets) = crate::permissions::fields_and_presets(r)?;
+    let role = r.text("role")?.unwrap_or_default();
+    let (filter, validation) = (r.json("filter")?, r.json("validation")?);
+    let source = format!(
+        "{:?}",
+        (
+            r.uuid_text("id")?,
+            &role,
+            &filter,
+            &validation,
+            &fields,
+            &presets
+        )
+    );
     Ok(Rule {
-        role: r.text("role")?.unwrap_or_default(),
-        filter: check(r.json("filter")?)?,
-        validation: check(r.json("validation")?)?,
+        role,
+        filter: check(filter)?,
+        validation: check(validation)?,
         fields,
         presets,
+        source,
     })
 }
 
@@ -523,7 +545,7 @@ impl Access {
     /// Whether a user field may be filtered or sorted on: every grant that can select a row names
     /// it. A field readable only in some rows would otherwise rank and count the rows where it is
     /// hidden (a filter oracle).
-    fn may_filter(&self, field: &str) -> bool {
+    pub(crate) fn may_filter(&self, field: &str) -> bool {
         match self {
             Access::All => true,
             Access::Grants(g) => g
@@ -580,7 +602,7 @@ impl Access {
     }
 
     /// The row as the subject may see it: fields no matching grant names are null.
-    fn mask(&self, cols: &[Col], mut row: Map<String, Json>) -> Map<String, Json> {
+    pub(crate) fn mask(&self, cols: &[Col], mut row: Map<String, Json>) -> Map<String, Json> {
         let Access::Grants(grants) = self else {
             return row;
         };
@@ -606,7 +628,10 @@ impl Access {
 }
 
 /// The client's filter, checked against what the subject may read.
-fn client_filter(q: &Option<Json>, schema: &Schema) -> Result<Option<CheckedFilter>, StoreError> {
+pub(crate) fn client_filter(
+    q: &Option<Json>,
+    schema: &Schema,
+) -> Result<Option<CheckedFilter>, StoreError> {
     Ok(match q {
         None => None,
         Some(Json::String(s)) if s.trim().is_empty() => None,
@@ -643,11 +668,27 @@ impl Store {
         let info = load_active(&mut tx, tenant, slug).await?;
         let rules = load_rules(&mut tx, tenant, &info, Action::Read).await?;
         tx.commit().await?;
+        // The same metadata and rules as the view before: the same serial (realtime keeps its
+        // subscribers' bound permissions while the serial stays).
+        let serial = match self.previous_view(&key) {
+            Some(p)
+                if p.info == info
+                    && p.rules.len() == rules.len()
+                    && p.rules
+                        .iter()
+                        .zip(&rules)
+                        .all(|(a, b)| a.source == b.source) =>
+            {
+                p.serial
+            }
+            _ => NEXT_VIEW.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
         let view = std::sync::Arc::new(ReadView {
             cols: columns(&info),
             info,
             rules,
             loaded: std::time::Instant::now(),
+            serial,
         });
         // A change committed while this view loaded may not be in it: use it, do not keep it.
         if self.generation() == generation {

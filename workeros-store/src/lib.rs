@@ -39,6 +39,7 @@
 //!
 //! It depends on `workeros-core` and `workeros-dsl` only.
 
+mod access;
 mod activity;
 mod collections;
 mod db;
@@ -60,6 +61,7 @@ pub mod values {
     };
 }
 
+pub use access::{AccessKey, ReadAccess, ReadRules};
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};
 pub use collections::{
     AdoptedCollection, Adopter, Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionPatch,
@@ -136,10 +138,14 @@ impl Store {
             .cloned()
     }
 
+    /// The last view loaded for `key`, fresh or not.
+    fn previous_view(&self, key: &(String, String)) -> Option<Arc<items::ReadView>> {
+        self.inner.views.read().ok()?.get(key).cloned()
+    }
+
+    /// Keeps a view: reused while fresh (never with a zero TTL), and remembered to tell whether
+    /// the next one differs.
     fn cache_view(&self, key: (String, String), view: Arc<items::ReadView>) {
-        if self.inner.ttl.is_zero() {
-            return;
-        }
         if let Ok(mut views) = self.inner.views.write() {
             if views.len() >= 10_000 {
                 views.clear();

@@ -3,7 +3,7 @@
 
 use crate::value::{json_value, ts_value, uuid_value};
 use crate::{StoreError, Tx};
-use sea_query::{Alias, Expr, Query};
+use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::Value as Json;
 use time::OffsetDateTime;
 use workeros_core::{Event, EventAction, Subject};
@@ -22,20 +22,8 @@ pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
     tx.execute(
         Query::insert()
             .into_table(Alias::new("events"))
-            .columns(
-                [
-                    "id",
-                    "tenant_id",
-                    "collection",
-                    "action",
-                    "item_id",
-                    "data",
-                    "previous",
-                    "actor",
-                    "created_at",
-                ]
-                .map(Alias::new),
-            )
+            // Every column but `seq`, which the database numbers.
+            .columns(EVENT_COLUMNS.iter().skip(1).map(|c| Alias::new(*c)))
             .values([
                 Expr::val(uuid_value(e.id, d)),
                 Expr::val(e.tenant.as_str()),
@@ -78,4 +66,122 @@ pub(crate) async fn record(
     };
     append(tx, &event).await?;
     Ok(event)
+}
+
+fn action_of(s: &str) -> Option<EventAction> {
+    Some(match s {
+        "create" => EventAction::Create,
+        "update" => EventAction::Update,
+        "delete" => EventAction::Delete,
+        _ => return None,
+    })
+}
+
+fn event_of(r: crate::value::RowRef<'_>) -> Result<(i64, Event), StoreError> {
+    let id = r.uuid_text("id")?.unwrap_or_default();
+    let action = r.text("action")?.unwrap_or_default();
+    Ok((
+        r.int("seq")?.unwrap_or_default(),
+        Event {
+            id: uuid::Uuid::try_parse(&id).map_err(StoreError::internal)?,
+            tenant: r.text("tenant_id")?.unwrap_or_default(),
+            collection: r.text("collection")?.unwrap_or_default(),
+            action: action_of(&action)
+                .ok_or_else(|| StoreError::internal(format!("an event with action `{action}`")))?,
+            item_id: r.text("item_id")?.unwrap_or_default(),
+            data: r.json("data")?,
+            previous: r.json("previous")?,
+            actor: r.text("actor")?,
+            at: r.ts("created_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        },
+    ))
+}
+
+const EVENT_COLUMNS: [&str; 10] = [
+    "seq",
+    "id",
+    "tenant_id",
+    "collection",
+    "action",
+    "item_id",
+    "data",
+    "previous",
+    "actor",
+    "created_at",
+];
+
+impl crate::Store {
+    /// The committed events of `tenant` recorded after event `after`, in outbox order, of
+    /// `collection` when one is given, at most `limit` (a realtime stream resuming from
+    /// `Last-Event-ID`). `None` when `after` is not in the outbox: it never was, or it is older
+    /// than what the outbox keeps.
+    pub async fn events_after(
+        &self,
+        tenant: &str,
+        collection: Option<&str>,
+        after: uuid::Uuid,
+        limit: u64,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        let d = self.db().dialect();
+        let rows = self
+            .db()
+            .fetch_all(
+                Query::select()
+                    .column(Alias::new("seq"))
+                    .from(Alias::new("events"))
+                    .and_where(Expr::col(Alias::new("id")).eq(uuid_value(after, d)))
+                    .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant)),
+            )
+            .await?;
+        let Some(seq) = rows
+            .iter()
+            .next()
+            .map(|r| r.int("seq"))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let mut q = Query::select();
+        q.columns(EVENT_COLUMNS.map(Alias::new))
+            .from(Alias::new("events"))
+            .and_where(Expr::col(Alias::new("seq")).gt(seq))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+            .order_by(Alias::new("seq"), sea_query::Order::Asc);
+        if let Some(c) = collection {
+            q.and_where(Expr::col(Alias::new("collection")).eq(c));
+        }
+        let rows = self.db().fetch_page(&q, limit, 0).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter() {
+            out.push(event_of(r)?.1);
+        }
+        Ok(Some(out))
+    }
+
+    /// The committed events with these ids (any tenant), in outbox order: what another
+    /// instance's notification names.
+    pub async fn events_by_id(&self, ids: &[uuid::Uuid]) -> Result<Vec<Event>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.db().dialect();
+        let rows = self
+            .db()
+            .fetch_all(
+                Query::select()
+                    .columns(EVENT_COLUMNS.map(Alias::new))
+                    .from(Alias::new("events"))
+                    .and_where(
+                        Expr::col(Alias::new("id")).is_in(ids.iter().map(|i| uuid_value(*i, d))),
+                    )
+                    .order_by(Alias::new("seq"), sea_query::Order::Asc),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter() {
+            out.push(event_of(r)?.1);
+        }
+        Ok(out)
+    }
 }

@@ -2,7 +2,9 @@
 //! serves, so tests can drive it without a socket.
 //!
 //! It mounts every router the workspace has so far (`workeros_store::http::router`,
-//! `workeros_auth::http::router`, `workeros_adopt::http::router`), `GET /healthz`, the auth layer (session cookie, then
+//! `workeros_auth::http::router`, `workeros_adopt::http::router`, and realtime:
+//! `workeros_events::http::router`, with realtime tickets checked by `workeros-auth`),
+//! `GET /healthz`, the auth layer (session cookie, then
 //! `Authorization: Bearer` with an API key or the bootstrap admin token; presented but invalid
 //! credentials are 401, never anonymous; none is anonymous) and a request log.
 
@@ -11,12 +13,20 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use std::sync::Arc;
 use workeros_auth::Auth;
 use workeros_auth::http::AuthLayer;
+use workeros_events::{Realtime, RealtimeConfig};
 use workeros_store::Store;
 
-/// The app: the store's, auth's and adopt's routes, `/healthz`, the auth layer and the request log.
+/// The app: the store's, auth's, adopt's and realtime's routes, `/healthz`, the auth layer and
+/// the request log. It registers a realtime hub as a sink of `store`.
 pub fn app(store: Store, auth: Auth) -> Router {
+    let realtime = Realtime::new(store.clone(), RealtimeConfig::default());
+    store.add_sink(Arc::new(realtime.clone()));
+    let tickets = auth.clone();
+    let tickets: workeros_events::http::TicketCheck =
+        Arc::new(move |t: &str| tickets.verify_ticket(t).ok());
     Router::new()
         .route("/healthz", get(healthz))
         .merge(workeros_adopt::http::router(workeros_adopt::Adopt::new(
@@ -24,6 +34,7 @@ pub fn app(store: Store, auth: Auth) -> Router {
         )))
         .merge(workeros_store::http::router(store))
         .merge(workeros_auth::http::router(auth.clone()))
+        .merge(workeros_events::http::router(realtime, Some(tickets)))
         .layer(AuthLayer::new(auth))
         .layer(middleware::from_fn(log))
 }

@@ -116,3 +116,54 @@ async fn health_and_admin_token() {
     let res = app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn realtime_with_a_ticket() {
+    let app = app().await;
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/collections",
+        Some(TOKEN),
+        Some(json!({"slug": "posts", "fields": [{"name": "title", "type": "text"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = call(&app, "POST", "/api/realtime/ticket", Some(TOKEN), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ticket = v["data"]["ticket"].as_str().unwrap().to_owned();
+    // An EventSource sends no header: the ticket alone admits it.
+    let req = Request::builder()
+        .uri(format!("/api/realtime?collection=posts&ticket={ticket}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.into_body();
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/items/posts",
+        Some(TOKEN),
+        Some(json!({"title": "hello"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    let text = String::from_utf8(frame.to_vec()).unwrap();
+    assert!(text.contains("event: create"), "{text}");
+    assert!(text.contains(r#""title":"hello""#), "{text}");
+    // A forged ticket is refused.
+    let req = Request::builder()
+        .uri("/api/realtime?collection=posts&ticket=forged.ticket")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
