@@ -577,3 +577,51 @@ async fn tickets_and_custom_broadcasts() {
         t.close().await;
     }
 }
+
+#[tokio::test]
+async fn two_instances_on_one_postgresql_database() {
+    // On PostgreSQL: a write through one instance reaches the SSE subscribers of the other.
+    for group in workeros_tests::stores::shared(2).await {
+        let mut it = group.into_iter();
+        let (one, two) = (it.next().unwrap(), it.next().unwrap());
+        let name = one.name();
+        let a = app(&one, RealtimeConfig::default()).await;
+        let b = app(&two, RealtimeConfig::default()).await;
+        let following = b.rt.follow_other_instances().await.unwrap();
+        assert_eq!(following.is_some(), name == "postgres", "{name}");
+        tasks(&a.app, name).await;
+        let mut on_b = open(
+            &b.app,
+            Some(&with_role("v", "viewer")),
+            "/api/realtime?collection=tasks",
+            None,
+        )
+        .await
+        .unwrap();
+        let v = write(
+            &a.app,
+            "POST",
+            "/api/items/tasks",
+            Some(json!({"title": "x", "status": "published", "secret": "s"})),
+        )
+        .await;
+        write(
+            &a.app,
+            "POST",
+            "/api/items/tasks",
+            Some(json!({"title": "d", "status": "draft"})),
+        )
+        .await;
+        let frames = on_b.drain(Duration::from_millis(1500)).await;
+        if name == "postgres" {
+            assert_eq!(seen(&frames).len(), 1, "{name}: {frames:?}");
+            assert_eq!(frames[0].data["key"], v["data"]["id"], "{name}");
+            assert_eq!(frames[0].data["data"]["secret"], Value::Null, "{name}");
+        } else {
+            // SQLite is one process's database: no cross-instance fan-out.
+            assert!(frames.is_empty(), "{name}");
+        }
+        two.close().await;
+        one.close().await;
+    }
+}

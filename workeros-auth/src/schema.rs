@@ -15,7 +15,7 @@ use crate::AuthError;
 use sea_query::{Alias, Index, IndexCreateStatement, Table, TableCreateStatement};
 use workeros_dsl::Dialect;
 use workeros_store::Db;
-use workeros_store::migrate::{ColumnKind as K, Migration, col};
+use workeros_store::migrate::{ColumnKind as K, Migration, col, no_statements};
 
 /// The auth component's migrations.
 pub(crate) const AUTH: &[Migration] = &[
@@ -23,16 +23,19 @@ pub(crate) const AUTH: &[Migration] = &[
         version: 1,
         tables: auth_v1,
         indexes: auth_v1_indexes,
+        statements: no_statements,
     },
     Migration {
         version: 2,
         tables: auth_v2,
         indexes: auth_v2_indexes,
+        statements: no_statements,
     },
     Migration {
         version: 3,
         tables: crate::sync::sync_v1,
         indexes: crate::sync::sync_v1_indexes,
+        statements: no_statements,
     },
 ];
 

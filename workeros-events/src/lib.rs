@@ -9,8 +9,11 @@
 //! | [`http`] | `GET /api/realtime` (SSE, heartbeats, `Subject` or ticket) |
 //! | [`signing`] | Standard Webhooks signatures: `whsec_` secrets, signing, the receiver-side [`signing::verify`] with rotation |
 //!
-//! To come (see `spec/events.md`): cross-instance fan-out with PostgreSQL `LISTEN/NOTIFY`,
-//! webhooks with durable at-least-once delivery and an SSRF guard, flows, event functions.
+//! On PostgreSQL, [`Realtime::follow_other_instances`] brings the events other instances commit
+//! (announced by an outbox trigger with `NOTIFY`, read from the outbox) to this one's subscribers.
+//!
+//! To come (see `spec/events.md`): webhooks with durable at-least-once delivery and an SSRF
+//! guard, flows, event functions.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -273,6 +273,20 @@ impl Tx {
         Ok(())
     }
 
+    /// Runs constant SQL (a migration's [`statements`](crate::migrate::Migration::statements)):
+    /// `&'static str` only, so nothing from input can reach it.
+    pub async fn fixed(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        match self {
+            Tx::Postgres(t) => {
+                t.execute(AssertSqlSafe(sql)).await?;
+            }
+            Tx::Sqlite(t) => {
+                t.execute(AssertSqlSafe(sql)).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Commits.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {

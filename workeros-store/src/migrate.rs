@@ -60,6 +60,42 @@ pub struct Migration {
     pub tables: fn(Dialect) -> Vec<TableCreateStatement>,
     /// The indexes it creates (`IF NOT EXISTS`).
     pub indexes: fn() -> Vec<sea_query::IndexCreateStatement>,
+    /// Fixed SQL it runs after them, for what sea-query cannot build (PostgreSQL functions and
+    /// triggers). Constant text only: never formatted from input.
+    pub statements: fn(Dialect) -> &'static [&'static str],
+}
+
+/// [`Migration::statements`] of a migration that has none.
+pub fn no_statements(_: Dialect) -> &'static [&'static str] {
+    &[]
+}
+
+/// The PostgreSQL channel on which every committed event's id is announced (by a trigger on the
+/// outbox, so only committed events are): other instances of the app listen on it.
+pub const EVENTS_CHANNEL: &str = "workeros_events";
+
+/// v3: on PostgreSQL, a trigger announces each outbox row's id on [`EVENTS_CHANNEL`]; the
+/// notification is sent at commit, never for a rolled-back write.
+fn store_v3_statements(d: Dialect) -> &'static [&'static str] {
+    match d {
+        Dialect::Postgres => &[
+            "CREATE OR REPLACE FUNCTION workeros_events_notify() RETURNS trigger \
+             LANGUAGE plpgsql AS $$ BEGIN \
+             PERFORM pg_notify('workeros_events', NEW.id::text); RETURN NULL; END $$",
+            "DROP TRIGGER IF EXISTS workeros_events_notify ON events",
+            "CREATE TRIGGER workeros_events_notify AFTER INSERT ON events \
+             FOR EACH ROW EXECUTE FUNCTION workeros_events_notify()",
+        ],
+        Dialect::Sqlite => &[],
+    }
+}
+
+fn no_tables(_: Dialect) -> Vec<TableCreateStatement> {
+    Vec::new()
+}
+
+fn no_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    Vec::new()
 }
 
 /// The lock key the migrations of every component serialise on (PostgreSQL advisory lock).
@@ -107,6 +143,9 @@ pub async fn run(
         for i in (m.indexes)() {
             tx.ddl(&i).await?;
         }
+        for sql in (m.statements)(d) {
+            tx.fixed(sql).await?;
+        }
         tx.execute(
             Query::insert()
                 .into_table(Alias::new("workeros_migrations"))
@@ -150,11 +189,19 @@ pub(crate) const STORE: &[Migration] = &[
         version: 1,
         tables: store_v1,
         indexes: store_v1_indexes,
+        statements: no_statements,
     },
     Migration {
         version: 2,
         tables: store_v2,
         indexes: store_v2_indexes,
+        statements: no_statements,
+    },
+    Migration {
+        version: 3,
+        tables: no_tables,
+        indexes: no_indexes,
+        statements: store_v3_statements,
     },
 ];
 

@@ -20,10 +20,18 @@ use workeros_events::{Realtime, RealtimeConfig};
 use workeros_store::Store;
 
 /// The app: the store's, auth's, adopt's and realtime's routes, `/healthz`, the auth layer and
-/// the request log. It registers a realtime hub as a sink of `store`.
+/// the request log. It registers a realtime hub as a sink of `store` and, on PostgreSQL, has it
+/// follow the events of other instances (call it inside a Tokio runtime).
 pub fn app(store: Store, auth: Auth) -> Router {
     let realtime = Realtime::new(store.clone(), RealtimeConfig::default());
     store.add_sink(Arc::new(realtime.clone()));
+    // On PostgreSQL, other instances' events reach this one's subscribers too.
+    let follower = realtime.clone();
+    tokio::spawn(async move {
+        if let Err(e) = follower.follow_other_instances().await {
+            tracing::error!(error = %e, "realtime: cannot follow other instances");
+        }
+    });
     let tickets = auth.clone();
     let tickets: workeros_events::http::TicketCheck =
         Arc::new(move |t: &str| tickets.verify_ticket(t).ok());
