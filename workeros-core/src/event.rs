@@ -16,6 +16,29 @@ pub enum EventAction {
     Delete,
 }
 
+impl EventAction {
+    /// Every action.
+    pub const ALL: [EventAction; 3] = [
+        EventAction::Create,
+        EventAction::Update,
+        EventAction::Delete,
+    ];
+
+    /// The name (`create`, `update`, `delete`), as stored and sent.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Create => "create",
+            EventAction::Update => "update",
+            EventAction::Delete => "delete",
+        }
+    }
+
+    /// The action named `s`.
+    pub fn from_name(s: &str) -> Option<EventAction> {
+        EventAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// A committed change to one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -101,14 +101,6 @@ fn action_bit(a: EventAction) -> u8 {
     }
 }
 
-fn action_name(a: EventAction) -> &'static str {
-    match a {
-        EventAction::Create => "create",
-        EventAction::Update => "update",
-        EventAction::Delete => "delete",
-    }
-}
-
 /// Whether `name` is a custom event name: `namespace:event`, lowercase letters, digits, `_`,
 /// `-` and `.`, at most 100 characters.
 pub fn is_custom_event_name(name: &str) -> bool {
@@ -254,18 +246,24 @@ struct GroupKey {
     actions: u8,
 }
 
-/// Subscribers that judge every row alike.
-struct Group {
-    key: GroupKey,
+/// How subscribers judge rows: their read access, their own filter (checked and bound), the
+/// event types they asked for.
+#[derive(Clone)]
+struct Judge {
     access: ReadAccess,
     own: Option<(Arc<CheckedFilter>, BoundFilter)>,
     actions: u8,
-    members: Vec<u64>,
-    eq: Option<Equality>,
-    uses_now: bool,
 }
 
-impl Group {
+/// Subscribers that judge every row alike.
+struct Group {
+    key: GroupKey,
+    judge: Judge,
+    members: Vec<u64>,
+    eq: Option<Equality>,
+}
+
+impl Judge {
     fn sees(
         access: &ReadAccess,
         own: Option<&BoundFilter>,
@@ -274,10 +272,12 @@ impl Group {
         row.is_some_and(|r| access.visible(r) && own.is_none_or(|f| f.matches(r)))
     }
 
-    /// What the group receives of `e`: the action it sees it as, and the frame.
+    /// What these subscribers receive of `e`: the action they see it as, and the frame.
     fn judge(&self, e: &Event, id: &Arc<str>) -> Option<Frame> {
         let rebound;
-        let (access, own) = if self.uses_now {
+        let uses_now =
+            self.access.uses_now() || self.own.as_ref().is_some_and(|(c, _)| c.uses_now());
+        let (access, own) = if uses_now {
             let at = time::OffsetDateTime::now_utc();
             let a = self.access.at(at).ok()?;
             let o = self
@@ -289,8 +289,8 @@ impl Group {
         } else {
             (&self.access, self.own.as_ref().map(|(_, b)| b))
         };
-        let before = Group::sees(access, own, e.previous.as_ref().and_then(Json::as_object));
-        let after = Group::sees(access, own, e.data.as_ref().and_then(Json::as_object));
+        let before = Judge::sees(access, own, e.previous.as_ref().and_then(Json::as_object));
+        let after = Judge::sees(access, own, e.data.as_ref().and_then(Json::as_object));
         let seen_as = match (e.action, before, after) {
             (EventAction::Create, _, true) | (EventAction::Update, false, true) => {
                 EventAction::Create
@@ -304,7 +304,7 @@ impl Group {
         if self.actions & action_bit(seen_as) == 0 {
             return None;
         }
-        let name = action_name(seen_as);
+        let name = seen_as.as_str();
         let body = match (seen_as, e.data.as_ref().and_then(Json::as_object)) {
             (EventAction::Delete, _) | (_, None) => json!({
                 "collection": e.collection,
@@ -355,14 +355,15 @@ impl Topic {
         }
     }
 
-    /// Judges a subscriber under `rules` and puts it in its group (made if new).
+    /// Judges a subscriber under `rules` and puts it in its group (made if new); returns how the
+    /// group judges rows.
     fn place(
         &mut self,
         sid: u64,
         mut m: Member,
         rules: &ReadRules,
         at: time::OffsetDateTime,
-    ) -> Result<(), EventsError> {
+    ) -> Result<Judge, EventsError> {
         let access = rules.access(&m.subject, at)?;
         let own = match &m.filter {
             None => None,
@@ -404,7 +405,6 @@ impl Topic {
                     .as_ref()
                     .and_then(|(_, b)| b.equalities().into_iter().next())
                     .or_else(|| access.equalities().into_iter().next());
-                let uses_now = access.uses_now() || own.as_ref().is_some_and(|(c, _)| c.uses_now());
                 match &eq {
                     Some(e) => self
                         .index
@@ -420,23 +420,27 @@ impl Topic {
                     gid,
                     Group {
                         key,
-                        access,
-                        own,
-                        actions: m.actions,
+                        judge: Judge {
+                            access,
+                            own,
+                            actions: m.actions,
+                        },
                         members: Vec::new(),
                         eq,
-                        uses_now,
                     },
                 );
                 gid
             }
         };
-        if let Some(g) = self.groups.get_mut(&gid) {
-            g.members.push(sid);
-        }
+        let g = self
+            .groups
+            .get_mut(&gid)
+            .ok_or_else(|| EventsError::internal("a group left its topic"))?;
+        g.members.push(sid);
+        let judge = g.judge.clone();
         m.gid = gid;
         self.members.insert(sid, m);
-        Ok(())
+        Ok(judge)
     }
 
     /// Takes a subscriber out (its group goes when it was the last).
@@ -535,7 +539,7 @@ impl Topic {
             let Some(g) = self.groups.get(&gid) else {
                 continue;
             };
-            let Some(frame) = g.judge(e, &id) else {
+            let Some(frame) = g.judge.judge(e, &id) else {
                 continue;
             };
             let frame = Arc::new(frame);
@@ -748,14 +752,12 @@ impl Realtime {
             None => actions = CREATE | UPDATE | DELETE,
             Some(list) => {
                 for e in list.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-                    match e {
-                        "create" => actions |= CREATE,
-                        "update" => actions |= UPDATE,
-                        "delete" => actions |= DELETE,
-                        p if pattern_ok(p) => patterns.push(p.to_owned()),
-                        other => {
+                    match EventAction::from_name(e) {
+                        Some(a) => actions |= action_bit(a),
+                        None if pattern_ok(e) => patterns.push(e.to_owned()),
+                        None => {
                             return Err(EventsError::BadRequest(format!(
-                                "unknown event type `{other}`: use create, update, delete or a \
+                                "unknown event type `{e}`: use create, update, delete or a \
                                  custom `namespace:event` (or `namespace:*`)"
                             )));
                         }
@@ -820,15 +822,15 @@ impl Realtime {
                 out: out.clone(),
                 gid: 0,
             };
-            {
+            let judge = {
                 let mut t = topic
                     .lock()
                     .map_err(|_| EventsError::internal("a poisoned lock"))?;
                 if t.serial != rules.serial() {
                     t.rebuild(&rules);
                 }
-                t.place(sid, member, &rules, time::OffsetDateTime::now_utc())?;
-            }
+                t.place(sid, member, &rules, time::OffsetDateTime::now_utc())?
+            };
             guard.topic = Some(key);
             // Live first, then the outbox: an event committed in between is in both, and the
             // live copy is skipped.
@@ -844,31 +846,9 @@ impl Realtime {
                     .await?;
                 match replay {
                     Some(events) if (events.len() as u64) <= inner.config.resume_limit => {
-                        let access = rules.access(subject, time::OffsetDateTime::now_utc())?;
-                        let own = match &req.filter {
-                            Some(f) if !f.is_null() => access.check_filter(f)?.map(|c| {
-                                let b = c.bind(subject, time::OffsetDateTime::now_utc());
-                                (Arc::new(c), b)
-                            }),
-                            _ => None,
-                        };
-                        let g = Group {
-                            key: GroupKey {
-                                access: access.key().clone(),
-                                filter: None,
-                                actions,
-                            },
-                            uses_now: access.uses_now()
-                                || own.as_ref().is_some_and(|(c, _)| c.uses_now()),
-                            access,
-                            own,
-                            actions,
-                            members: Vec::new(),
-                            eq: None,
-                        };
                         for e in &events {
                             let id: Arc<str> = e.id.to_string().into();
-                            if let Some(f) = g.judge(e, &id) {
+                            if let Some(f) = judge.judge(e, &id) {
                                 replayed.insert(id);
                                 backlog.push_back(Arc::new(f));
                             }

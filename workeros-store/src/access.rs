@@ -2,7 +2,7 @@
 //! Realtime and flows use it to give, for a row they hold, the answer the items API would give.
 
 use crate::collections::tenant_of;
-use crate::items::{Access, ReadView, Role, access_from, client_filter, roles_of};
+use crate::items::{Access, ReadView, access_from, client_filter, roles_of};
 use crate::permissions::schema_of;
 use crate::value::now;
 use crate::{Store, StoreError};
@@ -70,11 +70,6 @@ impl ReadRules {
         self.view.serial
     }
 
-    /// The collection's slug.
-    pub fn collection(&self) -> &str {
-        self.view.info.slug.as_str()
-    }
-
     /// What `subject` may read under these rules at `at` (`Forbidden` when nothing).
     pub fn access(&self, subject: &Subject, at: OffsetDateTime) -> Result<ReadAccess, StoreError> {
         let view = &self.view;
@@ -124,23 +119,9 @@ impl ReadAccess {
         &self.key
     }
 
-    /// The serial of the rules it was built from.
-    pub fn serial(&self) -> u64 {
-        self.key.serial
-    }
-
     /// The subject it is for.
     pub fn subject(&self) -> &Subject {
         &self.subject
-    }
-
-    /// The wire name of the collection's key (`id`, or an adopted table's key column).
-    pub fn key_field(&self) -> &str {
-        self.view
-            .cols
-            .iter()
-            .find(|c| c.role == Role::Key)
-            .map_or("id", |c| c.key.as_str())
     }
 
     /// Whether a permission reads `$now`: the access must be bound again

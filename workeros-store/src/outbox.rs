@@ -8,14 +8,6 @@ use serde_json::Value as Json;
 use time::OffsetDateTime;
 use workeros_core::{Event, EventAction, Subject};
 
-fn action_name(a: EventAction) -> &'static str {
-    match a {
-        EventAction::Create => "create",
-        EventAction::Update => "update",
-        EventAction::Delete => "delete",
-    }
-}
-
 /// Appends `e` to the outbox inside the write's transaction.
 pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
     let d = tx.dialect();
@@ -28,7 +20,7 @@ pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
                 Expr::val(uuid_value(e.id, d)),
                 Expr::val(e.tenant.as_str()),
                 Expr::val(e.collection.as_str()),
-                Expr::val(action_name(e.action)),
+                Expr::val(e.action.as_str()),
                 Expr::val(e.item_id.as_str()),
                 Expr::val(json_value(e.data.as_ref(), d)),
                 Expr::val(json_value(e.previous.as_ref(), d)),
@@ -68,33 +60,21 @@ pub(crate) async fn record(
     Ok(event)
 }
 
-fn action_of(s: &str) -> Option<EventAction> {
-    Some(match s {
-        "create" => EventAction::Create,
-        "update" => EventAction::Update,
-        "delete" => EventAction::Delete,
-        _ => return None,
-    })
-}
-
-fn event_of(r: crate::value::RowRef<'_>) -> Result<(i64, Event), StoreError> {
+fn event_of(r: crate::value::RowRef<'_>) -> Result<Event, StoreError> {
     let id = r.uuid_text("id")?.unwrap_or_default();
     let action = r.text("action")?.unwrap_or_default();
-    Ok((
-        r.int("seq")?.unwrap_or_default(),
-        Event {
-            id: uuid::Uuid::try_parse(&id).map_err(StoreError::internal)?,
-            tenant: r.text("tenant_id")?.unwrap_or_default(),
-            collection: r.text("collection")?.unwrap_or_default(),
-            action: action_of(&action)
-                .ok_or_else(|| StoreError::internal(format!("an event with action `{action}`")))?,
-            item_id: r.text("item_id")?.unwrap_or_default(),
-            data: r.json("data")?,
-            previous: r.json("previous")?,
-            actor: r.text("actor")?,
-            at: r.ts("created_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        },
-    ))
+    Ok(Event {
+        id: uuid::Uuid::try_parse(&id).map_err(StoreError::internal)?,
+        tenant: r.text("tenant_id")?.unwrap_or_default(),
+        collection: r.text("collection")?.unwrap_or_default(),
+        action: EventAction::from_name(&action)
+            .ok_or_else(|| StoreError::internal(format!("an event with action `{action}`")))?,
+        item_id: r.text("item_id")?.unwrap_or_default(),
+        data: r.json("data")?,
+        previous: r.json("previous")?,
+        actor: r.text("actor")?,
+        at: r.ts("created_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    })
 }
 
 const EVENT_COLUMNS: [&str; 10] = [
@@ -152,11 +132,10 @@ impl crate::Store {
             q.and_where(Expr::col(Alias::new("collection")).eq(c));
         }
         let rows = self.db().fetch_page(&q, limit, 0).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows.iter() {
-            out.push(event_of(r)?.1);
-        }
-        Ok(Some(out))
+        rows.iter()
+            .map(event_of)
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// The committed events with these ids (any tenant), in outbox order: what another
@@ -178,10 +157,6 @@ impl crate::Store {
                     .order_by(Alias::new("seq"), sea_query::Order::Asc),
             )
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows.iter() {
-            out.push(event_of(r)?.1);
-        }
-        Ok(out)
+        rows.iter().map(event_of).collect()
     }
 }
