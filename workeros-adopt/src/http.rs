@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use workeros_core::Subject;
 use workeros_store::http::Body;
+use workeros_store::http::subject;
 
 impl IntoResponse for AdoptError {
     fn into_response(self) -> Response {
@@ -26,10 +27,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(adopt: Adopt) -> Router<S> {
         .route("/api/admin/adopt/tables", get(tables))
         .route("/api/admin/adopt/inspect", post(inspect))
         .with_state(adopt)
-}
-
-fn subject(ext: Option<Extension<Subject>>) -> Subject {
-    ext.map(|Extension(s)| s).unwrap_or_default()
 }
 
 async fn tables(

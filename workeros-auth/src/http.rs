@@ -54,6 +54,7 @@ use std::task::{Context, Poll};
 use time::OffsetDateTime;
 use workeros_core::Subject;
 use workeros_store::http::Body;
+use workeros_store::http::subject;
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
@@ -337,10 +338,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
         .route("/api/roles/{name}", delete(delete_role))
         .route("/api/realtime/ticket", post(ticket))
         .with_state(auth)
-}
-
-fn subject(ext: Option<Extension<Subject>>) -> Subject {
-    ext.map(|Extension(s)| s).unwrap_or_default()
 }
 
 fn addr(ext: Option<Extension<ClientAddr>>) -> Option<IpAddr> {

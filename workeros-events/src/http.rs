@@ -73,7 +73,7 @@ async fn stream(
             .as_ref()
             .and_then(|check| check(t))
             .ok_or(EventsError::Unauthorized)?,
-        None => ext.map(|Extension(s)| s).unwrap_or_default(),
+        None => workeros_store::http::subject(ext),
     };
     let last_event_id = headers
         .get("last-event-id")

@@ -37,8 +37,9 @@ impl IntoResponse for StoreError {
     }
 }
 
-/// The subject of a request: the extension the auth layer set, or anonymous.
-fn subject(ext: Option<Extension<Subject>>) -> Subject {
+/// The subject of a request: the extension the auth layer set, or anonymous. Every crate's
+/// routes read it this way.
+pub fn subject(ext: Option<Extension<Subject>>) -> Subject {
     ext.map(|Extension(s)| s).unwrap_or_default()
 }
 
