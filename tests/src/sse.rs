@@ -25,6 +25,7 @@ pub struct SseStream {
     body: Body,
     buf: String,
     ended: bool,
+    comments: usize,
 }
 
 /// Opens `uri` as `subject` (`None`: anonymous), with a `Last-Event-ID` header when given. An
@@ -60,6 +61,7 @@ pub async fn open(
         body: res.into_body(),
         buf: String::new(),
         ended: false,
+        comments: 0,
     })
 }
 
@@ -70,8 +72,9 @@ impl SseStream {
         loop {
             if let Some(i) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..i + 2).collect();
-                if let Some(f) = parse(&block) {
-                    return Some(f);
+                match parse(&block) {
+                    Some(f) => return Some(f),
+                    None => self.comments += 1,
                 }
                 continue;
             }
@@ -99,6 +102,11 @@ impl SseStream {
             out.push(f);
         }
         out
+    }
+
+    /// How many comment-only messages (heartbeats) were skipped so far.
+    pub fn comments(&self) -> usize {
+        self.comments
     }
 
     /// Whether the server ended the stream (after reading what was left).

@@ -19,7 +19,7 @@ use workeros_core::{Subject, User};
 use workeros_events::{Broadcast, Realtime, RealtimeConfig};
 use workeros_store::{Store, migrate};
 use workeros_tests::http::call;
-use workeros_tests::sse::{SseFrame, SseStream, open};
+use workeros_tests::sse::{SseFrame, open};
 use workeros_tests::stores::{TestDb, dbs};
 
 const QUIET: Duration = Duration::from_millis(150);
@@ -37,7 +37,7 @@ struct App {
     rt: Realtime,
 }
 
-async fn app(t: &TestDb, config: RealtimeConfig) -> App {
+async fn hub_app(t: &TestDb, config: RealtimeConfig) -> App {
     migrate(&t.db).await.unwrap();
     let store = Store::new(t.db.clone());
     let rt = Realtime::new(store.clone(), config);
@@ -84,6 +84,17 @@ async fn write(app: &Router, method: &str, uri: &str, body: Option<Value>) -> Va
     v
 }
 
+/// The status of a stream the server refuses to open (its error body printed when it opens).
+async fn refused(app: &Router, subject: Option<&Subject>, uri: &str) -> StatusCode {
+    match open(app, subject, uri, None).await {
+        Ok(_) => panic!("{uri} opened"),
+        Err((status, body)) => {
+            assert!(body["error"]["code"].is_string(), "{uri}: {body}");
+            status
+        }
+    }
+}
+
 /// What one subscriber got, reduced to (event, key, data).
 fn seen(frames: &[SseFrame]) -> Vec<(String, String, Value)> {
     frames
@@ -116,7 +127,7 @@ async fn as_read(app: &Router, subject: &Subject, id: &str) -> Value {
 async fn subscribers_see_exactly_what_they_may_read() {
     for t in dbs().await {
         let name = t.name();
-        let App { app, .. } = app(&t, RealtimeConfig::default()).await;
+        let App { app, .. } = hub_app(&t, RealtimeConfig::default()).await;
         tasks(&app, name).await;
         let (viewer, red, v2) = (
             with_role("v-1", "viewer"),
@@ -146,37 +157,37 @@ async fn subscribers_see_exactly_what_they_may_read() {
         .await
         .unwrap();
         // Who may read nothing may not subscribe; unknown collections and event types are refused.
-        let err = open(&app, None, "/api/realtime?collection=tasks", None)
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(err.0, StatusCode::FORBIDDEN, "{name}: {}", err.1);
-        let err = open(&app, Some(&viewer), "/api/realtime?collection=nope", None)
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(err.0, StatusCode::NOT_FOUND, "{name}");
-        let err = open(
-            &app,
-            Some(&viewer),
-            "/api/realtime?collection=tasks&events=upsert",
-            None,
-        )
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(err.0, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(
+            refused(&app, None, "/api/realtime?collection=tasks").await,
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+        assert_eq!(
+            refused(&app, Some(&viewer), "/api/realtime?collection=nope").await,
+            StatusCode::NOT_FOUND,
+            "{name}"
+        );
+        assert_eq!(
+            refused(
+                &app,
+                Some(&viewer),
+                "/api/realtime?collection=tasks&events=upsert"
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "{name}"
+        );
         // A filter on a field the viewer may not read is refused (no filter oracle).
-        let err = open(
-            &app,
-            Some(&viewer),
-            "/api/realtime?collection=tasks&filter=secret%20%3D%20%22s%22",
-            None,
-        )
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(err.0, StatusCode::FORBIDDEN, "{name}: {}", err.1);
+        assert_eq!(
+            refused(
+                &app,
+                Some(&viewer),
+                "/api/realtime?collection=tasks&filter=secret%20%3D%20%22s%22"
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
 
         // 1. A red draft: the admin and red see it, viewers do not.
         let v = write(
@@ -355,7 +366,7 @@ async fn slow_subscribers_are_cut_off_and_resume_loses_nothing() {
             queue: 4,
             ..RealtimeConfig::default()
         };
-        let App { app, .. } = app(&t, cfg).await;
+        let App { app, .. } = hub_app(&t, cfg).await;
         tasks(&app, name).await;
         let mut slow = open(&app, Some(&admin()), "/api/realtime?collection=tasks", None)
             .await
@@ -450,19 +461,14 @@ async fn slow_subscribers_are_cut_off_and_resume_loses_nothing() {
 async fn tickets_and_custom_broadcasts() {
     for t in dbs().await {
         let name = t.name();
-        let App { app, rt } = app(&t, RealtimeConfig::default()).await;
+        let App { app, rt } = hub_app(&t, RealtimeConfig::default()).await;
         tasks(&app, name).await;
         // A ticket stands for its subject (a viewer); a bad one is 401.
-        let err = open(
-            &app,
-            None,
-            "/api/realtime?collection=tasks&ticket=forged",
-            None,
-        )
-        .await
-        .err()
-        .unwrap();
-        assert_eq!(err.0, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(
+            refused(&app, None, "/api/realtime?collection=tasks&ticket=forged").await,
+            StatusCode::UNAUTHORIZED,
+            "{name}"
+        );
         let mut s = open(
             &app,
             None,
@@ -564,16 +570,41 @@ async fn tickets_and_custom_broadcasts() {
             "{name}"
         );
         assert!(other.drain(QUIET).await.is_empty(), "{name}");
+        // Idle streams get heartbeat comments.
+        let App { app: beating, .. } = hub_app(
+            &t,
+            RealtimeConfig {
+                heartbeat: Duration::from_millis(50),
+                ..RealtimeConfig::default()
+            },
+        )
+        .await;
+        let mut idle = open(
+            &beating,
+            Some(&admin()),
+            "/api/realtime?collection=tasks",
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(
+            idle.next(Duration::from_millis(400)).await.is_none(),
+            "{name}"
+        );
+        assert!(
+            idle.comments() >= 3,
+            "{name}: {} heartbeats",
+            idle.comments()
+        );
         // Without a collection, item events are refused.
-        let err = open(&app, Some(&admin()), "/api/realtime?events=create", None)
-            .await
-            .err()
-            .unwrap();
-        assert_eq!(err.0, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(
+            refused(&app, Some(&admin()), "/api/realtime?events=create").await,
+            StatusCode::BAD_REQUEST,
+            "{name}"
+        );
         drop((ann, bob, other, s));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(rt.subscribers(), 0, "{name}: closed streams leave the hub");
-        let _ = SseStream::ended;
         t.close().await;
     }
 }
@@ -585,8 +616,8 @@ async fn two_instances_on_one_postgresql_database() {
         let mut it = group.into_iter();
         let (one, two) = (it.next().unwrap(), it.next().unwrap());
         let name = one.name();
-        let a = app(&one, RealtimeConfig::default()).await;
-        let b = app(&two, RealtimeConfig::default()).await;
+        let a = hub_app(&one, RealtimeConfig::default()).await;
+        let b = hub_app(&two, RealtimeConfig::default()).await;
         let following = b.rt.follow_other_instances().await.unwrap();
         assert_eq!(following.is_some(), name == "postgres", "{name}");
         tasks(&a.app, name).await;
