@@ -16,6 +16,7 @@ pub mod adopt;
 pub mod auth;
 pub mod backend;
 pub mod http;
+pub mod sink;
 pub mod sse;
 pub mod stores;
 pub mod strategies;

@@ -27,6 +27,16 @@ impl TestDb {
         }
     }
 
+    /// How another process opens this database: `[sqlite-url]` or `[postgres-url, schema]`
+    /// (`None` for an in-memory database, or a handle that does not own the cleanup).
+    pub fn child_args(&self) -> Option<Vec<String>> {
+        match &self.cleanup {
+            Cleanup::None => None,
+            Cleanup::File(path) => Some(vec![format!("sqlite://{}", path.display())]),
+            Cleanup::Schema { url, schema } => Some(vec![url.clone(), schema.clone()]),
+        }
+    }
+
     /// Closes the pool and drops what the test made.
     pub async fn close(self) {
         self.db.close().await;

@@ -20,6 +20,7 @@ const TABLES: &[&str] = &[
     "item_ownership",
     "events",
     "collection_adoptions",
+    "outbox_cursors",
     "workeros_migrations",
 ];
 
@@ -38,12 +39,12 @@ async fn count(db: &Db, table: &str) -> usize {
 async fn migrate_creates_the_tables_once() {
     for t in dbs().await {
         let db = &t.db;
-        assert_eq!(migrate(db).await.unwrap(), vec![1, 2, 3], "{}", t.name());
+        assert_eq!(migrate(db).await.unwrap(), vec![1, 2, 3, 4], "{}", t.name());
         assert!(migrate(db).await.unwrap().is_empty(), "{}", t.name());
         for table in TABLES {
             let n = count(db, table).await;
             let want = if *table == "workeros_migrations" {
-                3
+                4
             } else {
                 0
             };
@@ -71,12 +72,12 @@ async fn concurrent_starts_apply_each_version_once() {
         applied.sort_unstable();
         assert_eq!(
             applied,
-            vec![1, 2, 3],
+            vec![1, 2, 3, 4],
             "{name}: exactly one process applies each version"
         );
         assert_eq!(
             count(&group[0].db, "workeros_migrations").await,
-            3,
+            4,
             "{name}"
         );
         for t in group {

@@ -25,9 +25,10 @@ pub const SYSTEM_TABLES: &[&str] = &[
     // workeros-events
     "webhooks",
     "webhook_deliveries",
+    "webhook_attempts",
     "flows",
     "flow_runs",
-    "functions",
+    "function_runs",
 ];
 
 /// Whether `name` is a managed collection's table: `c_<12 hex>_<slug>`.

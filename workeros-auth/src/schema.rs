@@ -89,18 +89,7 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, AuthError> {
     Ok(workeros_store::migrate::run(db, "auth", AUTH).await?)
 }
 
-/// An index of `table` on `cols`.
-pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(Alias::new(table)).if_not_exists();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    if unique {
-        i.unique();
-    }
-    i.to_owned()
-}
+pub(crate) use workeros_store::migrate::index;
 
 fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
     vec![

@@ -12,9 +12,29 @@ pub enum EventsError {
     /// A realtime ticket is invalid or expired.
     #[error("the realtime ticket is invalid or expired: request a new one")]
     Unauthorized,
+    /// The request carries no credentials, and this needs some.
+    #[error("sign in first")]
+    Anonymous,
     /// The subject may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The webhook, delivery or flow does not exist (for this tenant).
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing is in a state that forbids this now.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field of the input is invalid: the message says which and how to fix it.
+    #[error("{message}")]
+    Invalid {
+        /// The field (as the client named it).
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The process runs as much of this as it is configured for (flow runs at once).
+    #[error("{0}")]
+    Overloaded(&'static str),
     /// The process holds as many subscribers as it is configured for.
     #[error("too many realtime subscribers: try again later")]
     Busy,
@@ -27,6 +47,14 @@ pub enum EventsError {
 }
 
 impl EventsError {
+    /// A 422 naming `field`.
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        EventsError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
     /// An internal fault, logged here with its detail.
     pub(crate) fn internal(detail: impl std::fmt::Display) -> Self {
         let detail = detail.to_string();
@@ -38,9 +66,12 @@ impl EventsError {
     pub fn code(&self) -> ErrorCode {
         match self {
             EventsError::BadRequest(_) => ErrorCode::BadRequest,
-            EventsError::Unauthorized => ErrorCode::Unauthorized,
+            EventsError::Unauthorized | EventsError::Anonymous => ErrorCode::Unauthorized,
+            EventsError::NotFound(_) => ErrorCode::NotFound,
+            EventsError::Conflict(_) => ErrorCode::Conflict,
+            EventsError::Invalid { .. } => ErrorCode::Validation,
             EventsError::Forbidden(_) => ErrorCode::Forbidden,
-            EventsError::Busy => ErrorCode::RateLimited,
+            EventsError::Busy | EventsError::Overloaded(_) => ErrorCode::RateLimited,
             EventsError::Internal(_) => ErrorCode::Internal,
             EventsError::Store(e) => e.code(),
         }
@@ -50,6 +81,9 @@ impl EventsError {
     pub fn body(&self) -> ErrorBody {
         match self {
             EventsError::Store(e) => e.body(),
+            EventsError::Invalid { field, message } => {
+                ErrorBody::new(ErrorCode::Validation, message.clone()).with_field(*field)
+            }
             other => ErrorBody::new(other.code(), other.to_string()),
         }
     }

@@ -1,19 +1,32 @@
-//! workeros-events: realtime over Server-Sent Events, Standard Webhooks signatures, and (to come)
-//! durable webhook delivery, flows and event functions.
+//! workeros-events: realtime over Server-Sent Events, Standard Webhooks-signed webhooks with
+//! durable delivery, flows and event functions: everything that follows a committed write.
 //!
-//! **Status: in progress (issue 6).** Here now:
+//! Modules:
 //!
 //! | module | what |
 //! |---|---|
 //! | [`realtime`] | [`Realtime`], an [`EventSink`](workeros_core::EventSink) that judges every committed event per subscriber in memory (read permissions, own DSL filter, field masks, enter/leave on updates), bounded queues, `Last-Event-ID` resume from the outbox, custom and user-targeted broadcasts |
-//! | [`http`] | `GET /api/realtime` (SSE, heartbeats, `Subject` or ticket) |
+//! | [`webhooks`] | [`Webhooks`]: admin API, dispatch from the outbox in the cursor's transaction, at-least-once signed delivery with leases, retries, a delivery log and redelivery; [`migrate`] makes its tables |
+//! | [`flows`] | [`Flows`]: triggers (event with a DSL filter, cron, manual, incoming webhook) and chains of operations (condition, transform, log, request, signed webhook, email, item), each run logged step by step |
+//! | [`functions`] | [`Functions`]: async Rust handlers for events and cron schedules, durable, retried, cron slots run once across instances |
+//! | [`guard`] | the SSRF guard every outgoing request goes through: refused ranges, pinned resolution, no redirects, an allow list |
+//! | [`http`] | `GET /api/realtime` (SSE, heartbeats, `Subject` or ticket); the `/api/webhooks` and `/api/flows` routes |
 //! | [`signing`] | Standard Webhooks signatures: `whsec_` secrets, signing, the receiver-side [`signing::verify`] with rotation |
 //!
 //! On PostgreSQL, [`Realtime::follow_other_instances`] brings the events other instances commit
-//! (announced by an outbox trigger with `NOTIFY`, read from the outbox) to this one's subscribers.
+//! (announced by an outbox trigger with `NOTIFY`, read from the outbox) to this one's subscribers,
+//! and the webhook workers of several instances share the deliveries.
 //!
-//! To come (see `spec/events.md`): webhooks with durable at-least-once delivery and an SSRF
-//! guard, flows, event functions.
+//! None of them is in the write's path: the store appends each event to its outbox in the
+//! write's transaction, and webhooks, flows and functions each read the outbox with their own
+//! cursor ([`workeros_store::Store::claim_outbox`]), turning events into rows (deliveries, runs)
+//! in the transaction that moves the cursor. A rolled-back write delivers nothing; a crash loses
+//! nothing; several instances share the work.
+//!
+//! In short: run [`migrate`] after the store's; make [`Webhooks`] (with a [`Guard`]), [`Flows`]
+//! and [`Functions`], add each as a sink of the store (writes wake their dispatchers), mount
+//! [`http::webhooks`] and [`http::flows`], and keep the handles of
+//! [`Webhooks::spawn_workers`], [`Flows::start`] and [`Functions::start`] alive.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -48,10 +61,54 @@
 //! ```
 
 mod error;
+pub mod flows;
+pub mod functions;
+pub mod guard;
 #[cfg(feature = "axum")]
 pub mod http;
+mod jobs;
 pub mod realtime;
 pub mod signing;
+mod trigger;
+pub mod webhooks;
 
 pub use error::EventsError;
+pub use flows::{Flows, FlowsConfig};
+pub use functions::{EventTrigger, Functions, FunctionsConfig};
+pub use guard::{Allow, Guard};
+pub use jobs::Workers;
 pub use realtime::{Broadcast, Frame, Realtime, RealtimeConfig, Subscribe, Subscription};
+pub use webhooks::{WebhookConfig, Webhooks, migrate};
+
+/// The tenant a subject acts in.
+pub(crate) fn tenant_of(subject: &workeros_core::Subject) -> &str {
+    subject
+        .tenant
+        .as_deref()
+        .unwrap_or(workeros_store::DEFAULT_TENANT)
+}
+
+/// The tenant of an admin managing `what` (webhooks, flows); 401 anonymous, 403 others.
+pub(crate) fn admin_tenant<'a>(
+    subject: &'a workeros_core::Subject,
+    what: &str,
+) -> Result<&'a str, EventsError> {
+    if subject.is_anonymous() {
+        return Err(EventsError::Anonymous);
+    }
+    if !subject.has_role("admin") {
+        return Err(EventsError::Forbidden(format!(
+            "managing {what} needs the admin role"
+        )));
+    }
+    Ok(tenant_of(subject))
+}
+
+/// The subject `who` (webhooks, flows, functions) checks filters and writes as: an admin of
+/// `tenant`, named `workeros:<who>`.
+pub(crate) fn system_subject(who: &str, tenant: &str) -> workeros_core::Subject {
+    workeros_core::Subject::user(
+        workeros_core::User::new(format!("workeros:{who}")).with_roles(["admin"]),
+    )
+    .with_tenant(tenant)
+}

@@ -701,10 +701,6 @@ impl Drop for Guard {
     }
 }
 
-fn tenant_of(subject: &Subject) -> &str {
-    subject.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
-}
-
 impl Realtime {
     /// A hub over `store`. Register it as a sink (`store.add_sink(Arc::new(realtime.clone()))`)
     /// so that committed writes reach it.
@@ -787,7 +783,7 @@ impl Realtime {
             return Err(EventsError::Busy);
         }
         let sid = inner.next.fetch_add(1, Ordering::Relaxed);
-        let tenant = tenant_of(subject).to_owned();
+        let tenant = crate::tenant_of(subject).to_owned();
         let mut guard = Guard {
             inner: Arc::downgrade(inner),
             sid,

@@ -52,6 +52,7 @@ pub const STORE_TABLES: &[&str] = &[
     "item_ownership",
     "events",
     "collection_adoptions",
+    "outbox_cursors",
 ];
 
 /// Whether `name` has the shape of a managed collection's table: `c_<12 lowercase hex>_…`.

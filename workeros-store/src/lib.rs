@@ -49,6 +49,7 @@ pub mod http;
 mod items;
 pub mod migrate;
 mod outbox;
+pub use outbox::{OutboxClaim, register_consumer};
 mod permissions;
 mod value;
 

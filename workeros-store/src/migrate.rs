@@ -51,6 +51,25 @@ pub fn col(name: &str, kind: ColumnKind, d: Dialect) -> ColumnDef {
     c
 }
 
+/// An index `name` of `table` on `cols` (`IF NOT EXISTS`), unique or not: what a migration's
+/// `indexes` list.
+pub fn index(
+    name: &str,
+    table: &str,
+    cols: &[&str],
+    unique: bool,
+) -> sea_query::IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(Alias::new(table)).if_not_exists();
+    for c in cols {
+        i.col(Alias::new(*c));
+    }
+    if unique {
+        i.unique();
+    }
+    i.to_owned()
+}
+
 /// One migration of a component: the tables and indexes a version creates, per dialect.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -203,7 +222,44 @@ pub(crate) const STORE: &[Migration] = &[
         indexes: no_indexes,
         statements: store_v3_statements,
     },
+    Migration {
+        version: 4,
+        tables: store_v4,
+        indexes: no_indexes,
+        statements: store_v4_statements,
+    },
 ];
+
+/// v4: the outbox's consumers. `outbox_cursors` holds how far each durable consumer (webhook
+/// dispatch, flows, event functions) has read; on PostgreSQL every event also records the id of
+/// the transaction that wrote it (`txid`), so a consumer reads only events of transactions older
+/// than every running one and never skips an event whose transaction commits late.
+fn store_v4(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("outbox_cursors"))
+            .if_not_exists()
+            .col(
+                col("consumer", ColumnKind::Text, d)
+                    .not_null()
+                    .primary_key(),
+            )
+            .col(col("txid", ColumnKind::BigInt, d).not_null())
+            .col(col("seq", ColumnKind::BigInt, d).not_null())
+            .to_owned(),
+    ]
+}
+
+fn store_v4_statements(d: Dialect) -> &'static [&'static str] {
+    match d {
+        Dialect::Postgres => &[
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS txid bigint NOT NULL \
+             DEFAULT (pg_current_xact_id()::text)::bigint",
+            "CREATE INDEX IF NOT EXISTS events_txid_seq ON events (txid, seq)",
+        ],
+        Dialect::Sqlite => &[],
+    }
+}
 
 /// v2: one collection per table and tenant (two concurrent adoptions of a table cannot both
 /// commit).
@@ -342,17 +398,7 @@ fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
 }
 
 fn store_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
-    let idx = |name: &str, table: &str, cols: &[&str], unique: bool| {
-        let mut i = Index::create();
-        i.name(name).table(Alias::new(table)).if_not_exists();
-        for c in cols {
-            i.col(Alias::new(*c));
-        }
-        if unique {
-            i.unique();
-        }
-        i
-    };
+    let idx = index;
     vec![
         idx(
             "collections_tenant_slug",

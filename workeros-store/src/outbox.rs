@@ -160,3 +160,159 @@ impl crate::Store {
         rows.iter().map(event_of).collect()
     }
 }
+
+/// The highest transaction id below every running transaction (PostgreSQL): the events of
+/// transactions with a smaller id are all committed or gone, so none can still appear.
+const PG_XMIN: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint";
+
+/// A durable consumer's claim on the next committed events of the outbox (see
+/// [`Store::claim_outbox`]). Write what the events cause through [`tx`](OutboxClaim::tx);
+/// [`commit`](OutboxClaim::commit) commits those writes and the consumer's new position together,
+/// so a crash either keeps both or neither. Dropped without a commit, nothing moves.
+#[derive(Debug)]
+pub struct OutboxClaim {
+    tx: Tx,
+    consumer: String,
+    events: Vec<Event>,
+    last: Option<(i64, i64)>,
+}
+
+impl OutboxClaim {
+    /// The claimed events, in an order consistent with commit order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The claim's transaction, for the consumer's own writes.
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// Moves the consumer past the claimed events and commits with the consumer's writes.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if let Some((txid, seq)) = self.last {
+            self.tx
+                .execute(
+                    Query::update()
+                        .table(Alias::new("outbox_cursors"))
+                        .value(Alias::new("txid"), txid)
+                        .value(Alias::new("seq"), seq)
+                        .and_where(Expr::col(Alias::new("consumer")).eq(self.consumer.as_str())),
+                )
+                .await?;
+        }
+        self.tx.commit().await
+    }
+}
+
+impl crate::Store {
+    /// Claims up to `limit` committed events that `consumer` (a name such as `"webhooks"`) has
+    /// not consumed yet, for at-least-once processing that survives crashes: the consumer's
+    /// position is a row of `outbox_cursors`, moved in the same transaction as the consumer's
+    /// own writes ([`OutboxClaim::commit`]).
+    ///
+    /// The consumer must be registered ([`register_consumer`](crate::register_consumer)); an
+    /// unknown one gets `None`. On PostgreSQL the cursor row is locked
+    /// with `FOR UPDATE SKIP LOCKED`: while one instance holds the claim, others get `None`
+    /// (nothing to do) instead of waiting; and only events of transactions older than every
+    /// running transaction are handed out, so an event whose transaction commits after a later
+    /// one is not skipped. On SQLite the write lock serialises claims.
+    pub async fn claim_outbox(
+        &self,
+        consumer: &str,
+        limit: u64,
+    ) -> Result<Option<OutboxClaim>, StoreError> {
+        let db = self.db();
+        let pg = db.dialect() == workeros_dsl::Dialect::Postgres;
+        let mut tx = db.begin().await?;
+        let mut cursor = Query::select();
+        cursor
+            .columns([Alias::new("txid"), Alias::new("seq")])
+            .from(Alias::new("outbox_cursors"))
+            .and_where(Expr::col(Alias::new("consumer")).eq(consumer));
+        if pg {
+            cursor.lock_with_behavior(
+                sea_query::LockType::Update,
+                sea_query::LockBehavior::SkipLocked,
+            );
+        }
+        let rows = tx.fetch_all(&cursor).await?;
+        let Some(row) = rows.iter().next() else {
+            return Ok(None);
+        };
+        let (txid, seq) = (row.int("txid")?.unwrap_or(0), row.int("seq")?.unwrap_or(0));
+        let mut q = Query::select();
+        q.columns(EVENT_COLUMNS.map(Alias::new))
+            .from(Alias::new("events"))
+            .limit(limit);
+        if pg {
+            q.column(Alias::new("txid"))
+                .and_where(Expr::col(Alias::new("txid")).lt(Expr::cust(PG_XMIN)))
+                .and_where(
+                    Expr::col(Alias::new("txid"))
+                        .gt(txid)
+                        .or(Expr::col(Alias::new("txid"))
+                            .eq(txid)
+                            .and(Expr::col(Alias::new("seq")).gt(seq))),
+                )
+                .order_by(Alias::new("txid"), sea_query::Order::Asc);
+        } else {
+            q.and_where(Expr::col(Alias::new("seq")).gt(seq));
+        }
+        q.order_by(Alias::new("seq"), sea_query::Order::Asc);
+        let rows = tx.fetch_all(&q).await?;
+        let mut events = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for r in rows.iter() {
+            events.push(event_of(r)?);
+            let s = r.int("seq")?.unwrap_or(0);
+            let t = if pg { r.int("txid")?.unwrap_or(0) } else { 0 };
+            last = Some((t, s));
+        }
+        Ok(Some(OutboxClaim {
+            tx,
+            consumer: consumer.to_owned(),
+            events,
+            last,
+        }))
+    }
+}
+
+/// Gives `consumer` a cursor at the end of the outbox unless it has one: every event committed
+/// after this returns is handed to it by [`Store::claim_outbox`](crate::Store::claim_outbox).
+/// Consumers register when they install (in their migrations), so no event slips between that
+/// and their first claim.
+pub async fn register_consumer(db: &crate::Db, consumer: &str) -> Result<(), StoreError> {
+    let pg = db.dialect() == workeros_dsl::Dialect::Postgres;
+    let (start_txid, start_seq) = if pg {
+        (Expr::cust(format!("{PG_XMIN} - 1")), Expr::val(i64::MAX))
+    } else {
+        (
+            Expr::val(0_i64),
+            Expr::cust("COALESCE((SELECT MAX(seq) FROM events), 0)"),
+        )
+    };
+    let mut start = Query::insert();
+    start
+        .into_table(Alias::new("outbox_cursors"))
+        .columns([
+            Alias::new("consumer"),
+            Alias::new("txid"),
+            Alias::new("seq"),
+        ])
+        .select_from(
+            Query::select()
+                .expr(Expr::val(consumer))
+                .expr(start_txid)
+                .expr(start_seq)
+                .to_owned(),
+        )
+        .map_err(StoreError::internal)?
+        .on_conflict(
+            sea_query::OnConflict::column(Alias::new("consumer"))
+                .do_nothing()
+                .to_owned(),
+        );
+    db.execute(&start).await?;
+    Ok(())
+}

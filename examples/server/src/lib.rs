@@ -3,7 +3,8 @@
 //!
 //! It mounts every router the workspace has so far (`workeros_store::http::router`,
 //! `workeros_auth::http::router`, `workeros_adopt::http::router`, and realtime:
-//! `workeros_events::http::router`, with realtime tickets checked by `workeros-auth`),
+//! `workeros_events::http::router`, with realtime tickets checked by `workeros-auth`, webhooks
+//! and flows: `workeros_events::http::{webhooks, flows}`),
 //! `GET /healthz`, the auth layer (session cookie, then
 //! `Authorization: Bearer` with an API key or the bootstrap admin token; presented but invalid
 //! credentials are 401, never anonymous; none is anonymous) and a request log.
@@ -16,15 +17,19 @@ use axum::{Json, Router};
 use std::sync::Arc;
 use workeros_auth::Auth;
 use workeros_auth::http::AuthLayer;
-use workeros_events::{Realtime, RealtimeConfig};
+use workeros_events::{Flows, Realtime, RealtimeConfig, Webhooks};
 use workeros_store::Store;
 
-/// The app: the store's, auth's, adopt's and realtime's routes, `/healthz`, the auth layer and
-/// the request log. It registers a realtime hub as a sink of `store` and, on PostgreSQL, has it
-/// follow the events of other instances (call it inside a Tokio runtime).
-pub fn app(store: Store, auth: Auth) -> Router {
+/// The app: the store's, auth's, adopt's, realtime's, webhooks' and flows' routes, `/healthz`,
+/// the auth layer and the request log. It registers a realtime hub, `webhooks` and `flows` as
+/// sinks of `store` and, on PostgreSQL, has the hub follow the events of other instances (call
+/// it inside a Tokio runtime). The workers are the caller's to run
+/// ([`Webhooks::spawn_workers`], [`Flows::start`]).
+pub fn app(store: Store, auth: Auth, webhooks: Webhooks, flows: Flows) -> Router {
     let realtime = Realtime::new(store.clone(), RealtimeConfig::default());
     store.add_sink(Arc::new(realtime.clone()));
+    store.add_sink(Arc::new(webhooks.clone()));
+    store.add_sink(Arc::new(flows.clone()));
     // On PostgreSQL, other instances' events reach this one's subscribers too.
     let follower = realtime.clone();
     tokio::spawn(async move {
@@ -43,6 +48,8 @@ pub fn app(store: Store, auth: Auth) -> Router {
         .merge(workeros_store::http::router(store))
         .merge(workeros_auth::http::router(auth.clone()))
         .merge(workeros_events::http::router(realtime, Some(tickets)))
+        .merge(workeros_events::http::webhooks(webhooks))
+        .merge(workeros_events::http::flows(flows))
         .layer(AuthLayer::new(auth))
         .layer(middleware::from_fn(log))
 }

@@ -11,6 +11,7 @@
 //! | `WORKEROS_PLAIN_HTTP` | off | `1`: session cookies without `Secure`, for `http://` development |
 //! | `WORKEROS_TICKET_SECRET` | random per start | realtime ticket key (≥ 32 bytes) |
 //! | `WORKEROS_PUBLIC_URL` | empty | base of the links in emails (invitations, resets) |
+//! | `WORKEROS_WEBHOOK_ALLOW` | empty | hosts and CIDR ranges webhooks may reach despite the SSRF guard (`127.0.0.1/32, hooks.internal`) |
 //! | `RUST_LOG` | `info` | log filter; emails are logged (console sender) |
 //!
 //! Stops gracefully on SIGINT and SIGTERM.
@@ -62,7 +63,26 @@ async fn run() -> Result<(), String> {
     let applied_auth = workeros_auth::migrate(&db)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(?applied, ?applied_auth, "database ready");
+    let applied_events = workeros_events::migrate(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(?applied, ?applied_auth, ?applied_events, "database ready");
+    let allow = workeros_events::Allow::from_env()?;
+    let hooks_config = workeros_events::WebhookConfig::default();
+    let guard = workeros_events::Guard::new(allow, hooks_config.timeout);
+    let store = Store::new(db.clone());
+    let webhooks = workeros_events::Webhooks::new(store.clone(), guard.clone(), hooks_config);
+    // Dispatch, delivery and flow runs go on beside the server; instances share the work.
+    let workers = webhooks.spawn_workers();
+    let email: std::sync::Arc<dyn workeros_core::EmailSender> =
+        std::sync::Arc::new(workeros_auth::email::ConsoleSender);
+    let flows = workeros_events::Flows::new(
+        store.clone(),
+        guard,
+        Some(email),
+        workeros_events::FlowsConfig::default(),
+    );
+    let flow_workers = flows.start().await.map_err(|e| e.to_string())?;
     let config = AuthConfig {
         org_mode: flag("WORKEROS_ORG_MODE"),
         secure_cookies: !flag("WORKEROS_PLAIN_HTTP"),
@@ -80,7 +100,7 @@ async fn run() -> Result<(), String> {
         "auth ready"
     );
     let auth = Auth::new(db.clone(), config).map_err(|e| format!("auth configuration: {e}"))?;
-    let app = example_server::app(Store::new(db.clone()), auth)
+    let app = example_server::app(store, auth, webhooks, flows)
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on `{addr}` ({e}); set WORKEROS_ADDR to a free address")
@@ -90,6 +110,9 @@ async fn run() -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())?;
+    // What is in flight finishes (or, past its timeout, is sent again after its lease).
+    workers.shutdown().await;
+    flow_workers.shutdown().await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -14,15 +14,30 @@ use workeros_store::{Db, Store, migrate};
 const TOKEN: &str = "secret-token-0123456789";
 
 async fn app() -> axum::Router {
+    app_and_hooks().await.0
+}
+
+async fn app_and_hooks() -> (axum::Router, workeros_events::Webhooks) {
     let db = Db::connect("sqlite::memory:").await.unwrap();
     migrate(&db).await.unwrap();
     workeros_auth::migrate(&db).await.unwrap();
+    workeros_events::migrate(&db).await.unwrap();
     let config = AuthConfig {
         bootstrap_token: Some(TOKEN.into()),
         ..AuthConfig::default()
     };
     let auth = Auth::new(db.clone(), config).unwrap();
-    example_server::app(Store::new(db), auth)
+    let store = Store::new(db);
+    let guard = workeros_events::Guard::new(
+        workeros_events::Allow::parse("127.0.0.1/32").unwrap(),
+        std::time::Duration::from_secs(2),
+    );
+    let hooks = workeros_events::Webhooks::new(store.clone(), guard.clone(), Default::default());
+    let flows = workeros_events::Flows::new(store.clone(), guard, None, Default::default());
+    (
+        example_server::app(store, auth, hooks.clone(), flows),
+        hooks,
+    )
 }
 
 async fn call(
@@ -166,4 +181,105 @@ async fn realtime_with_a_ticket() {
         .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn webhooks_deliver_through_the_server() {
+    let (app, hooks) = app_and_hooks().await;
+    // A receiver on a real socket that hands each request's headers and body to the test.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, String)>();
+    let receiver =
+        axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                StatusCode::NO_CONTENT
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let _workers = hooks.spawn_workers();
+
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/collections",
+        Some(TOKEN),
+        Some(json!({"slug": "orders", "fields": [{"name": "total", "type": "number"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/webhooks",
+        Some(TOKEN),
+        Some(json!({"url": format!("http://{addr}/hook"), "collections": ["orders"], "events": ["create"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let secret = workeros_events::signing::Secret::parse(v["secret"].as_str().unwrap()).unwrap();
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    let (s, _) = call(&app, "GET", "/api/webhooks", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/items/orders",
+        Some(TOKEN),
+        Some(json!({"total": 42})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (headers, body) = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery")
+        .unwrap();
+    let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_owned();
+    let (wid, ts, sig) = (
+        h("webhook-id"),
+        h("webhook-timestamp"),
+        h("webhook-signature"),
+    );
+    let signed = workeros_events::signing::SignedHeaders {
+        id: &wid,
+        timestamp: &ts,
+        signature: &sig,
+    };
+    let now = time_now();
+    workeros_events::signing::verify(&[secret], signed, body.as_bytes(), now, 300).unwrap();
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["type"], "orders.create");
+    assert_eq!(payload["data"]["item"]["total"].as_f64(), Some(42.0));
+    // The log shows it delivered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (s, v) = call(
+            &app,
+            "GET",
+            &format!("/api/webhooks/{id}/deliveries"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        if v["data"][0]["state"] == "succeeded" {
+            assert_eq!(v["data"][0]["id"], wid.as_str());
+            assert_eq!(v["data"][0]["lastStatus"], 204);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .try_into()
+        .unwrap()
 }

@@ -1,0 +1,274 @@
+//! What webhook deliveries and function runs share: rows claimed with a lease, retried on a
+//! schedule with jitter.
+//!
+//! A claimable table has `id`, `state` (`pending` while attempts remain), `next_at`,
+//! `lease_until` and `claim`. A claim sets a lease and a token in one statement (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, so instances never take the same row; SQLite's single writer makes the
+//! statement atomic); an outcome is written only where the token still matches, so a worker whose
+//! lease ran out cannot overwrite the row's new owner.
+
+use crate::EventsError;
+use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
+use std::time::Duration;
+use uuid::Uuid;
+use workeros_dsl::Dialect;
+use workeros_store::values::{now, ts_value, uuid_value};
+use workeros_store::{Db, Rows};
+
+/// The state of a row that still has attempts to make.
+pub(crate) const PENDING: &str = "pending";
+
+/// 32 bytes from the operating system's random source.
+pub(crate) fn random_bytes() -> Result<[u8; 32], EventsError> {
+    let mut b = [0_u8; 32];
+    getrandom::fill(&mut b).map_err(EventsError::internal)?;
+    Ok(b)
+}
+
+/// `delay` stretched by up to 20 % of random jitter (so retries of many rows spread out).
+pub(crate) fn jittered(delay: Duration) -> Duration {
+    let r = random_bytes().map_or(0, |b| b[0]);
+    delay + delay.mul_f64(f64::from(r) / 255.0 * 0.2)
+}
+
+/// The delay before the next attempt after `attempts` attempts, or `None` when the schedule is
+/// spent.
+pub(crate) fn next_delay(schedule: &[Duration], attempts: i64) -> Option<Duration> {
+    usize::try_from(attempts)
+        .ok()
+        .and_then(|a| schedule.get(a))
+        .copied()
+}
+
+/// Claims up to `n` due rows of `table` (and `only`, when given) for `lease` under token
+/// `claim`; returns `columns` of the claimed rows.
+pub(crate) async fn claim_due(
+    db: &Db,
+    table: &str,
+    columns: &[&str],
+    only: Option<SimpleExpr>,
+    n: usize,
+    lease: Duration,
+    claim: Uuid,
+) -> Result<Rows, EventsError> {
+    let d = db.dialect();
+    let at = now();
+    let mut due = Query::select();
+    due.column(Alias::new("id"))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("state")).eq(PENDING))
+        .and_where(Expr::col(Alias::new("next_at")).lte(ts_value(at, d)))
+        .and_where(
+            Expr::col(Alias::new("lease_until"))
+                .is_null()
+                .or(Expr::col(Alias::new("lease_until")).lte(ts_value(at, d))),
+        )
+        .order_by(Alias::new("next_at"), Order::Asc)
+        .limit(n as u64);
+    if let Some(o) = only {
+        due.and_where(o);
+    }
+    if d == Dialect::Postgres {
+        due.lock_with_behavior(
+            sea_query::LockType::Update,
+            sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    Ok(db
+        .fetch_all(
+            Query::update()
+                .table(Alias::new(table))
+                .value(Alias::new("lease_until"), ts_value(at + lease, d))
+                .value(Alias::new("claim"), uuid_value(claim, d))
+                .and_where(Expr::col(Alias::new("id")).in_subquery(due))
+                .returning(Query::returning().columns(columns.iter().map(|c| Alias::new(*c)))),
+        )
+        .await?)
+}
+
+/// Tells running loops to stop ([`Workers::shutdown`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Returns once a stop is asked for.
+    async fn wait(&mut self) {
+        while !*self.0.borrow_and_update() {
+            if self.0.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The running workers of webhooks, functions or flows. [`Workers::shutdown`] stops them at a
+/// safe point; dropping the handle aborts them (what they held is retried after its lease).
+#[derive(Debug)]
+pub struct Workers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Spawns each loop with its own [`Stop`].
+    pub(crate) fn spawn(loops: Vec<Loop>) -> Self {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let tasks = loops
+            .into_iter()
+            .map(|l| tokio::spawn(l(Stop(rx.clone()))))
+            .collect();
+        Self { tasks, stop }
+    }
+
+    /// Stops claiming new work, lets what is in flight finish (within its timeout) and be
+    /// recorded, and returns when every loop has ended.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Waits for a wake-up, the poll interval or a stop; `true` when stopped.
+async fn pause(stop: &mut Stop, wake: &tokio::sync::Notify, poll: Duration) -> bool {
+    tokio::select! {
+        () = wake.notified() => false,
+        () = tokio::time::sleep(poll) => false,
+        () = stop.wait() => true,
+    }
+}
+
+/// Runs `step` (a dispatch: events consumed) until stopped: again at once after a full batch,
+/// else after a wake-up or the poll interval.
+pub(crate) async fn dispatch_loop<F, Fut>(
+    mut stop: Stop,
+    wake: &tokio::sync::Notify,
+    poll: Duration,
+    batch: u64,
+    what: &'static str,
+    mut step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, EventsError>>,
+{
+    let batch = usize::try_from(batch).unwrap_or(usize::MAX);
+    while !stop.is_set() {
+        match step().await {
+            Ok(n) if n >= batch => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "{what} failed; retrying"),
+        }
+        if pause(&mut stop, wake, poll).await {
+            break;
+        }
+    }
+}
+
+/// A worker loop, given what tells it to stop.
+pub(crate) type Loop = Box<dyn FnOnce(Stop) -> Job<()> + Send>;
+
+/// A claimed piece of work, ready to run on its own task.
+pub(crate) type Job<O> = futures::future::BoxFuture<'static, O>;
+
+/// Keeps up to `limit` jobs in flight until stopped: `claim(n)` gives up to `n` jobs; finished
+/// jobs' outputs go to `record` in batches (whatever has finished when it looks). On stop, jobs
+/// still running get `grace` to finish and be recorded; the rest are left to their leases.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn pump<O, C, CF, R, RF>(
+    mut stop: Stop,
+    wake: &tokio::sync::Notify,
+    poll: Duration,
+    limit: usize,
+    grace: Duration,
+    what: &'static str,
+    mut claim: C,
+    mut record: R,
+) where
+    O: Send + 'static,
+    C: FnMut(usize) -> CF,
+    CF: std::future::Future<Output = Result<Vec<Job<O>>, EventsError>>,
+    R: FnMut(Vec<O>) -> RF,
+    RF: std::future::Future<Output = Result<(), EventsError>>,
+{
+    let limit = limit.max(1);
+    // Claims and records are round trips: claim when a quarter of the slots are free (or none
+    // is busy), and record when a quarter of `limit` outcomes are waiting, nothing is in
+    // flight, or the oldest has waited 10 ms.
+    let chunk = (limit / 4).max(1);
+    let mut set = tokio::task::JoinSet::new();
+    let mut quiet = false;
+    let mut done: Vec<O> = Vec::new();
+    let mut since = tokio::time::Instant::now();
+    while !stop.is_set() {
+        let free = limit.saturating_sub(set.len());
+        if !quiet && (free >= chunk || set.is_empty()) {
+            match claim(free).await {
+                Ok(jobs) => {
+                    quiet = jobs.is_empty();
+                    for j in jobs {
+                        set.spawn(j);
+                    }
+                }
+                Err(e) => {
+                    quiet = true;
+                    tracing::warn!(error = %e, "claiming {what} failed; retrying");
+                }
+            }
+        }
+        if set.is_empty() && done.is_empty() {
+            if pause(&mut stop, wake, poll).await {
+                break;
+            }
+            quiet = false;
+            continue;
+        }
+        if !set.is_empty() {
+            let flush_at = since + Duration::from_millis(10);
+            tokio::select! {
+                d = set.join_next() => {
+                    if done.is_empty() {
+                        since = tokio::time::Instant::now();
+                    }
+                    done.extend(d.and_then(Result::ok));
+                }
+                () = wake.notified() => quiet = false,
+                () = tokio::time::sleep(poll) => quiet = false,
+                () = tokio::time::sleep_until(flush_at), if !done.is_empty() => {}
+                () = stop.wait() => {}
+            }
+            while let Some(d) = set.try_join_next() {
+                done.extend(d.ok());
+            }
+        }
+        let due =
+            done.len() >= chunk || set.is_empty() || since.elapsed() >= Duration::from_millis(10);
+        if !done.is_empty() && due {
+            quiet = false;
+            if let Err(e) = record(std::mem::take(&mut done)).await {
+                tracing::warn!(error = %e, "recording {what} failed; their leases expire and they run again");
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    while let Ok(Some(d)) = tokio::time::timeout_at(deadline, set.join_next()).await {
+        done.extend(d.ok());
+    }
+    if !done.is_empty()
+        && let Err(e) = record(done).await
+    {
+        tracing::warn!(error = %e, "recording {what} at shutdown failed");
+    }
+}
