@@ -463,6 +463,13 @@ async fn event_schedule_and_webhook_triggers() {
             "{name}"
         );
         drop(workers);
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        assert!(
+            flows.prune(later).await.unwrap() >= 5,
+            "{name}: finished runs go"
+        );
+        let runs = ok(&app, "GET", &format!("/api/flows/{audit_id}/runs"), None).await;
+        assert!(runs["data"].as_array().unwrap().is_empty(), "{name}");
 
         // The incoming webhook: anyone with the token; a wrong one or none is a 404.
         let uri = |t: &str| format!("/api/flows/{hook_id}/hook?token={t}");

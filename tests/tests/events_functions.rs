@@ -250,6 +250,24 @@ async fn event_functions_catch_up_retry_and_never_block_the_write() {
         gate.notify_waiters();
         gate.notify_one();
         until("the slow handler", || *released.lock().unwrap()).await;
+        // Pruning removes finished runs only.
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while fns
+            .runs("slow", 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.state == "pending")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: the slow run stays pending"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(fns.prune(later).await.unwrap(), 2 + 2 + 2 + 1, "{name}");
+        assert!(fns.runs("boom", 10).await.unwrap().is_empty(), "{name}");
         eprintln!("{name}: functions ran in {:?}", started.elapsed());
         drop(workers);
         t.close().await;

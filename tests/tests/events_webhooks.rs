@@ -854,3 +854,100 @@ async fn an_event_committed_late_is_not_skipped() {
         t.close().await;
     }
 }
+
+/// Pruning removes finished deliveries with their attempt logs and the outbox events every
+/// consumer has passed; it keeps pending deliveries and events a consumer still has to read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_keeps_what_is_pending_or_unread() {
+    for t in dbs().await {
+        let name = t.name();
+        let sink = Sink::start().await;
+        sink.respond(|r, _| {
+            if r.path == "/down" {
+                (500, None)
+            } else {
+                (200, None)
+            }
+        });
+        let cfg = WebhookConfig {
+            outbox_retention: Duration::ZERO,
+            ..config()
+        };
+        let App { app, hooks } = hooks_app(&t, cfg).await;
+        tasks(&app, name).await;
+        let (up, _) = hook(
+            &app,
+            json!({"url": sink.url("/up"), "collections": ["tasks"]}),
+        )
+        .await;
+        let (down, _) = hook(
+            &app,
+            json!({"url": sink.url("/down"), "collections": ["tasks"]}),
+        )
+        .await;
+        for i in 0..3 {
+            ok(
+                &app,
+                "POST",
+                "/api/items/tasks",
+                Some(json!({"title": format!("t{i}"), "sku": format!("{i}")})),
+            )
+            .await;
+        }
+        while hooks.dispatch_once().await.unwrap() > 0 {}
+        hooks.send_due().await.unwrap();
+        let store = hooks.store().clone();
+        let outbox = |db: workeros_store::Db| async move {
+            use sea_query::{Alias, Query};
+            db.fetch_all(
+                Query::select()
+                    .column(Alias::new("seq"))
+                    .from(Alias::new("events")),
+            )
+            .await
+            .unwrap()
+            .len()
+        };
+        // A consumer that has not read the events (a flow engine that ran once) holds them.
+        workeros_store::register_consumer(&t.db, "flows")
+            .await
+            .unwrap();
+        ok(
+            &app,
+            "POST",
+            "/api/items/tasks",
+            Some(json!({"title": "late", "sku": "9"})),
+        )
+        .await;
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        let removed = hooks.prune(later).await.unwrap();
+        assert_eq!(
+            removed,
+            3 + 3,
+            "{name}: 3 succeeded deliveries (with their attempts), 3 read events"
+        );
+        let left = |id: String| {
+            let app = app.clone();
+            async move {
+                ok(&app, "GET", &format!("/api/webhooks/{id}/deliveries"), None).await["data"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(left(up.clone()).await, 0, "{name}: succeeded deliveries go");
+        assert_eq!(left(down.clone()).await, 3, "{name}: pending retries stay");
+        assert_eq!(
+            outbox(t.db.clone()).await,
+            1,
+            "{name}: the event `flows` has not read stays"
+        );
+        assert!(store.drop_consumer("flows").await.unwrap());
+        // Still unread by the webhook dispatcher: it stays until dispatched.
+        assert_eq!(hooks.prune(later).await.unwrap(), 0, "{name}");
+        while hooks.dispatch_once().await.unwrap() > 0 {}
+        assert_eq!(hooks.prune(later).await.unwrap(), 1, "{name}");
+        assert_eq!(outbox(t.db.clone()).await, 0, "{name}");
+        t.close().await;
+    }
+}

@@ -97,6 +97,10 @@ pub struct FlowsConfig {
     /// How many times a queued run is claimed before it is marked failed (its worker died or
     /// could not record it each time).
     pub max_claims: i64,
+    /// How long finished runs are kept.
+    pub retention: Duration,
+    /// How often the workers prune.
+    pub prune_every: Duration,
 }
 
 impl Default for FlowsConfig {
@@ -111,6 +115,8 @@ impl Default for FlowsConfig {
             min_interval: Duration::from_secs(60),
             max_sync_runs: 16,
             max_claims: 3,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            prune_every: Duration::from_secs(3600),
         }
     }
 }
@@ -1114,10 +1120,11 @@ impl Flows {
     /// workers until the handle is dropped. Call after [`crate::migrate`].
     pub async fn start(&self) -> Result<Workers, EventsError> {
         workeros_store::register_consumer(self.db(), CONSUMER).await?;
-        let (a, b) = (self.clone(), self.clone());
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
         Ok(Workers::spawn(vec![
             Box::new(move |stop| Box::pin(a.dispatch_loop(stop))),
             Box::new(move |stop| Box::pin(b.run_loop(stop))),
+            Box::new(move |stop| Box::pin(c.prune_loop(stop))),
         ]))
     }
 
@@ -1232,6 +1239,19 @@ impl Flows {
             .transpose()?
             .flatten();
         Ok(last.unwrap_or(at))
+    }
+
+    /// Deletes finished runs (of every flow) made before `before`; returns how many.
+    pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
+        crate::jobs::prune_finished(self.db(), "flow_runs", "created_at", before, &[]).await
+    }
+
+    async fn prune_loop(self, stop: Stop) {
+        let c = &self.inner.config;
+        crate::jobs::every(stop, c.prune_every, "flow run pruning", || {
+            self.prune(now() - c.retention)
+        })
+        .await;
     }
 
     async fn dispatch_loop(self, stop: Stop) {

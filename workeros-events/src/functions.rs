@@ -100,6 +100,10 @@ pub struct FunctionsConfig {
     pub dispatch_batch: u64,
     /// How far back cron looks for slots that have no run yet.
     pub catch_up: Duration,
+    /// How long finished runs are kept.
+    pub retention: Duration,
+    /// How often the workers prune.
+    pub prune_every: Duration,
 }
 
 impl Default for FunctionsConfig {
@@ -111,6 +115,8 @@ impl Default for FunctionsConfig {
             concurrency: 16,
             dispatch_batch: 500,
             catch_up: Duration::from_secs(300),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            prune_every: Duration::from_secs(3600),
         }
     }
 }
@@ -456,10 +462,11 @@ impl Functions {
                 *s = Some(since);
             }
         }
-        let (a, b) = (self.clone(), self.clone());
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
         Ok(Workers::spawn(vec![
             Box::new(move |stop| Box::pin(a.schedule_loop(stop))),
             Box::new(move |stop| Box::pin(b.run_loop(stop))),
+            Box::new(move |stop| Box::pin(c.prune_loop(stop))),
         ]))
     }
 
@@ -586,6 +593,21 @@ impl Functions {
             }
         }
         Ok(made)
+    }
+
+    /// Deletes finished runs (of every function) last changed before `before`; returns how many.
+    /// The slot of a function's newest run is what a start resumes after, so keep `before`
+    /// older than [`FunctionsConfig::catch_up`].
+    pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
+        crate::jobs::prune_finished(self.db(), "function_runs", "updated_at", before, &[]).await
+    }
+
+    async fn prune_loop(self, stop: Stop) {
+        let c = &self.inner.config;
+        crate::jobs::every(stop, c.prune_every, "function run pruning", || {
+            self.prune(now() - c.retention)
+        })
+        .await;
     }
 
     async fn schedule_loop(self, stop: Stop) {

@@ -272,3 +272,61 @@ pub(crate) async fn pump<O, C, CF, R, RF>(
         tracing::warn!(error = %e, "recording {what} at shutdown failed");
     }
 }
+
+/// Runs `step` every `period` until stopped (the first time one period after the start),
+/// logging what it removed.
+pub(crate) async fn every<F, Fut>(mut stop: Stop, period: Duration, what: &'static str, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, EventsError>>,
+{
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = stop.wait() => return,
+        }
+        match step().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "{what}"),
+            Err(e) => tracing::warn!(error = %e, "{what} failed; trying again later"),
+        }
+    }
+}
+
+/// Deletes the rows of `table` that are finished (not pending) and whose `time` column is before
+/// `before`; `children` first: `(table, column)` pairs whose rows point at them.
+pub(crate) async fn prune_finished(
+    db: &Db,
+    table: &str,
+    time: &str,
+    before: time::OffsetDateTime,
+    children: &[(&str, &str)],
+) -> Result<u64, EventsError> {
+    let d = db.dialect();
+    let old = || {
+        Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new("state")).ne(PENDING))
+            .and_where(Expr::col(Alias::new(time)).lt(ts_value(before, d)))
+            .to_owned()
+    };
+    let mut tx = db.begin().await?;
+    for (child, column) in children {
+        tx.execute(
+            Query::delete()
+                .from_table(Alias::new(*child))
+                .and_where(Expr::col(Alias::new(*column)).in_subquery(old())),
+        )
+        .await?;
+    }
+    let n = tx
+        .execute(
+            Query::delete()
+                .from_table(Alias::new(table))
+                .and_where(Expr::col(Alias::new("id")).in_subquery(old())),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(n)
+}

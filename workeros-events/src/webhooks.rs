@@ -84,6 +84,13 @@ pub struct WebhookConfig {
     pub poll: Duration,
     /// How long the previous secret still signs after a rotation (receivers switch meanwhile).
     pub rotation_overlap: Duration,
+    /// How long finished deliveries and their attempt logs are kept.
+    pub retention: Duration,
+    /// How long outbox events are kept once every consumer has passed them (the realtime
+    /// `Last-Event-ID` resume window); the webhook workers prune the outbox.
+    pub outbox_retention: Duration,
+    /// How often the workers prune.
+    pub prune_every: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -96,6 +103,9 @@ impl Default for WebhookConfig {
             concurrency: 32,
             poll: Duration::from_secs(1),
             rotation_overlap: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            outbox_retention: Duration::from_secs(7 * 24 * 3600),
+            prune_every: Duration::from_secs(3600),
         }
     }
 }
@@ -127,8 +137,11 @@ pub(crate) const EVENTS: &[Migration] = &[
 /// after [`workeros_store::migrate`], before serving writes. Returns the versions it applied.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, EventsError> {
     let applied = workeros_store::migrate::run(db, "events", EVENTS).await?;
+    // Webhooks made before the first dispatch get the events committed from here on. (Flows
+    // and functions register when they start: a host that does not run them does not hold the
+    // outbox back.) A host that never runs the webhook workers drops this consumer
+    // (`Store::drop_consumer("webhooks")`) so that the outbox can be pruned.
     workeros_store::register_consumer(db, CONSUMER).await?;
-    workeros_store::register_consumer(db, crate::flows::CONSUMER).await?;
     Ok(applied)
 }
 
@@ -1465,13 +1478,43 @@ impl Webhooks {
             .collect())
     }
 
-    /// Runs the dispatcher and the senders until [`Workers::shutdown`] (or the handle's drop).
+    /// Runs the dispatcher, the senders and the pruning until [`Workers::shutdown`] (or the
+    /// handle's drop).
     pub fn spawn_workers(&self) -> Workers {
-        let (a, b) = (self.clone(), self.clone());
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
         Workers::spawn(vec![
             Box::new(move |stop| Box::pin(a.dispatch_loop(stop))),
             Box::new(move |stop| Box::pin(b.send_loop(stop))),
+            Box::new(move |stop| Box::pin(c.prune_loop(stop))),
         ])
+    }
+
+    /// Deletes finished deliveries (with their attempt logs) last changed before `before`, and
+    /// the outbox events older than [`WebhookConfig::outbox_retention`] that every consumer has
+    /// passed; returns how many rows went.
+    pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
+        let n = crate::jobs::prune_finished(
+            self.db(),
+            "webhook_deliveries",
+            "updated_at",
+            before,
+            &[("webhook_attempts", "delivery_id")],
+        )
+        .await?;
+        let events = self
+            .inner
+            .store
+            .prune_outbox(now() - self.inner.config.outbox_retention)
+            .await?;
+        Ok(n + events)
+    }
+
+    async fn prune_loop(self, stop: crate::jobs::Stop) {
+        let c = &self.inner.config;
+        crate::jobs::every(stop, c.prune_every, "webhook and outbox pruning", || {
+            self.prune(now() - c.retention)
+        })
+        .await;
     }
 
     async fn dispatch_loop(self, stop: crate::jobs::Stop) {

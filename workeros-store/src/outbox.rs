@@ -316,3 +316,54 @@ pub async fn register_consumer(db: &crate::Db, consumer: &str) -> Result<(), Sto
     db.execute(&start).await?;
     Ok(())
 }
+
+impl crate::Store {
+    /// Deletes the outbox events created before `before` that every registered consumer has
+    /// passed (an event a consumer still has to read stays, however old); returns how many. Keep
+    /// `before` older than the realtime resume window you want (`Last-Event-ID` of a deleted
+    /// event answers with a `reset`).
+    pub async fn prune_outbox(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let d = self.db().dialect();
+        let ev = |c: &str| Expr::col((Alias::new("events"), Alias::new(c)));
+        let cur = |c: &str| Expr::col((Alias::new("outbox_cursors"), Alias::new(c)));
+        // A consumer that has not passed the event: its cursor is before it.
+        let ahead = if d == workeros_dsl::Dialect::Postgres {
+            ev("txid")
+                .gt(cur("txid"))
+                .or(ev("txid").eq(cur("txid")).and(ev("seq").gt(cur("seq"))))
+        } else {
+            ev("seq").gt(cur("seq"))
+        };
+        self.db()
+            .execute(
+                Query::delete()
+                    .from_table(Alias::new("events"))
+                    .and_where(Expr::col(Alias::new("created_at")).lt(ts_value(before, d)))
+                    .and_where(
+                        Expr::exists(
+                            Query::select()
+                                .expr(Expr::val(1))
+                                .from(Alias::new("outbox_cursors"))
+                                .and_where(ahead)
+                                .to_owned(),
+                        )
+                        .not(),
+                    ),
+            )
+            .await
+    }
+
+    /// Removes consumer `consumer`'s cursor (a webhook dispatcher, flow engine or function that
+    /// is gone for good), so it no longer holds back [`prune_outbox`](Self::prune_outbox).
+    pub async fn drop_consumer(&self, consumer: &str) -> Result<bool, StoreError> {
+        let n = self
+            .db()
+            .execute(
+                Query::delete()
+                    .from_table(Alias::new("outbox_cursors"))
+                    .and_where(Expr::col(Alias::new("consumer")).eq(consumer)),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+}
