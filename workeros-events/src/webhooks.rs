@@ -1031,40 +1031,45 @@ impl Webhooks {
         id: Uuid,
         delivery: Uuid,
     ) -> Result<Delivery, EventsError> {
-        let current = self.delivery(subject, id, delivery).await?;
+        let mut out = self.delivery(subject, id, delivery).await?;
         let d = self.d();
-        // A delivery being sent (leased) is not sent again beside it.
-        let leased = self
+        let at = now();
+        // One statement, so a sender cannot claim it between a check and the reset: a delivery
+        // being sent (leased) is not sent again beside it.
+        let reset = self
             .db()
-            .fetch_all(
-                Query::select()
-                    .column(Alias::new("id"))
-                    .from(Alias::new("webhook_deliveries"))
-                    .and_where(Expr::col(Alias::new("id")).eq(uuid_value(current.id, d)))
-                    .and_where(Expr::col(Alias::new("lease_until")).gt(ts_value(now(), d))),
-            )
-            .await?;
-        if !leased.is_empty() {
-            return Err(EventsError::Conflict(
-                "the delivery is being sent now: redeliver it once this attempt is logged".into(),
-            ));
-        }
-        self.db()
             .execute(
                 Query::update()
                     .table(Alias::new("webhook_deliveries"))
                     .value(Alias::new("state"), DeliveryState::Pending.as_str())
-                    .value(Alias::new("next_at"), ts_value(now(), d))
+                    .value(Alias::new("next_at"), ts_value(at, d))
                     .value(Alias::new("lease_until"), ts_null(d))
                     .value(Alias::new("claim"), uuid_null(d))
-                    .value(Alias::new("updated_at"), ts_value(now(), d))
+                    .value(Alias::new("updated_at"), ts_value(at, d))
                     // The schedule restarts; the attempt numbers in the log continue.
                     .value(Alias::new("attempts"), 0)
-                    .and_where(Expr::col(Alias::new("id")).eq(uuid_value(current.id, d))),
+                    .and_where(Expr::col(Alias::new("id")).eq(uuid_value(out.id, d)))
+                    .and_where(
+                        Expr::col(Alias::new("lease_until"))
+                            .is_null()
+                            .or(Expr::col(Alias::new("lease_until")).lte(ts_value(at, d))),
+                    ),
             )
             .await?;
+        if reset == 0 {
+            return Err(EventsError::Conflict(
+                "the delivery is being sent now: redeliver it once this attempt is logged".into(),
+            ));
+        }
         self.inner.send_wake.notify_one();
-        let mut out = self.delivery(subject, id, delivery).await?;
+        // What was set (a sender may already be at it).
+        let stamp = workeros_dsl::canonical_timestamp(
+            i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
+        );
+        out.state = DeliveryState::Pending;
+        out.attempts = 0;
+        out.next_at = stamp.clone();
+        out.updated_at = stamp.unwrap_or_default();
         out.log = None;
         Ok(out)
     }
