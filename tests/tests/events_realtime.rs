@@ -596,6 +596,30 @@ async fn tickets_and_custom_broadcasts() {
             "{name}: {} heartbeats",
             idle.comments()
         );
+        // A stream ends after its lifetime (the client reconnects, authenticated again, and
+        // resumes from its last event).
+        let App { app: short, .. } = hub_app(
+            &t,
+            RealtimeConfig {
+                max_lifetime: Duration::from_millis(300),
+                ..RealtimeConfig::default()
+            },
+        )
+        .await;
+        let mut brief = open(
+            &short,
+            Some(&admin()),
+            "/api/realtime?collection=tasks",
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(!brief.ended(), "{name}");
+        assert!(
+            brief.next(Duration::from_millis(800)).await.is_none(),
+            "{name}"
+        );
+        assert!(brief.ended(), "{name}: the stream ended after its lifetime");
         // Without a collection, item events are refused.
         assert_eq!(
             refused(&app, Some(&admin()), "/api/realtime?events=create").await,

@@ -106,8 +106,10 @@ async fn stream(
         last_event_id,
     };
     let sub = st.rt.subscribe(&subject, req).await?;
-    let frames = futures::stream::unfold(sub, |mut sub| async move {
-        let f = sub.next().await?;
+    // The stream ends after its lifetime; the client reconnects, authenticated again.
+    let deadline = tokio::time::Instant::now() + st.rt.config().max_lifetime;
+    let frames = futures::stream::unfold(sub, move |mut sub| async move {
+        let f = tokio::time::timeout_at(deadline, sub.next()).await.ok()??;
         let mut ev = SseEvent::default().event(&*f.event).data(&*f.data);
         if let Some(id) = &f.id {
             ev = ev.id(&**id);

@@ -38,6 +38,11 @@ pub struct RealtimeConfig {
     pub resume_limit: u64,
     /// The most subscribers one process holds.
     pub max_subscribers: usize,
+    /// How long one stream stays open. The subject (and its permissions) is the one the stream
+    /// opened with; ending streams after this bounds how long a revoked session or a removed
+    /// role keeps receiving. `EventSource` reconnects by itself with `Last-Event-ID`, is
+    /// authenticated again and resumes without loss.
+    pub max_lifetime: Duration,
 }
 
 impl Default for RealtimeConfig {
@@ -47,6 +52,7 @@ impl Default for RealtimeConfig {
             heartbeat: Duration::from_secs(15),
             resume_limit: 10_000,
             max_subscribers: 100_000,
+            max_lifetime: Duration::from_secs(600),
         }
     }
 }
