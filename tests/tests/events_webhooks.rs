@@ -971,3 +971,61 @@ async fn pruning_keeps_what_is_pending_or_unread() {
         t.close().await;
     }
 }
+
+/// A webhook made on another instance gets the very next event, though this instance's
+/// dispatcher had the webhooks cached (for an hour here).
+#[tokio::test]
+async fn a_webhook_made_elsewhere_gets_the_next_event() {
+    for group in shared(2).await {
+        let name = group[0].name();
+        let sink = Sink::start().await;
+        let cached = WebhookConfig {
+            poll: Duration::from_secs(3600),
+            ..config()
+        };
+        let a = hooks_app(&group[0], cached).await;
+        let b = hooks_app(&group[1], config()).await;
+        tasks(&a.app, name).await;
+        ok(
+            &a.app,
+            "POST",
+            "/api/items/tasks",
+            Some(json!({"title": "before", "sku": "0"})),
+        )
+        .await;
+        // A dispatches with no webhook, and caches that.
+        a.hooks.dispatch_once().await.unwrap();
+        hook(
+            &b.app,
+            json!({"url": sink.url("/in"), "collections": ["tasks"]}),
+        )
+        .await;
+        ok(
+            &b.app,
+            "POST",
+            "/api/items/tasks",
+            Some(json!({"title": "after", "sku": "1"})),
+        )
+        .await;
+        // `before` may come too: on PostgreSQL a transaction of a test running beside this one
+        // can keep it from A's first dispatch, and the webhook exists by the next.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let titles = loop {
+            a.hooks.dispatch_once().await.unwrap();
+            b.hooks.send_due().await.unwrap();
+            let titles: Vec<Value> = sink
+                .received()
+                .iter()
+                .map(|r| r.json()["data"]["item"]["title"].clone())
+                .collect();
+            if titles.contains(&json!("after")) || std::time::Instant::now() > deadline {
+                break titles;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(titles.contains(&json!("after")), "{name}: {titles:?}");
+        for t in group.into_iter().rev() {
+            t.close().await;
+        }
+    }
+}

@@ -575,7 +575,15 @@ pub(crate) fn json_size(v: &Json, limit: usize) -> usize {
         match v {
             Json::Null | Json::Bool(_) => *acc += 5,
             Json::Number(_) => *acc += 20,
-            Json::String(s) => *acc += s.len() + 2,
+            // Quotes, backslashes and control characters are escaped (up to 6 bytes).
+            Json::String(s) => {
+                *acc += s.len()
+                    + 2
+                    + 5 * s
+                        .bytes()
+                        .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+                        .count();
+            }
             Json::Array(a) => {
                 *acc += 2;
                 for x in a {
@@ -1131,9 +1139,35 @@ impl Flows {
     /// Queues runs of event flows for committed events, and of schedule flows for due slots;
     /// returns how many events it consumed.
     pub async fn dispatch_once(&self) -> Result<usize, EventsError> {
+        let mut made = 0;
+        let mut consumed = 0;
+        // Event dispatch and schedules go on independently: trouble in one does not hold up
+        // the other.
+        let dispatched = self.dispatch_events().await;
         let flows = self.active().await?;
-        let mut filters: HashMap<(Uuid, String), Option<BoundFilter>> = HashMap::new();
-        for l in flows.iter() {
+        let scheduled = self.schedule_once(&flows).await;
+        if let Ok((c, m)) = &dispatched {
+            consumed = *c;
+            made += m;
+        }
+        if let Ok(m) = &scheduled {
+            made += m;
+        }
+        if made > 0 {
+            self.inner.run_wake.notify_one();
+        }
+        dispatched?;
+        scheduled?;
+        Ok(consumed)
+    }
+
+    /// The active flows' event filters, bound.
+    async fn filters(
+        &self,
+        flows: &[Loaded],
+    ) -> Result<HashMap<(Uuid, String), Option<BoundFilter>>, EventsError> {
+        let mut filters = HashMap::new();
+        for l in flows {
             if let Trigger::Event {
                 collections,
                 filter: Some(f),
@@ -1142,40 +1176,58 @@ impl Flows {
             {
                 for c in collections {
                     let bound =
-                        crate::trigger::bind(&self.inner.store, "flows", &l.tenant, c, f).await;
+                        crate::trigger::bind(&self.inner.store, "flows", &l.tenant, c, f).await?;
                     filters.insert((l.flow.id, c.clone()), bound);
                 }
             }
         }
-        let mut made = 0;
-        let mut consumed = 0;
-        if let Some(mut claim) = self
-            .inner
-            .store
-            .claim_outbox(CONSUMER, self.inner.config.dispatch_batch)
-            .await?
-        {
-            let events: Vec<Event> = claim.events().to_vec();
-            consumed = events.len();
-            let d = claim.tx().dialect();
-            let at = now();
-            for e in &events {
-                for l in flows.iter().filter(|l| wants(l, e, &filters)) {
-                    let data = crate::webhooks::event_data(e);
-                    claim
-                        .tx()
-                        .execute(&queue_run(d, l, "event", Some(e.id), None, &data, at)?)
-                        .await?;
-                    made += 1;
-                }
+        Ok(filters)
+    }
+
+    /// Queues the runs of the event flows the claimed events start; returns (events consumed,
+    /// runs queued). Like webhook dispatch: flows and filters loaded before the claim, and
+    /// loaded again when the active flows changed before the events committed.
+    async fn dispatch_events(&self) -> Result<(usize, usize), EventsError> {
+        let mut tries = 0;
+        let (flows, filters, mut claim) = loop {
+            tries += 1;
+            let flows = self.active().await?;
+            let filters = self.filters(&flows).await?;
+            let Some(mut claim) = self
+                .inner
+                .store
+                .claim_outbox(CONSUMER, self.inner.config.dispatch_batch)
+                .await?
+            else {
+                return Ok((0, 0));
+            };
+            if claim.events().is_empty() {
+                return Ok((0, 0));
             }
-            claim.commit().await?;
+            let now = crate::jobs::stamp(claim.tx(), "flows", "active").await?;
+            let loaded = crate::jobs::stamp_of(flows.iter().map(|l| l.flow.updated_at.as_str()));
+            if now == loaded || tries >= 3 {
+                break (flows, filters, claim);
+            }
+            drop(claim);
+            self.changed().await;
+        };
+        let events: Vec<Event> = claim.events().to_vec();
+        let d = claim.tx().dialect();
+        let at = now();
+        let mut made = 0;
+        for e in &events {
+            for l in flows.iter().filter(|l| wants(l, e, &filters)) {
+                let data = crate::webhooks::event_data(e);
+                claim
+                    .tx()
+                    .execute(&queue_run(d, l, "event", Some(e.id), None, &data, at)?)
+                    .await?;
+                made += 1;
+            }
         }
-        made += self.schedule_once(&flows).await?;
-        if made > 0 {
-            self.inner.run_wake.notify_one();
-        }
-        Ok(consumed)
+        claim.commit().await?;
+        Ok((events.len(), made))
     }
 
     async fn schedule_once(&self, flows: &[Loaded]) -> Result<usize, EventsError> {
@@ -1343,7 +1395,9 @@ impl Flows {
         let (steps, error) = match self.load_one(flow).await {
             Ok(l) if l.flow.active => self.execute(&l, data, None).await,
             Ok(_) => (Vec::new(), Some("the flow was deactivated".to_owned())),
-            Err(e) => (Vec::new(), Some(e.to_string())),
+            Err(EventsError::NotFound(e)) => (Vec::new(), Some(e)),
+            // A fault of the database: leave the run to its lease, to be claimed again.
+            Err(e) => return Err(e),
         };
         self.finish(run, claim, &steps, error).await
     }
@@ -1433,9 +1487,15 @@ impl Flows {
                 Err(e) => (Json::Null, Err((Json::Null, e))),
                 Ok(input) => {
                     let run = self.operate(l, op, &input, &chain, caller.as_ref());
-                    let result = match tokio::time::timeout(left, run).await {
-                        Ok(r) => r,
-                        Err(_) => Err((Json::Null, "the run's time ran out".to_owned())),
+                    // An item write is not cut off halfway (it may be committing); the others
+                    // get what is left of the run's time.
+                    let result = if op.kind == "item" {
+                        run.await
+                    } else {
+                        match tokio::time::timeout(left, run).await {
+                            Ok(r) => r,
+                            Err(_) => Err((Json::Null, "the run's time ran out".to_owned())),
+                        }
                     };
                     (input, result)
                 }

@@ -481,89 +481,110 @@ impl Functions {
             .clone();
         let mut consumed = 0;
         let mut made = 0;
+        let mut failed = None;
+        // One function's trouble does not hold up the others, nor cron.
         for f in &event_fns {
-            let mut filters = Filters::new();
-            // The filters are bound before the claim (nothing but the claim's transaction may
-            // touch the database while it is held); a batch with an unbound (tenant,
-            // collection) is let go, the pair bound, and the batch claimed again.
-            let mut tries = 0;
-            let (mut claim, events) = loop {
-                tries += 1;
-                let Some(claim) = self
-                    .inner
-                    .store
-                    .claim_outbox(&consumer(&f.name), self.inner.config.dispatch_batch)
-                    .await?
-                else {
-                    break (None, Vec::new());
-                };
-                let events: Vec<Event> = claim.events().to_vec();
-                let missing: Vec<(String, String)> = match &f.trigger.filter {
-                    None => Vec::new(),
-                    Some(_) => events
-                        .iter()
-                        .filter(|e| f.trigger.collections.contains(&e.collection))
-                        .map(|e| (e.tenant.clone(), e.collection.clone()))
-                        .filter(|k| !filters.contains_key(k))
-                        .collect(),
-                };
-                if missing.is_empty() {
-                    break (Some(claim), events);
+            match self.dispatch_function(f).await {
+                Ok((c, m)) => {
+                    consumed += c;
+                    made += m;
                 }
-                if tries > 3 {
-                    // New (tenant, collection) pairs keep arriving: leave the batch for the
-                    // next round rather than consume it unmatched.
-                    return Err(EventsError::internal(format!(
-                        "function `{}`: its filter could not be bound for every collection of the batch",
-                        f.name
-                    )));
+                Err(e) => {
+                    tracing::warn!(function = f.name, error = %e, "function dispatch failed; retrying");
+                    failed = Some(e);
                 }
-                drop(claim);
-                for (tenant, collection) in missing {
-                    let bound = match &f.trigger.filter {
-                        Some(filter) => {
-                            crate::trigger::bind(
-                                &self.inner.store,
-                                "functions",
-                                &tenant,
-                                &collection,
-                                filter,
-                            )
-                            .await
-                        }
-                        None => None,
-                    };
-                    filters.insert((tenant, collection), bound);
-                }
-            };
-            let Some(mut claim) = claim.take() else {
-                continue;
-            };
-            consumed += events.len();
-            let at = now();
-            let d = claim.tx().dialect();
-            for e in events.iter().filter(|e| wants(f, e, &filters)) {
-                let payload = serde_json::to_value(e).map_err(EventsError::internal)?;
-                claim
-                    .tx()
-                    .execute(&insert_run(
-                        d,
-                        &f.name,
-                        Some(e.id),
-                        None,
-                        Some(&payload),
-                        at,
-                    )?)
-                    .await?;
-                made += 1;
             }
-            claim.commit().await?;
         }
         made += self.cron_once().await?;
         if made > 0 {
             self.inner.run_wake.notify_one();
         }
-        Ok(consumed)
+        match failed {
+            Some(e) if consumed == 0 => Err(e),
+            _ => Ok(consumed),
+        }
+    }
+
+    /// Turns the committed events `f` has not read into its runs; returns (events consumed,
+    /// runs made).
+    async fn dispatch_function(&self, f: &EventFn) -> Result<(usize, usize), EventsError> {
+        let mut filters = Filters::new();
+        // The filters are bound before the claim (nothing but the claim's transaction may
+        // touch the database while it is held); a batch with an unbound (tenant,
+        // collection) is let go, the pair bound, and the batch claimed again.
+        let mut tries = 0;
+        let (mut claim, events) = loop {
+            tries += 1;
+            let Some(claim) = self
+                .inner
+                .store
+                .claim_outbox(&consumer(&f.name), self.inner.config.dispatch_batch)
+                .await?
+            else {
+                break (None, Vec::new());
+            };
+            let events: Vec<Event> = claim.events().to_vec();
+            let missing: Vec<(String, String)> = match &f.trigger.filter {
+                None => Vec::new(),
+                Some(_) => events
+                    .iter()
+                    .filter(|e| f.trigger.collections.contains(&e.collection))
+                    .map(|e| (e.tenant.clone(), e.collection.clone()))
+                    .filter(|k| !filters.contains_key(k))
+                    .collect(),
+            };
+            if missing.is_empty() {
+                break (Some(claim), events);
+            }
+            if tries > 3 {
+                // New (tenant, collection) pairs keep arriving: leave the batch for the
+                // next round rather than consume it unmatched.
+                return Err(EventsError::internal(format!(
+                    "function `{}`: its filter could not be bound for every collection of the batch",
+                    f.name
+                )));
+            }
+            drop(claim);
+            for (tenant, collection) in missing {
+                let bound = match &f.trigger.filter {
+                    Some(filter) => {
+                        crate::trigger::bind(
+                            &self.inner.store,
+                            "functions",
+                            &tenant,
+                            &collection,
+                            filter,
+                        )
+                        .await?
+                    }
+                    None => None,
+                };
+                filters.insert((tenant, collection), bound);
+            }
+        };
+        let Some(mut claim) = claim.take() else {
+            return Ok((0, 0));
+        };
+        let at = now();
+        let d = claim.tx().dialect();
+        let mut made = 0;
+        for e in events.iter().filter(|e| wants(f, e, &filters)) {
+            made += 1;
+            let payload = serde_json::to_value(e).map_err(EventsError::internal)?;
+            claim
+                .tx()
+                .execute(&insert_run(
+                    d,
+                    &f.name,
+                    Some(e.id),
+                    None,
+                    Some(&payload),
+                    at,
+                )?)
+                .await?;
+        }
+        claim.commit().await?;
+        Ok((events.len(), made))
     }
 
     /// Makes the runs of the cron slots of the catch-up window that have none; returns how many
@@ -581,7 +602,14 @@ impl Functions {
         for c in &crons {
             let since = c.since.lock().ok().and_then(|s| *s).unwrap_or(to);
             let from = Ord::max(since, to - self.inner.config.catch_up);
-            for slot in slots(&c.schedule, from, to) {
+            let due = slots(&c.schedule, from, to);
+            // At most 1,000 slots a round: the next round goes on after the last one made.
+            let reached = if due.len() >= 1_000 {
+                due.last().copied().unwrap_or(to)
+            } else {
+                to
+            };
+            for slot in due {
                 let n = self
                     .db()
                     .execute(&insert_run(d, &c.name, None, Some(slot), None, to)?)
@@ -589,7 +617,7 @@ impl Functions {
                 made += usize::try_from(n).unwrap_or(0);
             }
             if let Ok(mut s) = c.since.lock() {
-                *s = Some(to);
+                *s = Some(reached);
             }
         }
         Ok(made)
@@ -767,17 +795,16 @@ impl Functions {
             };
         };
         let limit = self.inner.config.lease.mul_f64(0.9);
-        let mut task = tokio::spawn(call);
-        let outcome = match tokio::time::timeout(limit, &mut task).await {
+        // The handler runs on its own task (a panic is caught); the guard aborts it when this
+        // future is dropped (workers aborted) or times out, so a retry never runs beside it.
+        let mut task = AbortOnDrop(tokio::spawn(call));
+        let outcome = match tokio::time::timeout(limit, &mut task.0).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) if e.is_panic() => Err("the handler panicked".into()),
             Ok(Err(_)) => Err("the handler was cancelled".into()),
-            Err(_) => {
-                // Stop it: the retry must not run beside it.
-                task.abort();
-                Err("the handler did not finish within the lease".into())
-            }
+            Err(_) => Err("the handler did not finish within the lease".into()),
         };
+        drop(task);
         if let Err(e) = &outcome {
             tracing::warn!(function = job.name, run = %job.id, attempt = job.attempts, error = %e, "function failed");
         }
@@ -871,6 +898,15 @@ impl Functions {
             });
         }
         Ok(out)
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

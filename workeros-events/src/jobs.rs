@@ -128,8 +128,11 @@ impl Workers {
     /// recorded, and returns when every loop has ended.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        for t in std::mem::take(&mut self.tasks) {
+        // Each handle stays until its loop has ended: if this future is dropped halfway, the
+        // handle's drop still aborts what is left.
+        while let Some(t) = self.tasks.last_mut() {
             let _ = t.await;
+            self.tasks.pop();
         }
     }
 }
@@ -164,7 +167,7 @@ pub(crate) async fn dispatch_loop<F, Fut>(
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize, EventsError>>,
 {
-    let batch = usize::try_from(batch).unwrap_or(usize::MAX);
+    let batch = usize::try_from(Ord::max(batch, 1)).unwrap_or(usize::MAX);
     while !stop.is_set() {
         match step().await {
             Ok(n) if n >= batch => continue,
@@ -329,4 +332,43 @@ pub(crate) async fn prune_finished(
         .await?;
     tx.commit().await?;
     Ok(n)
+}
+
+/// What identifies the set of rows of `table` whose `flag` column is true: how many there are
+/// and the newest `updated_at` (any addition, change or removal changes it), read in `tx` (a
+/// claim's transaction, so it is as of the claimed events).
+pub(crate) async fn stamp(
+    tx: &mut workeros_store::Tx,
+    table: &str,
+    flag: &str,
+) -> Result<(i64, Option<String>), EventsError> {
+    let d = tx.dialect();
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .expr_as(Expr::col(Alias::new("id")).count(), Alias::new("n"))
+                .expr_as(Expr::col(Alias::new("updated_at")).max(), Alias::new("at"))
+                .from(Alias::new(table))
+                .and_where(
+                    Expr::col(Alias::new(flag)).eq(workeros_store::values::bool_value(true, d)),
+                ),
+        )
+        .await?;
+    let Some(r) = rows.iter().next() else {
+        return Ok((0, None));
+    };
+    Ok((r.int("n")?.unwrap_or(0), r.ts_text("at")?))
+}
+
+/// The stamp of rows already loaded: their count and newest `updated_at`.
+pub(crate) fn stamp_of<'a>(updated: impl Iterator<Item = &'a str>) -> (i64, Option<String>) {
+    let mut n = 0_i64;
+    let mut newest: Option<&str> = None;
+    for u in updated {
+        n += 1;
+        if newest.is_none_or(|m| u > m) {
+            newest = Some(u);
+        }
+    }
+    (n, newest.map(str::to_owned))
 }

@@ -36,14 +36,15 @@ pub(crate) async fn check(
 
 /// `filter` checked against `collection` of `tenant` and bound, or `None` when it no longer
 /// checks there (the collection changed or went): then nothing of it matches, and a warning says
-/// so.
+/// so. A fault of the database is an error, so that the dispatcher stops before it claims
+/// events it could not judge.
 pub(crate) async fn bind(
     store: &Store,
     who: &str,
     tenant: &str,
     collection: &str,
     filter: &Json,
-) -> Option<BoundFilter> {
+) -> Result<Option<BoundFilter>, EventsError> {
     let admin = crate::system_subject(who, tenant);
     let at = now();
     let checked = async {
@@ -52,10 +53,11 @@ pub(crate) async fn bind(
     }
     .await;
     match checked {
-        Ok(c) => c.map(|c| c.bind(&admin, at)),
+        Ok(c) => Ok(c.map(|c| c.bind(&admin, at))),
+        Err(e) if e.code() == workeros_core::ErrorCode::Internal => Err(e.into()),
         Err(e) => {
             tracing::warn!(who, tenant, collection, error = %e, "a filter no longer checks; its events are skipped");
-            None
+            Ok(None)
         }
     }
 }

@@ -1115,22 +1115,37 @@ impl Webhooks {
     ///
     /// The webhooks and their filters are loaded before the claim: while it is held, nothing
     /// but its own transaction touches the database (an in-memory SQLite database has one
-    /// connection). A webhook made or changed on another instance takes effect within
-    /// [`WebhookConfig::poll`].
+    /// connection). Inside the claim a stamp of the enabled webhooks (count, newest change) is
+    /// compared with what was loaded; when it differs the claim is let go and the webhooks
+    /// loaded again, so an event is matched against the webhooks as of its commit.
     pub async fn dispatch_once(&self) -> Result<usize, EventsError> {
-        let targets = self.current_targets().await?;
-        let filters = self.filters(&targets).await;
         let store = &self.inner.store;
-        let Some(mut claim) = store
-            .claim_outbox(CONSUMER, self.inner.config.dispatch_batch)
-            .await?
-        else {
-            return Ok(0);
+        let mut tries = 0;
+        let (targets, filters, mut claim) = loop {
+            tries += 1;
+            let targets = self.current_targets().await?;
+            let filters = self.filters(&targets).await?;
+            let Some(mut claim) = store
+                .claim_outbox(CONSUMER, self.inner.config.dispatch_batch)
+                .await?
+            else {
+                return Ok(0);
+            };
+            if claim.events().is_empty() {
+                return Ok(0);
+            }
+            // The webhooks as of the claimed events: a webhook made or changed since they were
+            // loaded (here or on another instance) is loaded before the events are matched.
+            let now = crate::jobs::stamp(claim.tx(), "webhooks", "enabled").await?;
+            let loaded =
+                crate::jobs::stamp_of(targets.iter().map(|t| t.webhook.updated_at.as_str()));
+            if now == loaded || tries >= 3 {
+                break (targets, filters, claim);
+            }
+            drop(claim);
+            self.changed().await;
         };
         let n = claim.events().len();
-        if n == 0 {
-            return Ok(0);
-        }
         let mut made = 0;
         if !targets.is_empty() {
             let events: Vec<Event> = claim.events().to_vec();
@@ -1178,7 +1193,7 @@ impl Webhooks {
     }
 
     /// Checks and binds the targets' filters against their collections.
-    async fn filters(&self, targets: &[Target]) -> Filters {
+    async fn filters(&self, targets: &[Target]) -> Result<Filters, EventsError> {
         let mut out = Filters::new();
         for t in targets {
             let Some(filter) = &t.webhook.filter else {
@@ -1186,11 +1201,12 @@ impl Webhooks {
             };
             for c in &t.webhook.collections {
                 let bound =
-                    crate::trigger::bind(&self.inner.store, "webhooks", &t.tenant, c, filter).await;
+                    crate::trigger::bind(&self.inner.store, "webhooks", &t.tenant, c, filter)
+                        .await?;
                 out.insert((t.webhook.id, c.clone()), bound);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Claims up to `n` due deliveries for this process.
@@ -1216,6 +1232,33 @@ impl Webhooks {
             });
         }
         Ok(out)
+    }
+
+    /// [`attempt`](Self::attempt) within the request timeout (whatever the guard's client was
+    /// built with), so an attempt never outlives the lease it holds.
+    async fn attempt_within(&self, due: Due, target: Option<Arc<Target>>, claim: Uuid) -> Outcome {
+        let (id, attempts, tries) = (due.id, due.attempts, due.tries);
+        let limit = self
+            .inner
+            .config
+            .timeout
+            .min(self.inner.config.lease.mul_f64(0.9));
+        let started = now();
+        match tokio::time::timeout(limit, self.attempt(due, target, claim)).await {
+            Ok(o) => o,
+            Err(_) => Outcome {
+                id,
+                claim,
+                attempts: attempts + 1,
+                tries: tries + 1,
+                give_up: false,
+                webhook: None,
+                started,
+                status: None,
+                error: Some("the request timed out".into()),
+                duration_ms: i64::try_from(limit.as_millis()).unwrap_or(i64::MAX),
+            },
+        }
     }
 
     /// Sends one delivery.
@@ -1478,7 +1521,7 @@ impl Webhooks {
             .map(|d| {
                 let this = self.clone();
                 let t = targets.get(&d.webhook).cloned();
-                Box::pin(async move { this.attempt(d, t, claim).await }) as Job<Outcome>
+                Box::pin(async move { this.attempt_within(d, t, claim).await }) as Job<Outcome>
             })
             .collect())
     }
