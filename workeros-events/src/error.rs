@@ -32,12 +32,10 @@ pub enum EventsError {
         /// What is wrong.
         message: String,
     },
-    /// The process runs as much of this as it is configured for (flow runs at once).
+    /// The process holds as much of this as it is configured for (realtime subscribers, flow
+    /// runs at once).
     #[error("{0}")]
     Overloaded(&'static str),
-    /// The process holds as many subscribers as it is configured for.
-    #[error("too many realtime subscribers: try again later")]
-    Busy,
     /// A fault of this process (logged; not shown over HTTP).
     #[error("internal error")]
     Internal(String),
@@ -71,7 +69,7 @@ impl EventsError {
             EventsError::Conflict(_) => ErrorCode::Conflict,
             EventsError::Invalid { .. } => ErrorCode::Validation,
             EventsError::Forbidden(_) => ErrorCode::Forbidden,
-            EventsError::Busy | EventsError::Overloaded(_) => ErrorCode::RateLimited,
+            EventsError::Overloaded(_) => ErrorCode::RateLimited,
             EventsError::Internal(_) => ErrorCode::Internal,
             EventsError::Store(e) => e.code(),
         }

@@ -48,6 +48,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -822,11 +823,12 @@ impl Flows {
         })
     }
 
+    /// Flow `id` (of `tenant`, when given) with the SHA-256 of its hook token.
     async fn row(
         &self,
         tenant: Option<&str>,
         id: Uuid,
-    ) -> Result<Option<(Flow, String, String)>, EventsError> {
+    ) -> Result<Option<(Loaded, String)>, EventsError> {
         let d = self.db().dialect();
         let mut q = Query::select();
         q.columns(FLOW_COLUMNS.map(Alias::new))
@@ -840,8 +842,7 @@ impl Flows {
             return Ok(None);
         };
         Ok(Some((
-            flow_of(r)?,
-            r.text("tenant_id")?.unwrap_or_default(),
+            loaded_of(r)?,
             r.text("hook_token_hash")?.unwrap_or_default(),
         )))
     }
@@ -851,7 +852,7 @@ impl Flows {
         let tenant = crate::admin_tenant(subject, "flows")?;
         self.row(Some(tenant), id)
             .await?
-            .map(|(f, _, _)| f)
+            .map(|(l, _)| l.flow)
             .ok_or_else(|| EventsError::NotFound(format!("flow `{id}` not found")))
     }
 
@@ -989,14 +990,9 @@ impl Flows {
         data: Json,
     ) -> Result<FlowRun, EventsError> {
         let not_found = || EventsError::NotFound(format!("flow `{id}` not found"));
-        let (flow, tenant, hash) = self.row(None, id).await?.ok_or_else(not_found)?;
-        let given = hash_token(token);
-        let same: bool = given.len() == hash.len()
-            && given
-                .bytes()
-                .zip(hash.bytes())
-                .fold(0_u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+        let (Loaded { flow, tenant, .. }, hash) =
+            self.row(None, id).await?.ok_or_else(not_found)?;
+        let same: bool = hash_token(token).as_bytes().ct_eq(hash.as_bytes()).into();
         if !same || flow.trigger != Trigger::Webhook || !flow.active {
             return Err(not_found());
         }
@@ -1080,21 +1076,10 @@ impl Flows {
     }
 
     async fn load_one(&self, id: Uuid) -> Result<Loaded, EventsError> {
-        let d = self.db().dialect();
-        let rows = self
-            .db()
-            .fetch_all(
-                Query::select()
-                    .columns(FLOW_COLUMNS.map(Alias::new))
-                    .from(Alias::new("flows"))
-                    .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
-            )
-            .await?;
-        let r = rows
-            .iter()
-            .next()
-            .ok_or_else(|| EventsError::NotFound(format!("flow `{id}` not found")))?;
-        loaded_of(r)
+        self.row(None, id)
+            .await?
+            .map(|(l, _)| l)
+            .ok_or_else(|| EventsError::NotFound(format!("flow `{id}` not found")))
     }
 
     /// The active flows of every tenant (cached for [`FlowsConfig::poll`]).
@@ -1246,10 +1231,14 @@ impl Flows {
                 .and_then(|m| m.get(&l.flow.id).copied());
             let since = match since {
                 Some(s) => s,
-                None => self.resume_point(l.flow.id, to).await?,
+                None => {
+                    let id = uuid_value(l.flow.id, d);
+                    crate::jobs::resume_after(self.db(), "flow_runs", "flow_id", id, to).await?
+                }
             };
-            let from = Ord::max(since, to - self.inner.config.catch_up);
-            for slot in crate::functions::slots(schedule, from, to) {
+            let (due, reached) =
+                crate::jobs::due_slots(schedule, since, to, self.inner.config.catch_up);
+            for slot in due {
                 let data = json!({"slot": crate::webhooks::rfc3339(slot)});
                 let n = self
                     .db()
@@ -1258,39 +1247,10 @@ impl Flows {
                 made += usize::try_from(n).unwrap_or(0);
             }
             if let Ok(mut m) = self.inner.since.lock() {
-                m.insert(l.flow.id, to);
+                m.insert(l.flow.id, reached);
             }
         }
         Ok(made)
-    }
-
-    /// Where a schedule flow this instance has not looked at yet resumes: after the newest slot
-    /// any instance queued, or now for a flow never run.
-    async fn resume_point(
-        &self,
-        id: Uuid,
-        at: OffsetDateTime,
-    ) -> Result<OffsetDateTime, EventsError> {
-        let d = self.db().dialect();
-        let rows = self
-            .db()
-            .fetch_all(
-                Query::select()
-                    .column(Alias::new("slot"))
-                    .from(Alias::new("flow_runs"))
-                    .and_where(Expr::col(Alias::new("flow_id")).eq(uuid_value(id, d)))
-                    .and_where(Expr::col(Alias::new("slot")).is_not_null())
-                    .order_by(Alias::new("slot"), Order::Desc)
-                    .limit(1),
-            )
-            .await?;
-        let last = rows
-            .iter()
-            .next()
-            .map(|r| r.ts("slot"))
-            .transpose()?
-            .flatten();
-        Ok(last.unwrap_or(at))
     }
 
     /// Deletes finished runs (of every flow) made before `before`; returns how many.
@@ -1325,12 +1285,8 @@ impl Flows {
             .claim_jobs(self.inner.config.concurrency.max(1))
             .await?;
         let n = jobs.len();
-        let mut set = tokio::task::JoinSet::new();
-        for j in jobs {
-            set.spawn(j);
-        }
-        while let Some(r) = set.join_next().await {
-            if let Ok(Err(e)) = r {
+        for r in crate::jobs::run_all(jobs).await {
+            if let Err(e) = r {
                 tracing::warn!(error = %e, "recording a flow run failed; it runs again after its lease");
             }
         }
@@ -1623,7 +1579,10 @@ impl Flows {
                             .body(b.to_string());
                     }
                 }
-                let resp = req.send().await.map_err(|e| fail(send_error(&e)))?;
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| fail(crate::guard::describe(&e)))?;
                 let status = resp.status().as_u16();
                 let mut bytes = Vec::new();
                 let mut resp = resp;
@@ -1664,7 +1623,7 @@ impl Flows {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| fail(send_error(&e)))?;
+                    .map_err(|e| fail(crate::guard::describe(&e)))?;
                 let status = resp.status().as_u16();
                 let out = json!({"status": status, "id": id});
                 if (200..300).contains(&status) {
@@ -1851,8 +1810,4 @@ fn queue_run(
                 .to_owned(),
         )
         .to_owned())
-}
-
-fn send_error(e: &reqwest::Error) -> String {
-    crate::webhooks::send_error(e)
 }

@@ -436,28 +436,14 @@ impl Functions {
             .map_err(EventsError::internal)?
             .clone();
         for c in &crons {
-            // Resume after the newest slot any instance ran, within the catch-up window; a
-            // function never run starts now.
-            let rows = self
-                .db()
-                .fetch_all(
-                    Query::select()
-                        .column(Alias::new("slot"))
-                        .from(Alias::new("function_runs"))
-                        .and_where(Expr::col(Alias::new("function")).eq(c.name.as_str()))
-                        .and_where(Expr::col(Alias::new("slot")).is_not_null())
-                        .order_by(Alias::new("slot"), Order::Desc)
-                        .limit(1),
-                )
-                .await?;
-            let last = rows
-                .iter()
-                .next()
-                .map(|r| r.ts("slot"))
-                .transpose()?
-                .flatten();
-            let at = now();
-            let since = last.map_or(at, |l| Ord::max(l, at - self.inner.config.catch_up));
+            let since = crate::jobs::resume_after(
+                self.db(),
+                "function_runs",
+                "function",
+                c.name.as_str().into(),
+                now(),
+            )
+            .await?;
             if let Ok(mut s) = c.since.lock() {
                 *s = Some(since);
             }
@@ -601,14 +587,8 @@ impl Functions {
         let mut made = 0;
         for c in &crons {
             let since = c.since.lock().ok().and_then(|s| *s).unwrap_or(to);
-            let from = Ord::max(since, to - self.inner.config.catch_up);
-            let due = slots(&c.schedule, from, to);
-            // At most 1,000 slots a round: the next round goes on after the last one made.
-            let reached = if due.len() >= 1_000 {
-                due.last().copied().unwrap_or(to)
-            } else {
-                to
-            };
+            let (due, reached) =
+                crate::jobs::due_slots(&c.schedule, since, to, self.inner.config.catch_up);
             for slot in due {
                 let n = self
                     .db()
@@ -675,19 +655,10 @@ impl Functions {
     /// call it.
     pub async fn run_due(&self) -> Result<usize, EventsError> {
         let jobs = self
-            .claim_runs(self.inner.config.concurrency.max(1), Uuid::now_v7())
+            .claim_work(self.inner.config.concurrency.max(1))
             .await?;
         let n = jobs.len();
-        let mut set = tokio::task::JoinSet::new();
-        for job in jobs {
-            let this = self.clone();
-            set.spawn(async move { this.execute(job).await });
-        }
-        while let Some(done) = set.join_next().await {
-            if let Ok(done) = done {
-                self.record(done).await?;
-            }
-        }
+        self.record_all(crate::jobs::run_all(jobs).await).await?;
         Ok(n)
     }
 

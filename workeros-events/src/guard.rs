@@ -396,3 +396,21 @@ impl Guard {
         Ok(client.request(method, u))
     }
 }
+
+/// What a failed request says, with the guard's refusal when that is the cause.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(g) = s.downcast_ref::<GuardError>() {
+            return g.to_string();
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "the request timed out".into()
+    } else if e.is_connect() {
+        "the connection failed".into()
+    } else {
+        "the request failed".into()
+    }
+}

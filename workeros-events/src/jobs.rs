@@ -372,3 +372,65 @@ pub(crate) fn stamp_of<'a>(updated: impl Iterator<Item = &'a str>) -> (i64, Opti
     }
     (n, newest.map(str::to_owned))
 }
+
+/// Where a schedule resumes that this instance has not looked at yet: the newest `slot` of
+/// `table` where `key` is `value` (whichever instance made it), or `at` for a schedule never
+/// run (it starts now).
+pub(crate) async fn resume_after(
+    db: &Db,
+    table: &str,
+    key: &str,
+    value: sea_query::Value,
+    at: time::OffsetDateTime,
+) -> Result<time::OffsetDateTime, EventsError> {
+    let rows = db
+        .fetch_all(
+            Query::select()
+                .column(Alias::new("slot"))
+                .from(Alias::new(table))
+                .and_where(Expr::col(Alias::new(key)).eq(value))
+                .and_where(Expr::col(Alias::new("slot")).is_not_null())
+                .order_by(Alias::new("slot"), Order::Desc)
+                .limit(1),
+        )
+        .await?;
+    let last = rows
+        .iter()
+        .next()
+        .map(|r| r.ts("slot"))
+        .transpose()?
+        .flatten();
+    Ok(last.unwrap_or(at))
+}
+
+/// The slots of `schedule` after `since` (at most `catch_up` before `to`) up to `to`, and where
+/// the next round goes on: `to`, or after the last slot when a round hits the 1,000-slot cap.
+pub(crate) fn due_slots(
+    schedule: &cron::Schedule,
+    since: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+    catch_up: Duration,
+) -> (Vec<time::OffsetDateTime>, time::OffsetDateTime) {
+    let from = Ord::max(since, to - catch_up);
+    let due = crate::functions::slots(schedule, from, to);
+    let reached = if due.len() >= 1_000 {
+        due.last().copied().unwrap_or(to)
+    } else {
+        to
+    };
+    (due, reached)
+}
+
+/// Runs `jobs` on their own tasks and returns their outputs (a job that panicked gives none):
+/// the one-shot form of [`pump`], for hosts and tests without workers.
+pub(crate) async fn run_all<O: Send + 'static>(jobs: Vec<Job<O>>) -> Vec<O> {
+    let mut set = tokio::task::JoinSet::new();
+    for j in jobs {
+        set.spawn(j);
+    }
+    let mut out = Vec::with_capacity(set.len());
+    while let Some(o) = set.join_next().await {
+        out.extend(o.ok());
+    }
+    out
+}

@@ -786,7 +786,9 @@ impl Realtime {
         };
         if inner.count.fetch_add(1, Ordering::Relaxed) >= inner.config.max_subscribers {
             inner.count.fetch_sub(1, Ordering::Relaxed);
-            return Err(EventsError::Busy);
+            return Err(EventsError::Overloaded(
+                "too many realtime subscribers: try again later",
+            ));
         }
         let sid = inner.next.fetch_add(1, Ordering::Relaxed);
         let tenant = crate::tenant_of(subject).to_owned();

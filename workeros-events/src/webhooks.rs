@@ -22,7 +22,7 @@
 //! | `webhook_attempts` | every attempt: when, status, error, duration |
 
 use crate::EventsError;
-use crate::guard::{Guard, GuardError};
+use crate::guard::Guard;
 use crate::jobs::{
     Job, Workers, claim_due, dispatch_loop, jittered, next_delay, pump, random_bytes,
 };
@@ -1308,7 +1308,7 @@ impl Webhooks {
                     .body(due.payload)
                     .send()
                     .await
-                    .map_err(|e| send_error(&e))
+                    .map_err(|e| crate::guard::describe(&e))
             }
         };
         match sent {
@@ -1488,15 +1488,7 @@ impl Webhooks {
             .claim_jobs(self.inner.config.concurrency.max(1))
             .await?;
         let n = jobs.len();
-        let mut set = tokio::task::JoinSet::new();
-        for j in jobs {
-            set.spawn(j);
-        }
-        let mut outcomes = Vec::with_capacity(n);
-        while let Some(o) = set.join_next().await {
-            outcomes.extend(o.ok());
-        }
-        self.record(&outcomes).await?;
+        self.record(&crate::jobs::run_all(jobs).await).await?;
         Ok(n)
     }
 
@@ -1608,24 +1600,6 @@ fn wants(t: &Target, e: &Event, filters: &Filters) -> bool {
             .and_then(Option::as_ref)
     });
     t.tenant == e.tenant && crate::trigger::passes(e, action_ok, &w.collections, filter)
-}
-
-/// What a failed request says, with the guard's refusal when that is the cause.
-pub(crate) fn send_error(e: &reqwest::Error) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(g) = s.downcast_ref::<GuardError>() {
-            return g.to_string();
-        }
-        source = s.source();
-    }
-    if e.is_timeout() {
-        "the request timed out".into()
-    } else if e.is_connect() {
-        "the connection failed".into()
-    } else {
-        "the request failed".into()
-    }
 }
 
 /// Inserts deliveries in one statement; an existing (webhook, event) pair is left alone.
