@@ -344,7 +344,7 @@ struct Inner {
     config: FlowsConfig,
     dispatch_wake: Notify,
     run_wake: Notify,
-    cache: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Loaded>>)>>,
+    cache: tokio::sync::Mutex<Option<(Instant, Active)>>,
     /// Manual and incoming-webhook runs executing now.
     sync_runs: tokio::sync::Semaphore,
     /// Per schedule flow: slots after this were looked at.
@@ -1082,8 +1082,9 @@ impl Flows {
             .ok_or_else(|| EventsError::NotFound(format!("flow `{id}` not found")))
     }
 
-    /// The active flows of every tenant (cached for [`FlowsConfig::poll`]).
-    async fn active(&self) -> Result<Arc<Vec<Loaded>>, EventsError> {
+    /// The active flows of every tenant with their event filters bound (cached for
+    /// [`FlowsConfig::poll`]).
+    async fn active(&self) -> Result<Active, EventsError> {
         let mut cache = self.inner.cache.lock().await;
         if let Some((at, v)) = cache.as_ref()
             && at.elapsed() < self.inner.config.poll
@@ -1104,7 +1105,8 @@ impl Flows {
         for r in rows.iter() {
             out.push(loaded_of(r)?);
         }
-        let out = Arc::new(out);
+        let filters = self.filters(&out).await?;
+        let out = (Arc::new(out), Arc::new(filters));
         *cache = Some((Instant::now(), out.clone()));
         Ok(out)
     }
@@ -1129,7 +1131,7 @@ impl Flows {
         // Event dispatch and schedules go on independently: trouble in one does not hold up
         // the other.
         let dispatched = self.dispatch_events().await;
-        let flows = self.active().await?;
+        let (flows, _) = self.active().await?;
         let scheduled = self.schedule_once(&flows).await;
         if let Ok((c, m)) = &dispatched {
             consumed = *c;
@@ -1176,8 +1178,7 @@ impl Flows {
         let mut tries = 0;
         let (flows, filters, mut claim) = loop {
             tries += 1;
-            let flows = self.active().await?;
-            let filters = self.filters(&flows).await?;
+            let (flows, filters) = self.active().await?;
             let Some(mut claim) = self
                 .inner
                 .store
@@ -1707,6 +1708,12 @@ impl Flows {
         }
     }
 }
+
+/// The active flows and their event filters, bound, as the dispatcher caches them.
+type Active = (
+    Arc<Vec<Loaded>>,
+    Arc<HashMap<(Uuid, String), Option<BoundFilter>>>,
+);
 
 /// The user id of the subject flows write as with `admin` permissions.
 const FLOWS_ACTOR: &str = "workeros:flows";

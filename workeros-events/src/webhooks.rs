@@ -402,11 +402,14 @@ struct Inner {
     send_wake: Notify,
     /// The enabled webhooks of every tenant as the dispatcher last loaded them: reloaded at most
     /// every `poll` and after a change through this instance.
-    targets: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Target>>)>>,
+    targets: tokio::sync::Mutex<Option<(Instant, Cached)>>,
 }
 
 /// The filters of the dispatcher's targets, checked against their collections.
 type Filters = HashMap<(Uuid, String), Option<BoundFilter>>;
+
+/// The enabled webhooks and their bound filters, as the dispatcher caches them.
+type Cached = (Arc<Vec<Target>>, Arc<Filters>);
 
 impl std::fmt::Debug for Webhooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1123,8 +1126,7 @@ impl Webhooks {
         let mut tries = 0;
         let (targets, filters, mut claim) = loop {
             tries += 1;
-            let targets = self.current_targets().await?;
-            let filters = self.filters(&targets).await?;
+            let (targets, filters) = self.current_targets().await?;
             let Some(mut claim) = store
                 .claim_outbox(CONSUMER, self.inner.config.dispatch_batch)
                 .await?
@@ -1174,15 +1176,19 @@ impl Webhooks {
         Ok(n)
     }
 
-    /// The enabled webhooks of every tenant (cached for [`WebhookConfig::poll`]).
-    async fn current_targets(&self) -> Result<Arc<Vec<Target>>, EventsError> {
+    /// The enabled webhooks of every tenant with their filters bound (cached for
+    /// [`WebhookConfig::poll`]: filters are checked when the webhooks are loaded, not at every
+    /// dispatch).
+    async fn current_targets(&self) -> Result<Cached, EventsError> {
         let mut cached = self.inner.targets.lock().await;
         if let Some((at, t)) = cached.as_ref()
             && at.elapsed() < self.inner.config.poll
         {
             return Ok(t.clone());
         }
-        let fresh = Arc::new(self.targets(&[]).await?);
+        let targets = self.targets(&[]).await?;
+        let filters = self.filters(&targets).await?;
+        let fresh = (Arc::new(targets), Arc::new(filters));
         *cached = Some((Instant::now(), fresh.clone()));
         Ok(fresh)
     }
