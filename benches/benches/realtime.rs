@@ -27,7 +27,7 @@ async fn hub() -> (Realtime, Vec<Subscription>, Vec<Subscription>) {
     let db = Db::connect("sqlite::memory:").await.unwrap();
     migrate(&db).await.unwrap();
     let store = Store::new(db);
-    let admin = Subject::user(User::new("admin").with_roles(["admin"]));
+    let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
     for slug in ["tasks", "notes"] {
         store
             .create_collection(
@@ -88,7 +88,7 @@ fn event(collection: &str, i: usize) -> Event {
     };
     Event {
         id: uuid::Uuid::now_v7(),
-        tenant: workeros_store::DEFAULT_TENANT.into(),
+        tenant: workeros_core::DEFAULT_TENANT.into(),
         collection: collection.into(),
         action: EventAction::Update,
         item_id: format!("0192{i:028x}"),

@@ -31,7 +31,7 @@ struct World {
 async fn world(t: &workeros_tests::stores::TestDb) -> World {
     migrate(&t.db).await.unwrap();
     let store = Store::new(t.db.clone());
-    let admin = Subject::user(User::new("admin").with_roles(["admin"]));
+    let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
     let info = store
         .create_collection(
             &admin,
@@ -71,7 +71,7 @@ async fn world(t: &workeros_tests::stores::TestDb) -> World {
         name: t.name(),
         store,
         table: info.physical_table,
-        tenant: workeros_store::DEFAULT_TENANT.into(),
+        tenant: workeros_core::DEFAULT_TENANT.into(),
         one_id,
     }
 }

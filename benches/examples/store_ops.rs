@@ -27,7 +27,7 @@ fn main() {
         migrate(&db).await.unwrap();
         // A long TTL: callgrind slows the run far past the default second.
         let store = Store::with_cache_ttl(db.clone(), std::time::Duration::from_secs(3600));
-        let admin = Subject::user(User::new("admin").with_roles(["admin"]));
+        let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
         let info = store
             .create_collection(&admin, serde_json::from_value(json!({"slug": "posts", "ownerScoped": true,
                 "fields": [{"name": "title", "type": "text"}, {"name": "views", "type": "integer"}, {"name": "status", "type": "text"}]})).unwrap())
@@ -48,7 +48,7 @@ fn main() {
                 "list" => assert_eq!(store.list_items(&u1, "posts", &q).await.unwrap().data.len(), 50),
                 "hand" => {
                     let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                        .bind(workeros_store::DEFAULT_TENANT).bind(100_i64).bind("u1")
+                        .bind(workeros_core::DEFAULT_TENANT).bind(100_i64).bind("u1")
                         .fetch_all(pool).await.unwrap();
                     let v: Vec<serde_json::Value> = rows.iter().map(|r| json!({
                         "id": r.get::<String, _>(0), "createdAt": r.get::<String, _>(1), "updatedAt": r.get::<String, _>(2),

@@ -159,7 +159,7 @@ pub fn ts_micros() -> impl Strategy<Value = i64> {
 /// A wire timestamp: the canonical form, or sometimes another RFC 3339 spelling of the instant.
 pub fn ts_wire() -> impl Strategy<Value = String> {
     (ts_micros(), 0..4u8).prop_map(|(m, form)| {
-        let canonical = workeros_dsl::canonical_timestamp(m).unwrap_or_default();
+        let canonical = workeros_core::instant::rfc3339_micros(m).unwrap_or_default();
         if form == 0 && m % 1_000_000 == 0 && m > 0 {
             // Whole seconds, written with a +01:00 offset.
             let t = time::OffsetDateTime::from_unix_timestamp(m / 1_000_000)

@@ -5,7 +5,8 @@ use crate::Backend;
 use sea_query::{Alias, ColumnDef, Expr, Query, Table, Value};
 use serde_json::{Map, Value as Json};
 use workeros_core::FieldType;
-use workeros_dsl::{Dialect, Schema, ValueKind, canonical_timestamp, parse_timestamp};
+use workeros_core::instant::rfc3339_micros;
+use workeros_dsl::{Dialect, Schema, ValueKind, parse_timestamp};
 
 /// The columns: name and field type.
 pub const COLUMNS: &[(&str, FieldType)] = &[
@@ -95,7 +96,7 @@ pub fn cell(t: FieldType, v: &Json, d: Dialect) -> Value {
                     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1000).ok()
                 }))
             } else {
-                Value::String(micros.and_then(canonical_timestamp))
+                Value::String(micros.and_then(rfc3339_micros))
             }
         }
         ValueKind::Uuid => {

@@ -271,7 +271,7 @@ async fn password_change_and_api_keys() {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
-        assert_eq!(r.data()["expiresAt"], "2999-01-01T00:00:00Z");
+        assert_eq!(r.data()["expiresAt"], "2999-01-01T00:00:00.000000Z");
         // Anonymous may not make keys.
         let r = Client::default()
             .call(

@@ -36,7 +36,7 @@ async fn users_first_admin_unique_emails_hashed_passwords() {
         let db = &t.db;
         assert_eq!(migrate(db).await.unwrap(), vec![1, 2, 3], "{name}");
         assert!(migrate(db).await.unwrap().is_empty(), "{name}");
-        let tenant = workeros_store::DEFAULT_TENANT;
+        let tenant = workeros_core::DEFAULT_TENANT;
         let first = create_user(
             db,
             tenant,
@@ -93,7 +93,7 @@ async fn concurrent_first_signups_make_one_admin() {
                 tokio::spawn(async move {
                     create_user(
                         &db,
-                        workeros_store::DEFAULT_TENANT,
+                        workeros_core::DEFAULT_TENANT,
                         &format!("u{i}@example.com"),
                         "long enough",
                         None,

@@ -842,7 +842,7 @@ async fn an_event_committed_late_is_not_skipped() {
             "INSERT INTO events (id, tenant_id, collection, action, item_id, data, created_at) \
              VALUES (gen_random_uuid(), $1, 'tasks', 'create', 'late', '{\"title\": \"late\"}', now())",
         )
-        .bind(workeros_store::DEFAULT_TENANT)
+        .bind(workeros_core::DEFAULT_TENANT)
         .execute(&mut *open)
         .await
         .unwrap();

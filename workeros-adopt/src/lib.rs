@@ -20,12 +20,12 @@
 //!
 //! ```no_run
 //! use workeros_adopt::Adopt;
-//! use workeros_core::{Subject, User};
+//! use workeros_core::{Subject, User, roles};
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let db = workeros_store::Db::connect("sqlite://legacy.db").await?;
 //! workeros_store::migrate(&db).await?;
 //! let adopt = Adopt::new(workeros_store::Store::new(db));
-//! let admin = Subject::user(User::new("admin").with_roles(["admin"]));
+//! let admin = Subject::user(User::new("admin").with_roles([roles::ADMIN]));
 //! for t in adopt.tables(&admin).await? {
 //!     let report = adopt.inspect(&admin, &t.name).await?;
 //!     println!("{}: adoptable {} {:?}", report.table, report.adoptable, report.reason);
@@ -58,7 +58,7 @@ pub use inspect::{
 };
 
 use workeros_core::{ErrorBody, ErrorCode, Subject};
-use workeros_store::{DEFAULT_TENANT, Store};
+use workeros_store::Store;
 
 /// Errors of workeros-adopt. Messages are lowercase and safe to show a client.
 #[derive(Debug, thiserror::Error)]
@@ -122,12 +122,12 @@ pub(crate) fn require_deployment_admin(subject: &Subject) -> Result<(), AdoptErr
     if subject.is_anonymous() {
         return Err(AdoptError::Unauthorized);
     }
-    if !subject.has_role("admin") {
+    if !subject.is_admin() {
         return Err(AdoptError::Forbidden(
             "only an admin may adopt tables".into(),
         ));
     }
-    if subject.tenant.as_deref().unwrap_or(DEFAULT_TENANT) != DEFAULT_TENANT {
+    if subject.tenant_id() != workeros_core::DEFAULT_TENANT {
         return Err(AdoptError::Forbidden(
             "adopting tables is for the deployment's admins, not an organization's: an adopted table has no tenant column"
                 .into(),

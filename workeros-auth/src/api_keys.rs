@@ -2,14 +2,15 @@
 //! prefix; optional expiry; `last_used_at`; revocable. A key acts as its user, with the user's
 //! roles at the time of the request: never more than the user.
 
+use crate::AuthError;
 use crate::tokens;
 use crate::users::{self, Credential, UserRow, UserStatus};
-use crate::{AuthError, rfc3339};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::Subject;
+use workeros_core::instant::rfc3339;
 use workeros_store::Db;
 use workeros_store::values::{self, RowRef, ts_value, uuid_value};
 

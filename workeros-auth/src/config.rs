@@ -16,7 +16,7 @@ pub struct RateLimit {
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// Organizations as tenants (signup creates an organization). Off: one fixed tenant,
-    /// [`DEFAULT_TENANT`](workeros_store::DEFAULT_TENANT).
+    /// [`DEFAULT_TENANT`](workeros_core::DEFAULT_TENANT).
     pub org_mode: bool,
     /// Whether anyone may sign up (`POST /api/auth/signup`). Invitations work either way.
     pub allow_signup: bool,

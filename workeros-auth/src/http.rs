@@ -669,7 +669,7 @@ async fn ticket(
     let s = subject(ext);
     signed_in(&s)?;
     let (ticket, expires) = auth.issue_ticket(&s)?;
-    let expires = crate::rfc3339(expires);
+    let expires = workeros_core::instant::rfc3339(expires);
     Ok(secret(
         StatusCode::OK,
         json!({ "data": { "ticket": ticket, "expiresAt": expires } }),

@@ -25,6 +25,7 @@
 //!
 //! ```no_run
 //! use workeros_auth::{Auth, AuthConfig, Signup};
+//! use workeros_core::roles::ADMIN;
 //! # async fn demo() -> Result<(), workeros_auth::AuthError> {
 //! let db = workeros_store::Db::connect("sqlite::memory:").await?;
 //! workeros_store::migrate(&db).await?;
@@ -37,10 +38,10 @@
 //!         ..Signup::default()
 //!     })
 //!     .await?;
-//! assert_eq!(user.roles, ["admin"]); // the first user
+//! assert_eq!(user.roles, [ADMIN]); // the first user
 //! let (_, session) = auth.login("ADA@example.com", "correct horse battery", None).await?;
 //! let subject = auth.authenticate_session(&session.token).await?;
-//! assert!(subject.has_role("admin"));
+//! assert!(subject.is_admin());
 //! # Ok(()) }
 //! ```
 
@@ -70,12 +71,4 @@ pub use schema::migrate;
 pub use service::{Auth, BOOTSTRAP_USER_ID, OrganizationInfo, Signup, UserPatch};
 pub use sessions::NewSession;
 pub use tokens::API_KEY_PREFIX;
-pub use users::{
-    ADMIN_ROLE, AUTHENTICATED_ROLE, CREDENTIAL_ATTR, UserInfo, UserStatus, create_user,
-};
-
-/// An instant as RFC 3339 text, as the auth API returns it (`2026-11-22T07:00:18Z`).
-pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub use users::{CREDENTIAL_ATTR, UserInfo, UserStatus, create_user};

@@ -3,12 +3,12 @@
 //! subject's.
 
 use crate::AuthError;
-use crate::users::{ADMIN_ROLE, AUTHENTICATED_ROLE};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use workeros_core::roles::{ADMIN, AUTHENTICATED, BUILT_IN, PUBLIC};
 use workeros_store::values::{self, ts_value};
-use workeros_store::{BUILT_IN_ROLES, Db, StoreError, Tx};
+use workeros_store::{Db, StoreError, Tx};
 
 /// A role as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,9 +55,9 @@ fn built_in(description: &str, name: &str) -> RoleInfo {
 /// The roles of `tenant`: built-in first, then created ones by name.
 pub(crate) async fn list(db: &Db, tenant: &str) -> Result<Vec<RoleInfo>, AuthError> {
     let mut out = vec![
-        built_in("every permission, in its tenant", ADMIN_ROLE),
-        built_in("every signed-in user", AUTHENTICATED_ROLE),
-        built_in("anyone, signed in or not", "public"),
+        built_in("every permission, in its tenant", ADMIN),
+        built_in("every signed-in user", AUTHENTICATED),
+        built_in("anyone, signed in or not", PUBLIC),
     ];
     let rows = db
         .fetch_all(
@@ -86,7 +86,7 @@ pub(crate) async fn create(
     description: Option<&str>,
 ) -> Result<RoleInfo, AuthError> {
     check_name(name)?;
-    if BUILT_IN_ROLES.contains(&name) {
+    if BUILT_IN.contains(&name) {
         return Err(AuthError::Conflict(format!("`{name}` is a built-in role")));
     }
     if description.is_some_and(|d| d.chars().count() > 500) {
@@ -121,7 +121,7 @@ pub(crate) async fn create(
 
 /// Deletes created role `name` of `tenant` and its local assignments.
 pub(crate) async fn delete(db: &Db, tenant: &str, name: &str) -> Result<(), AuthError> {
-    if BUILT_IN_ROLES.contains(&name) {
+    if BUILT_IN.contains(&name) {
         return Err(AuthError::Conflict(format!(
             "`{name}` is a built-in role and cannot be deleted"
         )));
@@ -156,7 +156,7 @@ pub(crate) async fn check_assignable(
     role: &str,
 ) -> Result<(), AuthError> {
     check_name(role)?;
-    if role == ADMIN_ROLE || role == AUTHENTICATED_ROLE {
+    if role == ADMIN || role == AUTHENTICATED {
         return Ok(());
     }
     let rows = tx
@@ -193,7 +193,7 @@ pub(crate) async fn keep_an_admin(tx: &mut Tx, tenant: &str, user: Uuid) -> Resu
                         .equals((r.clone(), Alias::new("user_id"))),
                 )
                 .and_where(Expr::col((r.clone(), Alias::new("tenant_id"))).eq(tenant))
-                .and_where(Expr::col((r.clone(), Alias::new("role"))).eq(ADMIN_ROLE))
+                .and_where(Expr::col((r.clone(), Alias::new("role"))).eq(ADMIN))
                 .and_where(Expr::col((u.clone(), Alias::new("status"))).eq("active")),
         )
         .await?;

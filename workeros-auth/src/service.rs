@@ -7,17 +7,20 @@ use crate::limit::Limiter;
 use crate::one_time::{self, Purpose};
 use crate::sessions::{self, NewSession};
 use crate::ticket::Tickets;
-use crate::users::{self, ADMIN_ROLE, AUTHENTICATED_ROLE, NewUser, UserInfo, UserRow, UserStatus};
-use crate::{AuthError, password, rfc3339, roles, tokens};
+use crate::users::{self, NewUser, UserInfo, UserRow, UserStatus};
+use crate::{AuthError, password, roles, tokens};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use std::net::IpAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
+use workeros_core::DEFAULT_TENANT;
+use workeros_core::instant::rfc3339;
+use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_core::{Email, EmailSender, Subject, User};
+use workeros_store::Db;
 use workeros_store::values::{self, ts_value, uuid_value};
-use workeros_store::{DEFAULT_TENANT, Db};
 
 /// The user id of the subject that [`AuthConfig::bootstrap_token`] signs in. It has no row in
 /// `users`: it cannot have sessions, API keys or a password.
@@ -114,20 +117,15 @@ impl Auth {
     }
 }
 
-/// The tenant a subject acts in.
-fn tenant_of(subject: &Subject) -> &str {
-    subject.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
-}
-
 /// The subject's tenant, when it is an admin there.
 fn admin_tenant(subject: &Subject) -> Result<&str, AuthError> {
     if subject.is_anonymous() {
         return Err(AuthError::Unauthorized);
     }
-    if !subject.has_role(ADMIN_ROLE) {
+    if !subject.is_admin() {
         return Err(AuthError::admin_only());
     }
-    Ok(tenant_of(subject))
+    Ok(subject.tenant_id())
 }
 
 impl Auth {
@@ -245,7 +243,7 @@ impl Auth {
                         .map_err(AuthError::internal)?,
                 )
                 .await?;
-                (id, ADMIN_ROLE)
+                (id, ADMIN)
             }
             None => (
                 DEFAULT_TENANT.to_owned(),
@@ -376,7 +374,7 @@ impl Auth {
             let want = tokens::digest(t);
             if bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
                 return Ok(
-                    Subject::user(User::new(BOOTSTRAP_USER_ID).with_roles([ADMIN_ROLE]))
+                    Subject::user(User::new(BOOTSTRAP_USER_ID).with_roles([ADMIN]))
                         .with_tenant(DEFAULT_TENANT),
                 );
             }
@@ -393,7 +391,7 @@ impl Auth {
             .ok_or(AuthError::Unauthorized)?;
         users::by_id(&self.inner.db, id)
             .await?
-            .filter(|u| u.status == UserStatus::Active && u.tenant == tenant_of(subject))
+            .filter(|u| u.status == UserStatus::Active && u.tenant == subject.tenant_id())
             .ok_or(AuthError::Unauthorized)
     }
 
@@ -417,7 +415,7 @@ impl Auth {
                 status: UserStatus::Active,
                 roles: u.roles.clone(),
                 email_verified: false,
-                tenant: tenant_of(subject).to_owned(),
+                tenant: subject.tenant_id().to_owned(),
             });
         }
         let user = self.current(subject).await?;
@@ -437,7 +435,7 @@ impl Auth {
                 Query::select()
                     .columns(["id", "name"].map(Alias::new))
                     .from(Alias::new("organizations"))
-                    .and_where(Expr::col(Alias::new("id")).eq(tenant_of(subject)))
+                    .and_where(Expr::col(Alias::new("id")).eq(subject.tenant_id()))
                     .limit(1),
             )
             .await?;
@@ -672,7 +670,7 @@ impl Auth {
         for r in new_roles {
             roles::check_assignable(&mut tx, tenant, r).await?;
         }
-        if !new_roles.iter().any(|r| r == ADMIN_ROLE) {
+        if !new_roles.iter().any(|r| r == ADMIN) {
             roles::keep_an_admin(&mut tx, tenant, user.id).await?;
         }
         let d = tx.dialect();
@@ -736,7 +734,7 @@ impl Auth {
         let email = email.trim();
         users::check_email(email)?;
         users::check_name(name)?;
-        let role = role.unwrap_or(AUTHENTICATED_ROLE);
+        let role = role.unwrap_or(AUTHENTICATED);
         let mut tx = self.inner.db.begin().await?;
         users::lock_users(&mut tx).await?;
         roles::check_assignable(&mut tx, &tenant, role).await?;

@@ -61,7 +61,7 @@ pub struct SyncEvent {
     /// The provider's event id (sorts in event order).
     pub id: String,
     /// The provider's `updated_at` of the entity the event describes.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "workeros_core::instant::serde")]
     pub updated_at: OffsetDateTime,
     /// What happened.
     pub kind: SyncEventKind,

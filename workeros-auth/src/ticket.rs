@@ -107,9 +107,15 @@ impl Tickets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use workeros_core::roles;
 
     fn subject() -> Subject {
-        Subject::user(User::new("u1").with_email("a@x.io").with_roles(["admin"])).with_tenant("t1")
+        Subject::user(
+            User::new("u1")
+                .with_email("a@x.io")
+                .with_roles([roles::ADMIN]),
+        )
+        .with_tenant("t1")
     }
 
     #[test]
@@ -119,14 +125,18 @@ mod tests {
         let back = t.verify(&ticket, 999).unwrap();
         assert_eq!(back.user.as_ref().unwrap().id, "u1");
         assert_eq!(back.tenant.as_deref(), Some("t1"));
-        assert!(back.has_role("admin"));
+        assert!(back.is_admin());
         assert!(t.verify(&ticket, 1_000).is_err(), "expired at its instant");
         // Another key.
         let other = Tickets::new(b"another key another key another k".to_vec());
         assert!(other.verify(&ticket, 0).is_err());
         // A changed payload (other roles) with the old tag.
         let (_, tag) = ticket.split_once('.').unwrap();
-        let forged = URL_SAFE_NO_PAD.encode(br#"{"p":"realtime","u":"u2","r":["admin"],"x":9999}"#);
+        let claims = format!(
+            r#"{{"p":"realtime","u":"u2","r":["{}"],"x":9999}}"#,
+            roles::ADMIN
+        );
+        let forged = URL_SAFE_NO_PAD.encode(claims.as_bytes());
         assert!(t.verify(&format!("{forged}.{tag}"), 0).is_err());
         // Garbage.
         for bad in ["", ".", "a.b", "no-dot", &"x".repeat(9000)] {

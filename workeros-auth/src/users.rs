@@ -6,17 +6,13 @@ use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
+use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_core::{Subject, User};
 use workeros_store::values::{self, RowRef, ts_value, uuid_value};
 use workeros_store::{Db, Rows, StoreError, Tx};
 
 /// The PostgreSQL advisory lock of [`lock_users`].
 const USERS_LOCK: i64 = 0x7573_6572_7300; // "users"
-
-/// The role of a deployment's first user, and of an organization's founder.
-pub const ADMIN_ROLE: &str = "admin";
-/// The role every other signed-in user has.
-pub const AUTHENTICATED_ROLE: &str = "authenticated";
 
 /// A user's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -433,11 +429,7 @@ pub(crate) async fn default_role(tx: &mut Tx) -> Result<&'static str, AuthError>
         )
         .await?
         .is_empty();
-    Ok(if none_yet {
-        ADMIN_ROLE
-    } else {
-        AUTHENTICATED_ROLE
-    })
+    Ok(if none_yet { ADMIN } else { AUTHENTICATED })
 }
 
 /// Creates an active user in `tenant` with a password. The first user of the deployment gets

@@ -61,7 +61,8 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// The HTTP error body: `{"error":{"code":"VALIDATION","message":"...","field":"..."}}`.
+/// The HTTP error body: `{"error":{"code":"VALIDATION","message":"...","field":"...","at":"...","help":"..."}}`
+/// (`field`, `at` and `help` only when known). Every crate answers with this shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The error itself.
@@ -78,6 +79,13 @@ pub struct ErrorPayload {
     /// The field the error is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub field: Option<String>,
+    /// Where in the input the error is, when the input has places: `line:column` in a filter's
+    /// text form, a JSON pointer (`/_and/0/status/_eq`) in its JSON form.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub at: Option<String>,
+    /// What to do about it, when there is more to say than the message.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub help: Option<String>,
 }
 
 impl ErrorBody {
@@ -88,6 +96,8 @@ impl ErrorBody {
                 code,
                 message: message.into(),
                 field: None,
+                at: None,
+                help: None,
             },
         }
     }
@@ -95,6 +105,18 @@ impl ErrorBody {
     /// The same body naming `field`.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.error.field = Some(field.into());
+        self
+    }
+
+    /// The same body placing the error `at` a place in the input.
+    pub fn with_at(mut self, at: impl Into<String>) -> Self {
+        self.error.at = Some(at.into());
+        self
+    }
+
+    /// The same body with `help`.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.error.help = Some(help.into());
         self
     }
 }

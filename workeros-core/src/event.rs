@@ -63,6 +63,6 @@ pub struct Event {
     #[serde(default)]
     pub actor: Option<String>,
     /// When the change committed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::instant::serde")]
     pub at: OffsetDateTime,
 }

@@ -1,6 +1,8 @@
-//! Shared types of workeros: field types, the collection/field/permission models, [`Subject`],
-//! [`Action`], [`Event`], the shared [`ErrorCode`] and the adapter traits ([`EventSink`],
-//! [`EmailSender`]) through which lower crates hand work to higher ones.
+//! Shared types of workeros: field types, the field model, [`Subject`] with its tenant
+//! ([`DEFAULT_TENANT`]) and the built-in [`roles`], [`Action`], [`Event`], the wire format of
+//! instants ([`instant`]), the shared [`ErrorCode`] and error body, and the adapter traits
+//! ([`EventSink`], [`EmailSender`]) through which lower crates hand work to higher ones. Every
+//! word the crates share has its one owner here.
 //!
 //! This crate does no I/O and starts no runtime: it is types and validation only, so every other
 //! workeros crate (and a host app) can depend on it cheaply.
@@ -15,6 +17,9 @@
 //!
 //! let alice = Subject::user(User::new("u1").with_roles(["editor"])).with_tenant("t1");
 //! assert!(!alice.is_anonymous());
+//! assert!(!alice.is_admin());
+//! assert_eq!(alice.tenant_id(), "t1");
+//! assert_eq!(Subject::anonymous().tenant_id(), workeros_core::DEFAULT_TENANT);
 //! assert!(Subject::anonymous().is_anonymous());
 //! assert_eq!(ErrorCode::Forbidden.http_status(), 403);
 //! # Ok::<(), workeros_core::CoreError>(())
@@ -24,12 +29,14 @@ mod adapter;
 mod error;
 mod event;
 mod ident;
+pub mod instant;
 mod model;
+pub mod roles;
 mod subject;
 
 pub use adapter::{Email, EmailSender, EventSink};
 pub use error::{CoreError, ErrorBody, ErrorCode, ErrorPayload};
 pub use event::{Event, EventAction};
 pub use ident::{FieldName, RESERVED_FIELD_NAMES, Slug};
-pub use model::{Action, Collection, Field, FieldType, Permission};
-pub use subject::{Subject, User};
+pub use model::{Action, Field, FieldType};
+pub use subject::{DEFAULT_TENANT, Subject, User};

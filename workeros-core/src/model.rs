@@ -119,24 +119,6 @@ impl Field {
     }
 }
 
-/// A collection: metadata over one physical table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Collection {
-    /// The slug clients use in URLs.
-    pub slug: Slug,
-    /// The physical table.
-    pub physical_table: String,
-    /// Whether the table was adopted (exists outside workeros; no DDL).
-    #[serde(default)]
-    pub adopted: bool,
-    /// Whether rows belong to their creator (`owner_id`).
-    #[serde(default)]
-    pub owner_scoped: bool,
-    /// The user fields.
-    pub fields: Vec<Field>,
-}
-
 /// What a subject does to items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,30 +143,6 @@ impl Action {
             Self::Delete => "delete",
         }
     }
-}
-
-/// A permission row: what `role` may do with `action` on `collection`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Permission {
-    /// The role it applies to (`public` for anonymous, `authenticated` for every signed-in subject).
-    pub role: String,
-    /// The collection slug.
-    pub collection: Slug,
-    /// The action.
-    pub action: Action,
-    /// The row filter (DSL, text or JSON); `None` means every row.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<serde_json::Value>,
-    /// The fields allowed; `None` means every field (`*`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fields: Option<Vec<FieldName>>,
-    /// A DSL rule the written row must satisfy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation: Option<serde_json::Value>,
-    /// Values written over client input (variables allowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub presets: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[cfg(test)]

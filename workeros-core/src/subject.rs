@@ -1,7 +1,11 @@
 //! Who is asking.
 
+use crate::roles;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+
+/// The tenant of single-tenant hosts: where a subject without a tenant acts.
+pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-000000000000";
 
 /// The signed-in user part of a [`Subject`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -105,6 +109,16 @@ impl Subject {
             .as_ref()
             .is_some_and(|u| u.roles.iter().any(|r| r == role))
     }
+
+    /// Whether the subject is an admin of its tenant (has [`roles::ADMIN`]).
+    pub fn is_admin(&self) -> bool {
+        self.has_role(roles::ADMIN)
+    }
+
+    /// The tenant the subject acts in: its own, or [`DEFAULT_TENANT`].
+    pub fn tenant_id(&self) -> &str {
+        self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +137,9 @@ mod tests {
         assert_eq!(u.attrs["team"], "t");
         let anon: Subject = serde_json::from_str("{}").unwrap();
         assert!(anon.is_anonymous());
+        assert_eq!(anon.tenant_id(), DEFAULT_TENANT);
+        assert_eq!(s.tenant_id(), "t1");
+        assert!(!s.is_admin());
+        assert!(Subject::user(User::new("a").with_roles([roles::ADMIN])).is_admin());
     }
 }

@@ -156,7 +156,7 @@ pub fn variable_value(s: &str, subject: &Subject, now: OffsetDateTime) -> Option
     Some(match &var {
         Var::Now(shift) => timefmt::to_micros(now)
             .and_then(|m| timefmt::shifted(m, *shift))
-            .and_then(timefmt::canonical_timestamp)
+            .and_then(workeros_core::instant::rfc3339_micros)
             .map_or(Json::Null, Json::String),
         other => var_value(subject, other).unwrap_or(Json::Null),
     })

@@ -1,6 +1,6 @@
 //! Errors as data: a kind, a message, where, what was found, and what to do.
 
-use workeros_core::ErrorCode;
+use workeros_core::{ErrorBody, ErrorCode};
 
 /// Where in the input an error is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,6 +33,18 @@ impl Loc {
             line: u32::try_from(line).unwrap_or(u32::MAX),
             column: u32::try_from(column).unwrap_or(u32::MAX),
             offset,
+        }
+    }
+}
+
+impl Loc {
+    /// The place as the error body's `at` carries it: `line:column` in the text form, the JSON
+    /// pointer in the JSON form (`""` is the whole filter); `None` for no place.
+    pub fn wire(&self) -> Option<String> {
+        match self {
+            Loc::None => None,
+            Loc::Text { line, column, .. } => Some(format!("{line}:{column}")),
+            Loc::Json(p) => Some(p.to_string()),
         }
     }
 }
@@ -167,6 +179,22 @@ impl DslError {
         self.0.help.as_deref()
     }
 
+    /// The HTTP error body: the message (with the place and help, as [`Display`](std::fmt::Display)
+    /// writes it), the field, and the place and help as data (`at`, `help`).
+    pub fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody::new(self.code(), self.to_string());
+        if let Some(f) = self.field() {
+            body = body.with_field(f);
+        }
+        if let Some(at) = self.loc().wire() {
+            body = body.with_at(at);
+        }
+        if let Some(h) = self.help() {
+            body = body.with_help(h);
+        }
+        body
+    }
+
     pub(crate) fn at_if_none(mut self, loc: &Loc) -> Self {
         if self.0.loc == Loc::None {
             self.0.loc = loc.clone();
@@ -213,5 +241,8 @@ mod tests {
         assert_eq!(Loc::in_text(src, off).to_string(), "1:3");
         let off = src.rfind('=').unwrap_or(0);
         assert_eq!(Loc::in_text(src, off).to_string(), "2:8");
+        assert_eq!(Loc::in_text(src, off).wire().as_deref(), Some("2:8"));
+        assert_eq!(Loc::Json("/a/_eq".into()).wire().as_deref(), Some("/a/_eq"));
+        assert_eq!(Loc::None.wire(), None);
     }
 }

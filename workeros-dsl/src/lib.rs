@@ -72,4 +72,4 @@ pub use index::{EqKey, Equality};
 pub use json::{check_json, from_json, from_json_str, parse_any};
 pub use schema::{FieldSpec, OwnerLookup, Row, Schema, Source, ValueKind};
 pub use text::parse;
-pub use timefmt::{canonical_timestamp, parse_timestamp};
+pub use timefmt::parse_timestamp;

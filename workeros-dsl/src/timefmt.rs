@@ -1,14 +1,11 @@
-//! Timestamps: microsecond instants, the fixed-width RFC 3339 UTC text that SQLite stores, and
-//! `$now` shifts.
+//! Timestamps read: RFC 3339 text and dates to microsecond instants (with a fast path for the
+//! wire format, which core's [`workeros_core::instant`] writes), and `$now` shifts.
 
 use crate::ast::{Shift, Unit};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, UtcOffset};
 
-/// Smallest representable instant: 0001-01-01T00:00:00Z, in microseconds since the Unix epoch.
-pub(crate) const MIN_MICROS: i64 = -62_135_596_800_000_000;
-/// Largest representable instant: 9999-12-31T23:59:59.999999Z.
-pub(crate) const MAX_MICROS: i64 = 253_402_300_799_999_999;
+use workeros_core::instant::{MAX_MICROS, MIN_MICROS, rfc3339_micros};
 
 /// The instant `t` as microseconds since the Unix epoch, truncated; `None` outside years 1..=9999.
 pub(crate) fn to_micros(t: OffsetDateTime) -> Option<i64> {
@@ -34,60 +31,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     to_micros(d.midnight().assume_utc())
 }
 
-/// The fixed-width text SQLite stores (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, 27 bytes) for an instant
-/// in microseconds since the Unix epoch; `None` outside years 1 to 9999.
-pub fn canonical_timestamp(micros: i64) -> Option<String> {
-    (MIN_MICROS..=MAX_MICROS)
-        .contains(&micros)
-        .then(|| canonical(micros))
-}
-
-/// [`canonical_timestamp`] for an instant known to be in range (an out-of-range one gives an
-/// empty string).
+/// The wire and SQLite text of an instant in microseconds since the Unix epoch, known to be in
+/// range (an out-of-range one gives an empty string); the formatter is core's
+/// ([`workeros_core::instant::rfc3339_micros`]).
 pub(crate) fn canonical(micros: i64) -> String {
-    if !(MIN_MICROS..=MAX_MICROS).contains(&micros) {
-        return String::new();
-    }
-    let secs = micros.div_euclid(1_000_000);
-    let us = micros.rem_euclid(1_000_000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let mut b = *b"0000-00-00T00:00:00.000000Z";
-    let fields = [
-        (0, 4, y),
-        (5, 2, mo),
-        (8, 2, d),
-        (11, 2, sod / 3600),
-        (14, 2, sod % 3600 / 60),
-        (17, 2, sod % 60),
-        (20, 6, us),
-    ];
-    for (at, width, mut v) in fields {
-        if let Some(slot) = b.get_mut(at..at + width) {
-            for digit in slot.iter_mut().rev() {
-                *digit = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        }
-    }
-    // Only ASCII digits and separators were written.
-    std::str::from_utf8(&b)
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    rfc3339_micros(micros).unwrap_or_default()
 }
 
 fn digits(b: &[u8]) -> Option<i64> {
@@ -296,8 +244,8 @@ mod tests {
         assert_eq!(m(i64::MAX, Unit::Month), None);
         assert_eq!(m(i64::MIN, Unit::Year), None);
         assert_eq!(m(i64::MAX, Unit::Second), None);
-        assert_eq!(canonical_timestamp(i64::MIN), None);
-        assert_eq!(canonical_timestamp(MAX_MICROS + 1), None);
+        assert_eq!(rfc3339_micros(i64::MIN), None);
+        assert_eq!(rfc3339_micros(MAX_MICROS + 1), None);
     }
 
     proptest::proptest! {

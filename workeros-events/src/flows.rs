@@ -1240,7 +1240,7 @@ impl Flows {
             let (due, reached) =
                 crate::jobs::due_slots(schedule, since, to, self.inner.config.catch_up);
             for slot in due {
-                let data = json!({"slot": crate::webhooks::rfc3339(slot)});
+                let data = json!({"slot": workeros_core::instant::rfc3339(slot)});
                 let n = self
                     .db()
                     .execute(&queue_run(d, l, "schedule", None, Some(slot), &data, to)?)

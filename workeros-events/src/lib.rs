@@ -30,7 +30,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use workeros_core::{Subject, User};
+//! use workeros_core::{Subject, User, roles};
 //! use workeros_events::{Realtime, RealtimeConfig, Subscribe};
 //! use workeros_store::{Db, NewItems, Store, migrate};
 //!
@@ -41,7 +41,7 @@
 //! let realtime = Realtime::new(store.clone(), RealtimeConfig::default());
 //! store.add_sink(Arc::new(realtime.clone()));
 //!
-//! let admin = Subject::user(User::new("admin").with_roles(["admin"]));
+//! let admin = Subject::user(User::new("admin").with_roles([roles::ADMIN]));
 //! let posts = serde_json::json!({"slug": "posts", "fields": [{"name": "title", "type": "text"}]});
 //! store.create_collection(&admin, serde_json::from_value(posts)?).await?;
 //!
@@ -80,14 +80,6 @@ pub use jobs::Workers;
 pub use realtime::{Broadcast, Frame, Realtime, RealtimeConfig, Subscribe, Subscription};
 pub use webhooks::{WebhookConfig, Webhooks, migrate};
 
-/// The tenant a subject acts in.
-pub(crate) fn tenant_of(subject: &workeros_core::Subject) -> &str {
-    subject
-        .tenant
-        .as_deref()
-        .unwrap_or(workeros_store::DEFAULT_TENANT)
-}
-
 /// The tenant of an admin managing `what` (webhooks, flows); 401 anonymous, 403 others.
 pub(crate) fn admin_tenant<'a>(
     subject: &'a workeros_core::Subject,
@@ -96,19 +88,20 @@ pub(crate) fn admin_tenant<'a>(
     if subject.is_anonymous() {
         return Err(EventsError::Anonymous);
     }
-    if !subject.has_role("admin") {
+    if !subject.is_admin() {
         return Err(EventsError::Forbidden(format!(
             "managing {what} needs the admin role"
         )));
     }
-    Ok(tenant_of(subject))
+    Ok(subject.tenant_id())
 }
 
 /// The subject `who` (webhooks, flows, functions) checks filters and writes as: an admin of
 /// `tenant`, named `workeros:<who>`.
 pub(crate) fn system_subject(who: &str, tenant: &str) -> workeros_core::Subject {
     workeros_core::Subject::user(
-        workeros_core::User::new(format!("workeros:{who}")).with_roles(["admin"]),
+        workeros_core::User::new(format!("workeros:{who}"))
+            .with_roles([workeros_core::roles::ADMIN]),
     )
     .with_tenant(tenant)
 }

@@ -23,9 +23,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use workeros_core::DEFAULT_TENANT;
 use workeros_core::{CoreError, Event, EventAction, EventSink, Subject};
 use workeros_dsl::{BoundFilter, CheckedFilter, EqKey, Equality, ValueKind};
-use workeros_store::{AccessKey, DEFAULT_TENANT, ReadAccess, ReadRules, Store};
+use workeros_store::{AccessKey, ReadAccess, ReadRules, Store};
 
 /// Realtime settings.
 #[derive(Debug, Clone)]
@@ -791,7 +792,7 @@ impl Realtime {
             ));
         }
         let sid = inner.next.fetch_add(1, Ordering::Relaxed);
-        let tenant = crate::tenant_of(subject).to_owned();
+        let tenant = subject.tenant_id().to_owned();
         let mut guard = Guard {
             inner: Arc::downgrade(inner),
             sid,

@@ -432,11 +432,6 @@ fn new_secret() -> Result<Secret, EventsError> {
     Secret::from_bytes(random_bytes()?.to_vec()).map_err(EventsError::internal)
 }
 
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 const HEADER_DENY: [&str; 9] = [
     "content-type",
     "content-length",
@@ -601,7 +596,7 @@ pub(crate) fn event_data(e: &Event) -> Json {
 pub fn payload(e: &Event) -> String {
     let body = json!({
         "type": format!("{}.{}", e.collection, e.action.as_str()),
-        "timestamp": rfc3339(e.at),
+        "timestamp": workeros_core::instant::rfc3339(e.at),
         "data": event_data(e),
     });
     body.to_string()
@@ -1066,13 +1061,11 @@ impl Webhooks {
         }
         self.inner.send_wake.notify_one();
         // What was set (a sender may already be at it).
-        let stamp = workeros_dsl::canonical_timestamp(
-            i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
-        );
+        let stamp = workeros_core::instant::rfc3339(at);
         out.state = DeliveryState::Pending;
         out.attempts = 0;
-        out.next_at = stamp.clone();
-        out.updated_at = stamp.unwrap_or_default();
+        out.next_at = Some(stamp.clone());
+        out.updated_at = stamp;
         out.log = None;
         Ok(out)
     }

@@ -1,7 +1,6 @@
 //! Read access judged in memory: which rows of a collection a subject may read, and what of them.
 //! Realtime and flows use it to give, for a row they hold, the answer the items API would give.
 
-use crate::collections::tenant_of;
 use crate::items::{Access, ReadView, access_from, client_filter, roles_of};
 use crate::permissions::schema_of;
 use crate::value::now;
@@ -58,7 +57,7 @@ impl Store {
         subject: &Subject,
         slug: &str,
     ) -> Result<ReadAccess, StoreError> {
-        self.read_rules(tenant_of(subject), slug)
+        self.read_rules(subject.tenant_id(), slug)
             .await?
             .access(subject, now())
     }

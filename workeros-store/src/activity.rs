@@ -1,14 +1,15 @@
 //! Reading the audit trail: `activity` (every write and admin change) and `revisions` (an item's
 //! history). Admins see their tenant's whole activity; anyone else only their own rows.
 
-use crate::collections::{load_active, tenant_of};
+use crate::collections::load_active;
 use crate::items::{Access, access, columns};
-use crate::value::{RowRef, rfc3339, ts_value};
+use crate::value::{RowRef, ts_value};
 use crate::{Store, StoreError};
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
+use workeros_core::instant::rfc3339;
 use workeros_core::{Action, Subject};
 
 /// Most activity rows one request returns.
@@ -129,8 +130,8 @@ impl Store {
             ));
         }
         let d = self.db().dialect();
-        let mut conds = vec![Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject))];
-        if !subject.has_role("admin") {
+        let mut conds = vec![Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id())];
+        if !subject.is_admin() {
             conds.push(Expr::col(Alias::new("actor")).eq(user.id.as_str()));
         }
         if let Some(prefix) = q.action.as_deref().filter(|p| !p.is_empty()) {
@@ -214,7 +215,7 @@ impl Store {
     ) -> Result<Vec<Revision>, StoreError> {
         // Readable now, or 404 exactly like the item itself.
         self.get_item(subject, collection, item, None).await?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin_read().await?;
         let info = load_active(&mut tx, tenant, collection).await?;
         let item = crate::items::item_text(&info, item, tx.dialect())

@@ -3,21 +3,14 @@
 //! activity row commit together or not at all.
 
 use crate::migrate::{ColumnKind, col};
-use crate::value::{RowRef, bool_value, json_value, now, rfc3339, ts_value, uuid_value};
+use crate::value::{RowRef, bool_value, json_value, now, ts_value, uuid_value};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, ColumnDef, Expr, ExprTrait, Index, Query, Table};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use workeros_core::{Action, Field, FieldName, FieldType, Slug, Subject};
+use workeros_core::instant::rfc3339;
+use workeros_core::{Action, DEFAULT_TENANT, Field, FieldName, FieldType, Slug, Subject, roles};
 use workeros_dsl::Dialect;
-
-/// The tenant of single-tenant hosts (a subject without a tenant).
-pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-000000000000";
-
-/// The tenant a subject acts in.
-pub(crate) fn tenant_of(subject: &Subject) -> &str {
-    subject.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
-}
 
 /// The 12 hex characters that name a tenant's managed tables: the first 12 of a UUID tenant id,
 /// or of the SHA-256 of any other id.
@@ -322,7 +315,7 @@ pub struct CollectionPatch {
 
 /// Refuses anyone but an admin.
 pub(crate) fn require_admin(subject: &Subject) -> Result<(), StoreError> {
-    if subject.has_role("admin") {
+    if subject.is_admin() {
         Ok(())
     } else {
         Err(StoreError::Forbidden(
@@ -636,7 +629,7 @@ pub(crate) async fn record_activity(
             )
             .values([
                 Expr::val(uuid_value(id, d)),
-                Expr::val(tenant_of(subject)),
+                Expr::val(subject.tenant_id()),
                 Expr::val(subject.user.as_ref().map(|u| u.id.clone())),
                 Expr::val(action),
                 Expr::val(collection.map(str::to_owned)),
@@ -703,7 +696,7 @@ impl Store {
         slug: &str,
         item: Option<&str>,
     ) -> Result<CollectionInfo, StoreError> {
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         record_activity(&mut tx, subject, action, Some(slug), item).await?;
         let info = load_in(&mut tx, tenant, slug)
             .await?
@@ -730,7 +723,7 @@ impl Store {
             ));
         }
         check_fields(&new.fields, false)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let slug = new.slug.as_str();
         let table = managed_table(tenant, &new.slug);
         let mut tx = self.db().begin().await?;
@@ -804,7 +797,7 @@ impl Store {
         new: AdoptedCollection,
     ) -> Result<CollectionInfo, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         if tenant != DEFAULT_TENANT {
             return Err(StoreError::Forbidden(
                 "only the deployment's admins adopt tables: an adopted table is shared by every organization"
@@ -938,7 +931,7 @@ impl Store {
         require_admin(subject)?;
         let rows = self
             .db()
-            .fetch_all(&select_collections(tenant_of(subject)))
+            .fetch_all(&select_collections(subject.tenant_id()))
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows.iter() {
@@ -960,7 +953,7 @@ impl Store {
         require_admin(subject)?;
         let rows = self
             .db()
-            .fetch_all(select_collections(tenant_of(subject)).and_where(slug_is(slug)))
+            .fetch_all(select_collections(subject.tenant_id()).and_where(slug_is(slug)))
             .await?;
         match rows.iter().next().map(info_of).transpose()? {
             Some(info) if include_archived || info.status == CollectionStatus::Active => Ok(info),
@@ -978,7 +971,7 @@ impl Store {
         patch: CollectionPatch,
     ) -> Result<CollectionInfo, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = load_active(&mut tx, tenant, slug).await?;
@@ -1039,7 +1032,7 @@ impl Store {
         field: &str,
     ) -> Result<CollectionInfo, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let info = load_active(&mut tx, tenant, slug).await?;
         if info.adopted {
@@ -1090,7 +1083,7 @@ impl Store {
         slug: &str,
     ) -> Result<Deleted, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = load_in(&mut tx, tenant, slug)
@@ -1159,7 +1152,7 @@ impl Store {
             }
         };
         tx.commit().await?;
-        self.forget(tenant_of(subject));
+        self.forget(subject.tenant_id());
         Ok(done)
     }
 
@@ -1170,7 +1163,7 @@ impl Store {
         slug: &str,
     ) -> Result<CollectionInfo, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = load_in(&mut tx, tenant, slug)
@@ -1191,7 +1184,7 @@ impl Store {
                         .from(Alias::new("permissions"))
                         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                         .and_where(Expr::col(Alias::new("collection")).eq(slug))
-                        .and_where(Expr::col(Alias::new("role")).eq("authenticated")),
+                        .and_where(Expr::col(Alias::new("role")).eq(roles::AUTHENTICATED)),
                 )
                 .await?;
             if left.is_empty() {
@@ -1267,7 +1260,7 @@ async fn insert_collection(
 async fn seed_owner_permissions(tx: &mut Tx, tenant: &str, slug: &str) -> Result<(), StoreError> {
     let owner = serde_json::json!({"owner_id": {"_eq": "$user.id"}});
     for action in [Action::Create, Action::Read, Action::Update, Action::Delete] {
-        insert_permission(tx, tenant, "authenticated", slug, action, Some(&owner)).await?;
+        insert_permission(tx, tenant, roles::AUTHENTICATED, slug, action, Some(&owner)).await?;
     }
     Ok(())
 }

@@ -87,8 +87,12 @@ impl StoreError {
         }
     }
 
-    /// The HTTP error body for this error.
+    /// The HTTP error body for this error (a DSL error's place and help included as `at` and
+    /// `help`).
     pub fn body(&self) -> ErrorBody {
+        if let Self::Dsl(e) = self {
+            return e.body();
+        }
         let body = ErrorBody::new(self.code(), self.to_string());
         match self.field() {
             Some(f) => body.with_field(f),

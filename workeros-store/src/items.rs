@@ -1,14 +1,15 @@
 //! Items and the permission pipeline: every read and write of a collection's rows passes the
 //! subject's permissions, compiled to SQL for reads and matched in memory on written rows.
 
-use crate::collections::{CollectionInfo, load_active, record_activity, tenant_of};
+use crate::collections::{CollectionInfo, load_active, record_activity};
 use crate::permissions::{FieldList, schema_of};
-use crate::value::{RowRef, now, rfc3339};
+use crate::value::{RowRef, now};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
 use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
-use workeros_core::{Action, FieldType, Subject};
+use workeros_core::instant::rfc3339;
+use workeros_core::{Action, FieldType, Subject, roles};
 use workeros_dsl::{BoundFilter, CheckedFilter, Dialect, Schema, Tri};
 
 /// Most rows one list returns.
@@ -398,10 +399,10 @@ pub(crate) enum Access {
 /// The roles a subject's permissions are looked up by.
 pub(crate) fn roles_of(subject: &Subject) -> Vec<String> {
     match &subject.user {
-        None => vec!["public".into()],
+        None => vec![roles::PUBLIC.into()],
         Some(u) => {
             let mut r = u.roles.clone();
-            r.push("authenticated".into());
+            r.push(roles::AUTHENTICATED.into());
             r
         }
     }
@@ -493,7 +494,7 @@ pub(crate) fn access_from(
     action: Action,
     at: OffsetDateTime,
 ) -> Result<Access, StoreError> {
-    if subject.has_role("admin") {
+    if subject.is_admin() {
         return Ok(Access::All);
     }
     let roles = roles_of(subject);
@@ -525,10 +526,10 @@ pub(crate) async fn access(
     action: Action,
     at: OffsetDateTime,
 ) -> Result<Access, StoreError> {
-    if subject.has_role("admin") {
+    if subject.is_admin() {
         return Ok(Access::All);
     }
-    let rules = load_rules(tx, tenant_of(subject), info, action).await?;
+    let rules = load_rules(tx, subject.tenant_id(), info, action).await?;
     access_from(subject, &rules, info, action, at)
 }
 
@@ -706,7 +707,7 @@ impl Store {
         q: &ListQuery,
     ) -> Result<ItemsPage, StoreError> {
         let d = self.db().dialect();
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let view = self.read_view(tenant, slug).await?;
         let info = &view.info;
         let at = now();
@@ -827,7 +828,7 @@ impl Store {
         id: &str,
         fields: Option<Vec<String>>,
     ) -> Result<Map<String, Json>, StoreError> {
-        let view = self.read_view(tenant_of(subject), slug).await?;
+        let view = self.read_view(subject.tenant_id(), slug).await?;
         let info = &view.info;
         let key = Key::parse(id, info.key_type(), self.db().dialect())
             .ok_or_else(|| item_not_found(slug, id))?;
@@ -1212,7 +1213,7 @@ async fn record_revision(
             )
             .values([
                 Expr::val(uuid_value(uuid::Uuid::now_v7(), d)),
-                Expr::val(tenant_of(subject)),
+                Expr::val(subject.tenant_id()),
                 Expr::val(uuid_value(activity, d)),
                 Expr::val(slug),
                 Expr::val(item),
@@ -1289,7 +1290,7 @@ impl Store {
                 None,
             ));
         }
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = load_active(&mut tx, tenant, slug).await?;
@@ -1545,7 +1546,7 @@ async fn set_side_owner(
 ) -> Result<(), StoreError> {
     let scope = |q: &mut sea_query::DeleteStatement| {
         q.from_table(Alias::new("item_ownership"))
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(crate::DEFAULT_TENANT))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(workeros_core::DEFAULT_TENANT))
             .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
             .and_where(Expr::col(Alias::new("item_id")).eq(item));
     };
@@ -1558,7 +1559,7 @@ async fn set_side_owner(
                 .into_table(Alias::new("item_ownership"))
                 .columns(["tenant_id", "collection", "item_id", "owner_id"].map(Alias::new))
                 .values([
-                    Expr::val(crate::DEFAULT_TENANT),
+                    Expr::val(workeros_core::DEFAULT_TENANT),
                     Expr::val(info.slug.as_str()),
                     Expr::val(item),
                     Expr::val(owner),
@@ -1657,7 +1658,7 @@ impl Store {
         let slug = info.slug.as_str();
         let key = Key::parse(id, info.key_type(), tx.dialect())
             .ok_or_else(|| item_not_found(slug, id))?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let row = row_by_key(tx, info, cols, tenant, &key, true)
             .await?
             .ok_or_else(|| item_not_found(slug, id))?;
@@ -1700,7 +1701,7 @@ impl Store {
         id: &str,
         patch: Map<String, Json>,
     ) -> Result<Map<String, Json>, StoreError> {
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = load_active(&mut tx, tenant, slug).await?;
@@ -1812,7 +1813,7 @@ impl Store {
         slug: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let info = load_active(&mut tx, tenant, slug).await?;
         let at = now();

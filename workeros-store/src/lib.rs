@@ -66,14 +66,14 @@ pub use access::{AccessKey, ReadAccess, ReadRules};
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};
 pub use collections::{
     AdoptedCollection, Adopter, Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionPatch,
-    CollectionStatus, DEFAULT_TENANT, Deleted, NewCollection, STORE_TABLES, already_adopted,
-    is_key_type, is_managed_name, storage_type,
+    CollectionStatus, Deleted, NewCollection, STORE_TABLES, already_adopted, is_key_type,
+    is_managed_name, storage_type,
 };
 pub use db::{Db, Rows, Tx};
 pub use error::StoreError;
 pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, NewItems, SortKey, Written};
 pub use migrate::migrate;
-pub use permissions::{BUILT_IN_ROLES, FieldList, PermissionInfo, PermissionInput};
+pub use permissions::{FieldList, PermissionInfo, PermissionInput};
 
 use std::sync::{Arc, RwLock};
 use workeros_core::{Event, EventSink};

@@ -47,7 +47,7 @@ pub(crate) async fn record(
 ) -> Result<Event, StoreError> {
     let event = Event {
         id: uuid::Uuid::now_v7(),
-        tenant: crate::collections::tenant_of(subject).to_owned(),
+        tenant: subject.tenant_id().to_owned(),
         collection: collection.to_owned(),
         action,
         item_id: item,

@@ -3,19 +3,16 @@
 //! so a bad rule is refused then, not when a request hits it.
 
 use crate::collections::{
-    CollectionInfo, CollectionStatus, load_in, record_activity, require_admin, tenant_of,
+    CollectionInfo, CollectionStatus, load_in, record_activity, require_admin,
 };
-use crate::value::{RowRef, json_value, now, rfc3339, ts_value, uuid_value};
+use crate::value::{RowRef, json_value, now, ts_value, uuid_value};
 use crate::{Store, StoreError};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
-use workeros_core::{Action, FieldName, FieldType, Subject};
+use workeros_core::instant::rfc3339;
+use workeros_core::{Action, FieldName, FieldType, Subject, roles};
 use workeros_dsl::{CheckedFilter, FieldSpec, OwnerLookup, Schema, Source, ValueKind};
-
-/// The built-in roles: `admin` bypasses every rule, `authenticated` is every signed-in subject,
-/// `public` is the anonymous subject.
-pub const BUILT_IN_ROLES: [&str; 3] = ["admin", "authenticated", "public"];
 
 /// Where an adopted collection keeps its owners when it has no owner column: `item_ownership`,
 /// by collection slug and the key as text (`None` for managed collections).
@@ -27,7 +24,7 @@ pub(crate) fn owner_lookup(info: &CollectionInfo) -> Option<OwnerLookup> {
         item_column: "item_id".into(),
         owner_column: "owner_id".into(),
         collection: info.slug.as_str().to_owned(),
-        scope: Some(("tenant_id".into(), crate::DEFAULT_TENANT.into())),
+        scope: Some(("tenant_id".into(), workeros_core::DEFAULT_TENANT.into())),
         outer_table: info.physical_table.clone(),
         outer_pk: a.pk_column.clone(),
     })
@@ -186,7 +183,7 @@ fn check_input(p: &PermissionInput, info: &CollectionInfo) -> Result<PermissionP
             Some("role"),
         ));
     }
-    if p.role == "admin" {
+    if p.role == roles::ADMIN {
         return Err(StoreError::validation(
             "the `admin` role bypasses every rule and takes no permissions",
             Some("role"),
@@ -437,7 +434,7 @@ impl Store {
         input: PermissionInput,
     ) -> Result<PermissionInfo, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = permission_collection(&mut tx, tenant, &input.collection).await?;
@@ -491,7 +488,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.forget(tenant_of(subject));
+        self.forget(subject.tenant_id());
         self.permission(subject, &id.to_string()).await
     }
 
@@ -506,7 +503,7 @@ impl Store {
         let mut q = Query::select();
         q.columns(COLUMNS.map(Alias::new))
             .from(Alias::new("permissions"))
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject)))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
             .order_by(Alias::new("id"), sea_query::Order::Asc);
         if let Some(c) = collection {
             q.and_where(Expr::col(Alias::new("collection")).eq(c));
@@ -529,7 +526,7 @@ impl Store {
                 Query::select()
                     .columns(COLUMNS.map(Alias::new))
                     .from(Alias::new("permissions"))
-                    .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject)))
+                    .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
                     .and_where(
                         Expr::col(Alias::new("id")).eq(uuid_value(uid, self.db().dialect())),
                     ),
@@ -550,7 +547,7 @@ impl Store {
         input: PermissionInput,
     ) -> Result<PermissionInfo, StoreError> {
         require_admin(subject)?;
-        let tenant = tenant_of(subject);
+        let tenant = subject.tenant_id();
         let uid = parse_id(id)?;
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
@@ -593,7 +590,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.forget(tenant_of(subject));
+        self.forget(subject.tenant_id());
         self.permission(subject, id).await
     }
 
@@ -607,7 +604,7 @@ impl Store {
             .execute(
                 Query::delete()
                     .from_table(Alias::new("permissions"))
-                    .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant_of(subject)))
+                    .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(uid, d))),
             )
             .await?;
@@ -616,7 +613,7 @@ impl Store {
         }
         record_activity(&mut tx, subject, "permission.delete", None, Some(id)).await?;
         tx.commit().await?;
-        self.forget(tenant_of(subject));
+        self.forget(subject.tenant_id());
         Ok(())
     }
 }

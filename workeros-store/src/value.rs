@@ -4,12 +4,8 @@ use crate::{Rows, StoreError};
 use sea_query::Value;
 use sqlx::Row;
 use time::OffsetDateTime;
-use workeros_dsl::{Dialect, canonical_timestamp};
-
-/// Microseconds since the epoch of `t`.
-pub(crate) fn micros(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
-}
+use workeros_core::instant::{micros, rfc3339, rfc3339_micros};
+use workeros_dsl::Dialect;
 
 /// The current instant, truncated to microseconds (what both databases keep).
 pub fn now() -> OffsetDateTime {
@@ -22,7 +18,7 @@ pub fn now() -> OffsetDateTime {
 pub fn ts_value(t: OffsetDateTime, d: Dialect) -> Value {
     match d {
         Dialect::Postgres => Value::TimeDateTimeWithTimeZone(Some(t)),
-        Dialect::Sqlite => Value::String(canonical_timestamp(micros(t))),
+        Dialect::Sqlite => Value::String(rfc3339_micros(micros(t))),
     }
 }
 
@@ -158,7 +154,7 @@ impl RowRef<'_> {
                 Some(s) if canonical_shape(&s) => Some(s),
                 Some(s) => Some(
                     parse_stored_instant(&s)
-                        .and_then(canonical_timestamp)
+                        .and_then(rfc3339_micros)
                         .ok_or_else(|| StoreError::internal("a stored instant does not parse"))?,
                 ),
                 None => None,
@@ -236,9 +232,4 @@ pub fn uuid_value(u: uuid::Uuid, d: Dialect) -> Value {
         Dialect::Postgres => Value::Uuid(Some(u)),
         Dialect::Sqlite => Value::String(Some(u.hyphenated().to_string())),
     }
-}
-
-/// RFC 3339 text of an instant (microseconds, `Z`), as the wire carries it.
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    canonical_timestamp(micros(t)).unwrap_or_default()
 }
