@@ -1,21 +1,26 @@
-//! Read access judged in memory: which rows of a collection a subject may read, and what of them.
-//! Realtime and flows use it to give, for a row they hold, the answer the items API would give.
+//! The permission pipeline: a collection's permission rows parsed into rules, bound to a subject
+//! as grants ([`Access`]), the SQL condition of reads, masking, the client filter checked
+//! against what the subject may read; and its public face for rows held in memory,
+//! [`ReadRules`] and [`ReadAccess`], with which realtime and flows give the answer the items API
+//! would give.
 
-use crate::items::{Access, ReadView, access_from, client_filter, roles_of};
-use crate::permissions::schema_of;
-use crate::value::now;
-use crate::{Store, StoreError};
+use crate::catalog::CollectionInfo;
+use crate::columns::{Col, schema_of};
+use crate::permissions::{FieldList, fields_and_presets};
+use crate::value::RowRef;
+use crate::{StoreError, Tx};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 use time::OffsetDateTime;
-use workeros_core::{Action, Subject};
-use workeros_dsl::{CheckedFilter, Equality};
+use workeros_core::{Action, Subject, roles};
+use workeros_dsl::{BoundFilter, CheckedFilter, Dialect, Equality, Schema, Tri};
 
 /// The read rules of one collection as loaded at one moment (see [`Store::read_rules`]): a
 /// snapshot, identified by its [`serial`](Self::serial).
 #[derive(Debug, Clone)]
 pub struct ReadRules {
-    view: Arc<ReadView>,
+    pub(crate) view: Arc<ReadView>,
 }
 
 /// What grants a [`ReadAccess`]: two accesses with equal keys judge and present every row alike,
@@ -39,28 +44,6 @@ pub struct ReadAccess {
     access: Access,
     key: AccessKey,
     uses_now: bool,
-}
-
-impl Store {
-    /// The read rules of collection `slug` of `tenant`: from the cache while fresh (changes
-    /// through this store apply at once, another process's within the cache TTL). A collection
-    /// that does not exist, or is archived, is `NotFound`.
-    pub async fn read_rules(&self, tenant: &str, slug: &str) -> Result<ReadRules, StoreError> {
-        Ok(ReadRules {
-            view: self.read_view(tenant, slug).await?,
-        })
-    }
-
-    /// What `subject` may read of `slug` now (`Forbidden` when it may read nothing).
-    pub async fn read_access(
-        &self,
-        subject: &Subject,
-        slug: &str,
-    ) -> Result<ReadAccess, StoreError> {
-        self.read_rules(subject.tenant_id(), slug)
-            .await?
-            .access(subject, now())
-    }
 }
 
 impl ReadRules {
@@ -177,4 +160,291 @@ impl ReadAccess {
         }
         common.unwrap_or_default()
     }
+}
+
+/// What reads of one collection need, loaded once and shared: the metadata, the columns and the
+/// read rules (see [`Store::read_view`]).
+#[derive(Debug)]
+pub(crate) struct ReadView {
+    pub(crate) info: CollectionInfo,
+    pub(crate) cols: Vec<Col>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) loaded: std::time::Instant,
+    /// Process-unique: a new view (after a change, or the cache TTL) has a new serial.
+    pub(crate) serial: u64,
+}
+
+/// One permission as a request uses it: the bound filter (`None`: every row) and the fields.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub(crate) filter: Option<BoundFilter>,
+    pub(crate) fields: FieldList,
+    pub(crate) validation: Option<BoundFilter>,
+    pub(crate) presets: Option<Map<String, Json>>,
+}
+
+impl Grant {
+    /// Whether the permission's filter is TRUE for a row in its wire form.
+    pub(crate) fn matches(&self, row: &Map<String, Json>) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(row))
+    }
+}
+
+/// What the subject may do with one action on one collection.
+#[derive(Debug, Clone)]
+pub(crate) enum Access {
+    /// An admin: every row, every field.
+    All,
+    /// The grants of the subject's roles (never empty).
+    Grants(Vec<Grant>),
+}
+
+/// The roles a subject's permissions are looked up by.
+pub(crate) fn roles_of(subject: &Subject) -> Vec<String> {
+    match &subject.user {
+        None => vec![roles::PUBLIC.into()],
+        Some(u) => {
+            let mut r = u.roles.clone();
+            r.push(roles::AUTHENTICATED.into());
+            r
+        }
+    }
+}
+
+/// One permission row, parsed and checked once (it does not depend on the subject).
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub(crate) role: String,
+    pub(crate) filter: Option<CheckedFilter>,
+    validation: Option<CheckedFilter>,
+    fields: FieldList,
+    presets: Option<Map<String, Json>>,
+    /// The row it was read from, as text: equal sources, equal rules.
+    pub(crate) source: String,
+}
+
+/// The permission rows of `action` on a collection, for every role, parsed. A rule that no longer
+/// checks against the collection (a field it names was dropped) grants nothing.
+pub(crate) async fn load_rules(
+    tx: &mut Tx,
+    tenant: &str,
+    info: &CollectionInfo,
+    action: Action,
+) -> Result<Vec<Rule>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .columns(
+                    ["id", "role", "filter", "fields", "validation", "presets"].map(Alias::new),
+                )
+                .from(Alias::new("permissions"))
+                .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+                .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
+                .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))
+                .order_by(Alias::new("id"), Order::Asc),
+        )
+        .await?;
+    let schema = schema_of(info, None)?;
+    let mut rules = Vec::new();
+    for r in rows.iter() {
+        match rule_of(r, &schema) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => tracing::warn!(
+                collection = info.slug.as_str(),
+                error = %e,
+                "a permission no longer checks against its collection; it grants nothing"
+            ),
+        }
+    }
+    Ok(rules)
+}
+
+fn rule_of(r: RowRef<'_>, schema: &Schema) -> Result<Rule, StoreError> {
+    let check = |v: Option<Json>| -> Result<Option<CheckedFilter>, StoreError> {
+        v.map(|v| workeros_dsl::check_json(&v, schema).map_err(StoreError::from))
+            .transpose()
+    };
+    let (fields, presets) = fields_and_presets(r)?;
+    let role = r.text("role")?.unwrap_or_default();
+    let (filter, validation) = (r.json("filter")?, r.json("validation")?);
+    let source = format!(
+        "{:?}",
+        (
+            r.uuid_text("id")?,
+            &role,
+            &filter,
+            &validation,
+            &fields,
+            &presets
+        )
+    );
+    Ok(Rule {
+        role,
+        filter: check(filter)?,
+        validation: check(validation)?,
+        fields,
+        presets,
+        source,
+    })
+}
+
+/// The subject's access from a collection's rules: admin all; else the rules of its roles, bound
+/// to it (none: 403).
+pub(crate) fn access_from(
+    subject: &Subject,
+    rules: &[Rule],
+    info: &CollectionInfo,
+    action: Action,
+    at: OffsetDateTime,
+) -> Result<Access, StoreError> {
+    if subject.is_admin() {
+        return Ok(Access::All);
+    }
+    let roles = roles_of(subject);
+    let grants: Vec<Grant> = rules
+        .iter()
+        .filter(|r| roles.contains(&r.role))
+        .map(|r| Grant {
+            filter: r.filter.as_ref().map(|c| c.bind(subject, at)),
+            fields: r.fields.clone(),
+            validation: r.validation.as_ref().map(|c| c.bind(subject, at)),
+            presets: r.presets.clone(),
+        })
+        .collect();
+    if grants.is_empty() {
+        return Err(StoreError::Forbidden(format!(
+            "you may not {} items of `{}`",
+            action.as_str(),
+            info.slug.as_str()
+        )));
+    }
+    Ok(Access::Grants(grants))
+}
+
+/// Loads the subject's permissions for `action` in a transaction (none at all: 403).
+pub(crate) async fn access(
+    tx: &mut Tx,
+    subject: &Subject,
+    info: &CollectionInfo,
+    action: Action,
+    at: OffsetDateTime,
+) -> Result<Access, StoreError> {
+    if subject.is_admin() {
+        return Ok(Access::All);
+    }
+    let rules = load_rules(tx, subject.tenant_id(), info, action).await?;
+    access_from(subject, &rules, info, action, at)
+}
+
+impl Access {
+    /// Whether a user field may be read in some row (some grant names it): it may be asked for
+    /// in `fields`, and is masked per row.
+    pub(crate) fn may_read(&self, field: &str) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => g.iter().any(|g| g.fields.allows(field)),
+        }
+    }
+
+    /// Whether a user field may be filtered or sorted on: every grant that can select a row names
+    /// it. A field readable only in some rows would otherwise rank and count the rows where it is
+    /// hidden (a filter oracle).
+    pub(crate) fn may_filter(&self, field: &str) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => g
+                .iter()
+                .filter(|g| {
+                    g.filter.as_ref().is_none_or(|f| {
+                        f.constant() != Some(Tri::False) && f.constant() != Some(Tri::Unknown)
+                    })
+                })
+                .all(|g| g.fields.allows(field)),
+        }
+    }
+
+    /// Whether some grant's filter is TRUE for `row` (all access: always).
+    pub(crate) fn matches_any(&self, row: &Map<String, Json>) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => g.iter().any(|g| g.matches(row)),
+        }
+    }
+
+    /// Whether the subject may see column `c` of `row` (its current wire form): system columns
+    /// always, user fields when a grant that matches the row names them.
+    pub(crate) fn allows_for(&self, row: &Map<String, Json>, c: &Col) -> bool {
+        match self {
+            Access::All => true,
+            Access::Grants(g) => {
+                c.is_system() || g.iter().any(|g| g.matches(row) && g.fields.allows(&c.name))
+            }
+        }
+    }
+
+    /// The SQL condition of the grants: their filters OR-ed (`None`: every row).
+    pub(crate) fn condition(&self, d: Dialect) -> Result<Option<SimpleExpr>, StoreError> {
+        let Access::Grants(grants) = self else {
+            return Ok(None);
+        };
+        let mut any: Option<SimpleExpr> = None;
+        for g in grants {
+            let Some(f) = &g.filter else {
+                return Ok(None);
+            };
+            let e = match f.constant() {
+                Some(Tri::True) => return Ok(None),
+                Some(_) => Expr::cust("1 = 0"),
+                None => f.compile(d)?.into_expr(),
+            };
+            any = Some(match any {
+                None => e,
+                Some(prev) => prev.or(e),
+            });
+        }
+        Ok(any)
+    }
+
+    /// The row as the subject may see it: fields no matching grant names are null.
+    pub(crate) fn mask(&self, cols: &[Col], mut row: Map<String, Json>) -> Map<String, Json> {
+        let Access::Grants(grants) = self else {
+            return row;
+        };
+        // Every grant allows every field: nothing to mask (the common case, decided without
+        // matching the row).
+        if grants.iter().all(|g| g.fields == FieldList::All)
+            || grants
+                .iter()
+                .any(|g| g.fields == FieldList::All && g.matches(&row))
+        {
+            return row;
+        }
+        let matching: Vec<&Grant> = grants.iter().filter(|g| g.matches(&row)).collect();
+        for c in cols.iter().filter(|c| !c.is_system()) {
+            if !matching.iter().any(|g| g.fields.allows(&c.name))
+                && let Some(v) = row.get_mut(&c.key)
+            {
+                *v = Json::Null;
+            }
+        }
+        row
+    }
+}
+
+/// The client's filter, checked against what the subject may read.
+pub(crate) fn client_filter(
+    q: &Option<Json>,
+    schema: &Schema,
+) -> Result<Option<CheckedFilter>, StoreError> {
+    Ok(match q {
+        None => None,
+        Some(Json::String(s)) if s.trim().is_empty() => None,
+        Some(Json::String(s)) => Some(workeros_dsl::parse_any(s)?.check(schema)?),
+        Some(v @ Json::Object(_)) => Some(workeros_dsl::check_json(v, schema)?),
+        Some(_) => {
+            return Err(StoreError::BadRequest(
+                "`filter` must be a filter object or a filter in the text form".into(),
+            ));
+        }
+    })
 }

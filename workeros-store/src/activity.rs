@@ -1,8 +1,9 @@
 //! Reading the audit trail: `activity` (every write and admin change) and `revisions` (an item's
 //! history). Admins see their tenant's whole activity; anyone else only their own rows.
 
-use crate::collections::load_active;
-use crate::items::{Access, access, columns};
+use crate::access::{Access, access};
+use crate::catalog::load_active;
+use crate::columns::{columns, item_not_found, item_text};
 use crate::value::{RowRef, ts_value};
 use crate::{Store, StoreError};
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
@@ -218,8 +219,8 @@ impl Store {
         let tenant = subject.tenant_id();
         let mut tx = self.db().begin_read().await?;
         let info = load_active(&mut tx, tenant, collection).await?;
-        let item = crate::items::item_text(&info, item, tx.dialect())
-            .ok_or_else(|| crate::items::item_not_found(collection, item))?;
+        let item =
+            item_text(&info, item, tx.dialect()).ok_or_else(|| item_not_found(collection, item))?;
         let read = access(&mut tx, subject, &info, Action::Read, crate::value::now()).await?;
         let cols = columns(&info);
         let rows = tx

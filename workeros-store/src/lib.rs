@@ -41,17 +41,24 @@
 
 mod access;
 mod activity;
+mod adoption;
+mod catalog;
 mod collections;
+mod columns;
+mod convert;
 mod db;
+mod ddl;
 mod error;
 #[cfg(feature = "axum")]
 pub mod http;
 mod items;
+mod journal;
 pub mod migrate;
 mod outbox;
-pub use outbox::{OutboxClaim, register_consumer};
 mod permissions;
 mod value;
+mod views;
+mod writes;
 
 /// Storage conventions, for crates that own tables: bound values (instants as `timestamptz` /
 /// fixed-width text, uuids as `uuid` / hyphenated text, booleans as `boolean` / 0 or 1, JSON as
@@ -64,16 +71,19 @@ pub mod values {
 
 pub use access::{AccessKey, ReadAccess, ReadRules};
 pub use activity::{ActivityEntry, ActivityQuery, MAX_ACTIVITY_LIMIT, Revision};
-pub use collections::{
-    AdoptedCollection, Adopter, Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionPatch,
-    CollectionStatus, Deleted, NewCollection, STORE_TABLES, already_adopted, is_key_type,
-    is_managed_name, storage_type,
+pub use adoption::{AdoptedCollection, Adopter, already_adopted};
+pub use catalog::{
+    Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionStatus, is_key_type,
 };
+pub use collections::{CollectionPatch, Deleted, NewCollection};
 pub use db::{Db, Rows, Tx};
+pub use ddl::{STORE_TABLES, is_managed_name, storage_type};
 pub use error::StoreError;
-pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, NewItems, SortKey, Written};
+pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, SortKey};
 pub use migrate::migrate;
+pub use outbox::{OutboxClaim, register_consumer};
 pub use permissions::{FieldList, PermissionInfo, PermissionInput};
+pub use writes::{NewItems, Written};
 
 use std::sync::{Arc, RwLock};
 use workeros_core::{Event, EventSink};
@@ -88,12 +98,12 @@ pub struct Store {
 struct Inner {
     db: Db,
     sinks: RwLock<Vec<Arc<dyn EventSink>>>,
-    views: RwLock<std::collections::HashMap<(String, String), Arc<items::ReadView>>>,
+    views: RwLock<std::collections::HashMap<(String, String), Arc<access::ReadView>>>,
     ttl: std::time::Duration,
     /// Bumped by every change to collections or permissions through this store.
     generation: std::sync::atomic::AtomicU64,
     /// What `POST /api/collections` with `adopted: true` goes to.
-    adopter: RwLock<Option<Arc<dyn collections::Adopter>>>,
+    adopter: RwLock<Option<Arc<dyn Adopter>>>,
 }
 
 /// How long a collection's metadata and read rules are reused before they are read again (changes
@@ -128,47 +138,6 @@ impl Store {
                 generation: std::sync::atomic::AtomicU64::new(0),
                 adopter: RwLock::new(None),
             }),
-        }
-    }
-
-    fn cached(&self, key: &(String, String)) -> Option<Arc<items::ReadView>> {
-        let views = self.inner.views.read().ok()?;
-        views
-            .get(key)
-            .filter(|v| v.loaded.elapsed() < self.inner.ttl)
-            .cloned()
-    }
-
-    /// The last view loaded for `key`, fresh or not.
-    fn previous_view(&self, key: &(String, String)) -> Option<Arc<items::ReadView>> {
-        self.inner.views.read().ok()?.get(key).cloned()
-    }
-
-    /// Keeps a view: reused while fresh (never with a zero TTL), and remembered to tell whether
-    /// the next one differs.
-    fn cache_view(&self, key: (String, String), view: Arc<items::ReadView>) {
-        if let Ok(mut views) = self.inner.views.write() {
-            if views.len() >= 10_000 {
-                views.clear();
-            }
-            views.insert(key, view);
-        }
-    }
-
-    /// The change counter: a view loaded across a change is not cached.
-    pub(crate) fn generation(&self) -> u64 {
-        self.inner
-            .generation
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Forgets the cached views of a tenant (after a change to its collections or permissions).
-    pub(crate) fn forget(&self, tenant: &str) {
-        self.inner
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut views) = self.inner.views.write() {
-            views.retain(|(t, _), _| t != tenant);
         }
     }
 

@@ -1,60 +1,19 @@
 //! Permission rows: what a role may do with an action on a collection. Every DSL part (filter,
 //! validation, presets) is checked against the collection's schema when the permission is saved,
-//! so a bad rule is refused then, not when a request hits it.
+//! so a bad rule is refused then, not when a request hits it. New owner-scoped collections get
+//! their owner permissions seeded here.
 
-use crate::collections::{
-    CollectionInfo, CollectionStatus, load_in, record_activity, require_admin,
-};
+use crate::catalog::{CollectionInfo, CollectionStatus, load_in, require_admin};
+use crate::columns::{columns, schema_of};
+use crate::journal::record_activity;
 use crate::value::{RowRef, json_value, now, ts_value, uuid_value};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value as Json};
 use workeros_core::instant::rfc3339;
 use workeros_core::{Action, FieldName, FieldType, Subject, roles};
-use workeros_dsl::{CheckedFilter, FieldSpec, OwnerLookup, Schema, Source, ValueKind};
-
-/// Where an adopted collection keeps its owners when it has no owner column: `item_ownership`,
-/// by collection slug and the key as text (`None` for managed collections).
-pub(crate) fn owner_lookup(info: &CollectionInfo) -> Option<OwnerLookup> {
-    let a = info.adoption.as_ref()?;
-    Some(OwnerLookup {
-        table: "item_ownership".into(),
-        collection_column: "collection".into(),
-        item_column: "item_id".into(),
-        owner_column: "owner_id".into(),
-        collection: info.slug.as_str().to_owned(),
-        scope: Some(("tenant_id".into(), workeros_core::DEFAULT_TENANT.into())),
-        outer_table: info.physical_table.clone(),
-        outer_pk: a.pk_column.clone(),
-    })
-}
-
-/// The DSL schema of a collection: system fields (with their wire spellings as aliases) and user
-/// fields, as [`columns`](crate::items::columns) lays them out. `readable` says which user
-/// fields the subject may filter on (`None`: all).
-pub(crate) fn schema_of(
-    info: &CollectionInfo,
-    readable: Option<&dyn Fn(&str) -> bool>,
-) -> Result<Schema, StoreError> {
-    use crate::items::Role;
-    let mut s = Schema::new();
-    for c in crate::items::columns(info) {
-        let mut spec = FieldSpec::new(&c.name, ValueKind::from(c.ty))?.key(&c.key);
-        spec = match owner_lookup(info).filter(|_| c.role == Role::OwnerSide) {
-            Some(o) => spec.source(Source::Owner(o)),
-            None => spec.column(&c.column),
-        };
-        if c.role == Role::Field {
-            spec = spec.readable(readable.is_none_or(|r| r(&c.name)));
-        }
-        s.add(spec)?;
-        if c.key != c.name {
-            s.alias(&c.key, &c.name)?;
-        }
-    }
-    Ok(s)
-}
+use workeros_dsl::{CheckedFilter, Schema};
 
 /// A permission's field list: every field (`"*"`, the default) or some.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -214,9 +173,7 @@ fn check_input(p: &PermissionInput, info: &CollectionInfo) -> Result<PermissionP
     };
     if let FieldList::Some(list) = &p.fields {
         for f in list {
-            let known = crate::items::columns(info)
-                .iter()
-                .any(|c| c.name == f.as_str());
+            let known = columns(info).iter().any(|c| c.name == f.as_str());
             if !known {
                 return Err(StoreError::validation(
                     format!("`fields` names unknown field `{}`", f.as_str()),
@@ -616,4 +573,60 @@ impl Store {
         self.forget(subject.tenant_id());
         Ok(())
     }
+}
+
+/// Inserts a permission row (seeding and the permissions API share it).
+pub(crate) async fn insert_permission(
+    tx: &mut Tx,
+    tenant: &str,
+    role: &str,
+    collection: &str,
+    action: Action,
+    filter: Option<&serde_json::Value>,
+) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    let t = ts_value(now(), d);
+    tx.execute(
+        Query::insert()
+            .into_table(Alias::new("permissions"))
+            .columns(
+                [
+                    "id",
+                    "tenant_id",
+                    "role",
+                    "collection",
+                    "action",
+                    "filter",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values([
+                Expr::val(uuid_value(uuid::Uuid::now_v7(), d)),
+                Expr::val(tenant),
+                Expr::val(role),
+                Expr::val(collection),
+                Expr::val(action.as_str()),
+                Expr::val(json_value(filter, d)),
+                Expr::val(t.clone()),
+                Expr::val(t),
+            ])
+            .map_err(StoreError::internal)?,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The `authenticated` role's create/read/update/delete permissions with `owner_id = $user.id`.
+pub(crate) async fn seed_owner_permissions(
+    tx: &mut Tx,
+    tenant: &str,
+    slug: &str,
+) -> Result<(), StoreError> {
+    let owner = serde_json::json!({"owner_id": {"_eq": "$user.id"}});
+    for action in [Action::Create, Action::Read, Action::Update, Action::Delete] {
+        insert_permission(tx, tenant, roles::AUTHENTICATED, slug, action, Some(&owner)).await?;
+    }
+    Ok(())
 }

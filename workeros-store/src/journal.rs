@@ -1,0 +1,92 @@
+//! The write side of the audit trail: an activity row and an item's revision, written inside the
+//! transaction of the change they record ([`activity`](crate::activity) reads them).
+
+use crate::value::{now, ts_value, uuid_value};
+use crate::{StoreError, Tx};
+use sea_query::{Alias, Expr, Query};
+use serde_json::Value as Json;
+use workeros_core::Subject;
+
+/// An activity row inside the write's transaction.
+pub(crate) async fn record_activity(
+    tx: &mut Tx,
+    subject: &Subject,
+    action: &str,
+    collection: Option<&str>,
+    item: Option<&str>,
+) -> Result<uuid::Uuid, StoreError> {
+    let d = tx.dialect();
+    let id = uuid::Uuid::now_v7();
+    tx.execute(
+        Query::insert()
+            .into_table(Alias::new("activity"))
+            .columns(
+                [
+                    "id",
+                    "tenant_id",
+                    "actor",
+                    "action",
+                    "collection",
+                    "item_id",
+                    "created_at",
+                ]
+                .map(Alias::new),
+            )
+            .values([
+                Expr::val(uuid_value(id, d)),
+                Expr::val(subject.tenant_id()),
+                Expr::val(subject.user.as_ref().map(|u| u.id.clone())),
+                Expr::val(action),
+                Expr::val(collection.map(str::to_owned)),
+                Expr::val(item.map(str::to_owned)),
+                Expr::val(ts_value(now(), d)),
+            ])
+            .map_err(StoreError::internal)?,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// A revision row: the item after the change and what changed.
+pub(crate) async fn record_revision(
+    tx: &mut Tx,
+    subject: &Subject,
+    activity: uuid::Uuid,
+    slug: &str,
+    item: &str,
+    data: Option<&Json>,
+    delta: Option<&Json>,
+) -> Result<(), StoreError> {
+    use crate::value::{json_value, ts_value, uuid_value};
+    let d = tx.dialect();
+    tx.execute(
+        Query::insert()
+            .into_table(Alias::new("revisions"))
+            .columns(
+                [
+                    "id",
+                    "tenant_id",
+                    "activity_id",
+                    "collection",
+                    "item_id",
+                    "data",
+                    "delta",
+                    "created_at",
+                ]
+                .map(Alias::new),
+            )
+            .values([
+                Expr::val(uuid_value(uuid::Uuid::now_v7(), d)),
+                Expr::val(subject.tenant_id()),
+                Expr::val(uuid_value(activity, d)),
+                Expr::val(slug),
+                Expr::val(item),
+                Expr::val(json_value(data, d)),
+                Expr::val(json_value(delta, d)),
+                Expr::val(ts_value(now(), d)),
+            ])
+            .map_err(StoreError::internal)?,
+    )
+    .await?;
+    Ok(())
+}

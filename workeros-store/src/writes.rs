@@ -1,0 +1,788 @@
+//! Writes of items through the permission pipeline: create (one or many), update and delete,
+//! each one transaction with its activity, revision and outbox event; a write is accepted by a
+//! grant that takes the row as it will be stored, and answered with what the subject may read.
+
+use crate::access::{Access, Grant, access};
+use crate::catalog::{CollectionInfo, load_active, load_in};
+use crate::columns::{
+    Col, Key, Role, columns, decode_row, find_col, item_not_found, key_col, select_of, tenant_scope,
+};
+use crate::convert::{Converted, convert, instant_value, instant_wire, owner_value};
+use crate::items::MAX_LIMIT;
+use crate::journal::{record_activity, record_revision};
+use crate::value::now;
+use crate::{Store, StoreError, Tx};
+use sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
+use serde_json::{Map, Value as Json};
+use time::OffsetDateTime;
+use workeros_core::{Action, FieldType, Subject};
+use workeros_dsl::Dialect;
+
+/// The body of a create: one object or an array of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewItems {
+    /// One item.
+    One(Map<String, Json>),
+    /// Several items, written in one transaction (all or none).
+    Many(Vec<Map<String, Json>>),
+}
+
+impl NewItems {
+    /// From a request body.
+    pub fn from_json(v: Json) -> Result<Self, StoreError> {
+        match v {
+            Json::Object(m) => Ok(NewItems::One(m)),
+            Json::Array(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Json::Object(m) => Ok(m),
+                    _ => Err(StoreError::BadRequest(
+                        "every item must be an object".into(),
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(NewItems::Many),
+            _ => Err(StoreError::BadRequest(
+                "the body must be an item object or an array of them".into(),
+            )),
+        }
+    }
+}
+
+/// What a write returns: the item(s) as the subject may read them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// One item.
+    One(Map<String, Json>),
+    /// Several.
+    Many(Vec<Map<String, Json>>),
+}
+
+impl Store {
+    /// Creates items (`POST /api/items/:slug`). For a subject that is not admin, some create
+    /// permission must accept each item: its fields, its presets (written over client input), its
+    /// filter and validation rule, checked in memory on the row as it will be stored. `owner_id`
+    /// and `tenant_id` come from the subject; relations must name existing items. On an adopted
+    /// table the body carries the primary key unless it is a uuid `id` (then generated when
+    /// absent), and the row is read back after the insert (the table's defaults included).
+    pub async fn create_items(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        items: NewItems,
+    ) -> Result<Written, StoreError> {
+        let (many, bodies) = match items {
+            NewItems::One(m) => (false, vec![m]),
+            NewItems::Many(v) => (true, v),
+        };
+        if bodies.len() > MAX_LIMIT as usize {
+            return Err(StoreError::validation(
+                format!("at most {MAX_LIMIT} items per request"),
+                None,
+            ));
+        }
+        let tenant = subject.tenant_id();
+        let mut tx = self.db().begin().await?;
+        let d = tx.dialect();
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let access_c = access(&mut tx, subject, &info, Action::Create, at).await?;
+        let cols = columns(&info);
+        let key_c = key_col(&cols)?.clone();
+        let mut rows = Vec::with_capacity(bodies.len());
+        let mut events = Vec::with_capacity(bodies.len());
+        for mut body in bodies {
+            let key = new_key(&info, &key_c, &mut body, d)?;
+            let (sets, row) =
+                self.accept_create(subject, &info, &cols, &access_c, &body, &key, at, d)?;
+            self.check_relations(&mut tx, tenant, &info, &sets).await?;
+            let mut names: Vec<Alias> = Vec::new();
+            let mut values: Vec<SimpleExpr> = Vec::new();
+            for c in &cols {
+                let v = match c.role {
+                    Role::Key => key.value.clone(),
+                    Role::CreatedAt | Role::UpdatedAt => instant_value(c.ty, at, d),
+                    Role::Owner => owner_value(c, subject, d)?,
+                    Role::OwnerSide | Role::Field => continue,
+                };
+                names.push(Alias::new(c.column.as_str()));
+                values.push(Expr::val(v));
+            }
+            if !info.adopted {
+                names.push(Alias::new("tenant_id"));
+                values.push(Expr::val(tenant));
+            }
+            for (_, column, conv) in &sets {
+                names.push(Alias::new(column.as_str()));
+                values.push(Expr::val(conv.value.clone()));
+            }
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new(info.physical_table.as_str()))
+                .columns(names);
+            insert.values(values).map_err(StoreError::internal)?;
+            tx.execute(&insert).await?;
+            let item = key.text();
+            if cols.iter().any(|c| c.role == Role::OwnerSide)
+                && let Some(u) = &subject.user
+            {
+                set_side_owner(&mut tx, &info, &item, Some(&u.id)).await?;
+            }
+            // An adopted table may fill columns itself (defaults, triggers): what it stored is
+            // the row, and what the permission accepted must still hold for it.
+            let row = if info.adopted {
+                let stored = row_by_key(&mut tx, &info, &cols, tenant, &key, false)
+                    .await?
+                    .ok_or_else(|| StoreError::internal("an inserted row is not there"))?;
+                let accepted = match &access_c {
+                    Access::All => true,
+                    Access::Grants(g) => {
+                        g.iter().any(|g| g.matches(&stored))
+                            && sql_matches(&mut tx, &info, &cols, &key, Some(&access_c)).await?
+                    }
+                };
+                if !accepted {
+                    return Err(StoreError::Forbidden(format!(
+                        "you may not create this item of `{slug}`"
+                    )));
+                }
+                stored
+            } else {
+                row
+            };
+            let activity =
+                record_activity(&mut tx, subject, "item.create", Some(slug), Some(&item)).await?;
+            let data = Json::Object(row.clone());
+            record_revision(
+                &mut tx,
+                subject,
+                activity,
+                slug,
+                &item,
+                Some(&data),
+                Some(&data),
+            )
+            .await?;
+            let event = crate::outbox::record(
+                &mut tx,
+                subject,
+                slug,
+                workeros_core::EventAction::Create,
+                item,
+                Some(data),
+                None,
+                at,
+            )
+            .await?;
+            events.push(event);
+            rows.push(row);
+        }
+        let read = match access(&mut tx, subject, &info, Action::Read, at).await {
+            Ok(a) => Some(a),
+            Err(StoreError::Forbidden(_)) => None,
+            Err(e) => return Err(e),
+        };
+        tx.commit().await?;
+        self.deliver(&events).await;
+        let shown: Vec<_> = rows
+            .into_iter()
+            .map(|r| visible(read.as_ref(), &cols, r))
+            .collect();
+        Ok(if many {
+            Written::Many(shown)
+        } else {
+            Written::One(shown.into_iter().next().unwrap_or_default())
+        })
+    }
+
+    /// Finds a create grant that accepts `body`; returns the column values and the stored row.
+    #[allow(clippy::too_many_arguments)]
+    fn accept_create(
+        &self,
+        subject: &Subject,
+        info: &CollectionInfo,
+        cols: &[Col],
+        access: &Access,
+        body: &Map<String, Json>,
+        key: &Key,
+        at: OffsetDateTime,
+        d: Dialect,
+    ) -> Result<(Sets, Map<String, Json>), StoreError> {
+        // Unknown and system keys are refused whoever asks.
+        for k in body.keys() {
+            body_col(cols, k)?;
+        }
+        let build = |presets: &Map<String, Json>| -> Result<(Sets, Map<String, Json>), StoreError> {
+            let sets = sets_of(cols, body, presets, d)?;
+            let mut row = Map::new();
+            for c in cols {
+                let v = match c.role {
+                    Role::Key => key.wire.clone(),
+                    Role::CreatedAt | Role::UpdatedAt => instant_wire(c.ty, at),
+                    Role::Owner | Role::OwnerSide => subject
+                        .user
+                        .as_ref()
+                        .map_or(Json::Null, |u| Json::String(u.id.clone())),
+                    Role::Field => sets
+                        .iter()
+                        .find(|(k, _, _)| *k == c.key)
+                        .map_or(Json::Null, |(_, _, conv)| conv.wire.clone()),
+                };
+                row.insert(c.key.clone(), v);
+            }
+            for f in info.fields.iter().filter(|f| f.required) {
+                if row.get(f.name.as_str()).is_none_or(Json::is_null) {
+                    return Err(StoreError::validation(
+                        format!("field `{}` is required", f.name.as_str()),
+                        Some(f.name.as_str()),
+                    ));
+                }
+            }
+            Ok((sets, row))
+        };
+        let grants = match access {
+            Access::All => return build(&Map::new()),
+            Access::Grants(g) => g,
+        };
+        first_accepting(
+            grants.iter(),
+            body,
+            cols,
+            subject,
+            at,
+            info.slug.as_str(),
+            Action::Create,
+            build,
+        )
+    }
+}
+
+/// The key of a new item: a fresh UUIDv7 for managed collections; for an adopted table the
+/// body's primary key (taken out of the body), generated only for a uuid `id` left out.
+fn new_key(
+    info: &CollectionInfo,
+    key_c: &Col,
+    body: &mut Map<String, Json>,
+    d: Dialect,
+) -> Result<Key, StoreError> {
+    if !info.adopted {
+        return Ok(Key::uuid(uuid::Uuid::now_v7(), d));
+    }
+    let given = body.remove(&key_c.key).filter(|v| !v.is_null());
+    match given {
+        Some(v) => {
+            let c = convert(key_c, key_c.ty, &v, d)?;
+            Ok(Key {
+                value: c.value,
+                wire: c.wire,
+            })
+        }
+        None if key_c.name == "id" && key_c.ty == FieldType::Uuid => {
+            Ok(Key::uuid(uuid::Uuid::now_v7(), d))
+        }
+        None => Err(StoreError::validation(
+            format!("primary key `{}` is required in the body", key_c.key),
+            Some(&key_c.key),
+        )),
+    }
+}
+
+impl Store {
+    /// The row an update or delete acts on: 404 when it is missing or the subject may not read it
+    /// (the same answer), 403 when it may read it but no `action` permission matches it.
+    #[allow(clippy::too_many_arguments)]
+    async fn target(
+        &self,
+        tx: &mut Tx,
+        subject: &Subject,
+        info: &CollectionInfo,
+        cols: &[Col],
+        id: &str,
+        action: Action,
+        at: OffsetDateTime,
+    ) -> Result<(Key, Map<String, Json>, Access, Option<Access>), StoreError> {
+        let slug = info.slug.as_str();
+        let key = Key::parse(id, info.key_type(), tx.dialect())
+            .ok_or_else(|| item_not_found(slug, id))?;
+        let tenant = subject.tenant_id();
+        let row = row_by_key(tx, info, cols, tenant, &key, true)
+            .await?
+            .ok_or_else(|| item_not_found(slug, id))?;
+        let read = match access(tx, subject, info, Action::Read, at).await {
+            Ok(a) => Some(a),
+            Err(StoreError::Forbidden(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let readable = match &read {
+            Some(Access::All) => true,
+            Some(Access::Grants(g)) => g.iter().any(|g| g.matches(&row)),
+            None => false,
+        };
+        // An adopted table's row may hold what its fields do not decode (read as null): the
+        // grants must also hold in SQL, on the stored values, as they do for lists.
+        if !readable || !sql_matches(tx, info, cols, &key, read.as_ref()).await? {
+            return Err(item_not_found(slug, id));
+        }
+        let act = access(tx, subject, info, action, at).await?;
+        let acts = match &act {
+            Access::All => true,
+            Access::Grants(g) => g.iter().any(|g| g.matches(&row)),
+        };
+        if !acts || !sql_matches(tx, info, cols, &key, Some(&act)).await? {
+            return Err(StoreError::Forbidden(format!(
+                "you may not {} this item of `{slug}`",
+                action.as_str()
+            )));
+        }
+        Ok((key, row, act, read))
+    }
+
+    /// Updates an item (`PATCH /api/items/:slug/:id`). The row must be readable (else 404) and
+    /// match an update permission (else 403); the changed row must still match that permission's
+    /// filter (no moving a row out of the subject's scope) and pass its validation rule.
+    pub async fn update_item(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        id: &str,
+        patch: Map<String, Json>,
+    ) -> Result<Map<String, Json>, StoreError> {
+        let tenant = subject.tenant_id();
+        let mut tx = self.db().begin().await?;
+        let d = tx.dialect();
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let cols = columns(&info);
+        let (key, old, act, read) = self
+            .target(&mut tx, subject, &info, &cols, id, Action::Update, at)
+            .await?;
+        let updated = cols.iter().find(|c| c.role == Role::UpdatedAt);
+        for k in patch.keys() {
+            body_col(&cols, k)?;
+        }
+        let apply = |presets: &Map<String, Json>| -> Result<(Sets, Map<String, Json>), StoreError> {
+            let sets = sets_of(&cols, &patch, presets, d)?;
+            let mut row = old.clone();
+            for (key, _, conv) in &sets {
+                row.insert(key.clone(), conv.wire.clone());
+            }
+            if let Some(c) = updated {
+                row.insert(c.key.clone(), instant_wire(c.ty, at));
+            }
+            for f in info.fields.iter().filter(|f| f.required) {
+                if row.get(f.name.as_str()).is_none_or(Json::is_null) {
+                    return Err(StoreError::validation(
+                        format!("field `{}` is required", f.name.as_str()),
+                        Some(f.name.as_str()),
+                    ));
+                }
+            }
+            Ok((sets, row))
+        };
+        let (sets, new) = match &act {
+            Access::All => apply(&Map::new())?,
+            Access::Grants(grants) => first_accepting(
+                grants.iter().filter(|g| g.matches(&old)),
+                &patch,
+                &cols,
+                subject,
+                at,
+                slug,
+                Action::Update,
+                apply,
+            )?,
+        };
+        self.check_relations(&mut tx, tenant, &info, &sets).await?;
+        let mut update = Query::update();
+        update.table(Alias::new(info.physical_table.as_str()));
+        if let Some(c) = updated {
+            update.value(Alias::new(c.column.as_str()), instant_value(c.ty, at, d));
+        }
+        for (_, column, conv) in &sets {
+            update.value(Alias::new(column.as_str()), conv.value.clone());
+        }
+        update.and_where(key.condition(&cols)?);
+        if let Some(t) = tenant_scope(&info, tenant) {
+            update.and_where(t);
+        }
+        let item = key.text();
+        let new = if sets.is_empty() && updated.is_none() {
+            new
+        } else {
+            tx.execute(&update).await?;
+            if info.adopted {
+                row_by_key(&mut tx, &info, &cols, tenant, &key, false)
+                    .await?
+                    .ok_or_else(|| StoreError::internal("an updated row is not there"))?
+            } else {
+                new
+            }
+        };
+        let activity =
+            record_activity(&mut tx, subject, "item.update", Some(slug), Some(&item)).await?;
+        let delta: Map<String, Json> = sets
+            .iter()
+            .map(|(k, _, conv)| (k.clone(), conv.wire.clone()))
+            .collect();
+        let data = Json::Object(new.clone());
+        record_revision(
+            &mut tx,
+            subject,
+            activity,
+            slug,
+            &item,
+            Some(&data),
+            Some(&Json::Object(delta)),
+        )
+        .await?;
+        let event = crate::outbox::record(
+            &mut tx,
+            subject,
+            slug,
+            workeros_core::EventAction::Update,
+            item,
+            Some(data),
+            Some(Json::Object(old)),
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        self.deliver(std::slice::from_ref(&event)).await;
+        Ok(visible(read.as_ref(), &cols, new))
+    }
+
+    /// Deletes an item (`DELETE /api/items/:slug/:id`): 404 when missing or unreadable, 403 when
+    /// readable but no delete permission matches it.
+    pub async fn delete_item(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let tenant = subject.tenant_id();
+        let mut tx = self.db().begin().await?;
+        let info = load_active(&mut tx, tenant, slug).await?;
+        let at = now();
+        let cols = columns(&info);
+        let (key, old, _, _) = self
+            .target(&mut tx, subject, &info, &cols, id, Action::Delete, at)
+            .await?;
+        let mut delete = Query::delete();
+        delete
+            .from_table(Alias::new(info.physical_table.as_str()))
+            .and_where(key.condition(&cols)?);
+        if let Some(t) = tenant_scope(&info, tenant) {
+            delete.and_where(t);
+        }
+        tx.execute(&delete).await?;
+        let item = key.text();
+        if cols.iter().any(|c| c.role == Role::OwnerSide) {
+            set_side_owner(&mut tx, &info, &item, None).await?;
+        }
+        record_activity(&mut tx, subject, "item.delete", Some(slug), Some(&item)).await?;
+        let event = crate::outbox::record(
+            &mut tx,
+            subject,
+            slug,
+            workeros_core::EventAction::Delete,
+            item,
+            None,
+            Some(Json::Object(old)),
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        self.deliver(std::slice::from_ref(&event)).await;
+        Ok(())
+    }
+}
+
+/// The wire key of a body key (logical or wire name of a column).
+fn body_col<'c>(cols: &'c [Col], key: &str) -> Result<&'c Col, StoreError> {
+    let c = find_col(cols, key)
+        .ok_or_else(|| StoreError::validation(format!("unknown field `{key}`"), Some(key)))?;
+    if c.role == Role::Key && c.name != "id" {
+        return Err(StoreError::validation(
+            format!("primary key `{key}` cannot be changed"),
+            Some(key),
+        ));
+    }
+    if c.is_system() {
+        return Err(StoreError::Forbidden(format!(
+            "field `{key}` is set by the server and cannot be written"
+        )));
+    }
+    Ok(c)
+}
+
+/// A grant's presets as client-style values (variables resolved).
+fn presets_of(g: &Grant, subject: &Subject, at: OffsetDateTime) -> Map<String, Json> {
+    let mut out = Map::new();
+    for (k, v) in g.presets.iter().flatten() {
+        let v = match v {
+            Json::String(s) if s.starts_with('$') => {
+                workeros_dsl::variable_value(s, subject, at).unwrap_or_else(|| v.clone())
+            }
+            other => other.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    out
+}
+
+/// The first grant that accepts a write: the body's fields are in its allow-list, and the row
+/// built with its presets matches its filter and passes its validation rule. `build` makes the
+/// row (and its column values) from a grant's presets.
+#[allow(clippy::too_many_arguments)]
+fn first_accepting<'g>(
+    grants: impl Iterator<Item = &'g Grant>,
+    body: &Map<String, Json>,
+    cols: &[Col],
+    subject: &Subject,
+    at: OffsetDateTime,
+    slug: &str,
+    action: Action,
+    build: impl Fn(&Map<String, Json>) -> Result<(Sets, Map<String, Json>), StoreError>,
+) -> Result<(Sets, Map<String, Json>), StoreError> {
+    let (mut fields_failed, mut validation_failed) = (false, false);
+    let mut build_error = None;
+    for g in grants {
+        if !body
+            .keys()
+            .all(|k| find_col(cols, k).is_some_and(|c| g.fields.allows(&c.name)))
+        {
+            fields_failed = true;
+            continue;
+        }
+        // A row this grant cannot build (a required field its presets do not fill, a preset that
+        // no longer fits) fails this grant only; another may accept the write.
+        let (sets, row) = match build(&presets_of(g, subject, at)) {
+            Ok(built) => built,
+            Err(e) => {
+                build_error.get_or_insert(e);
+                continue;
+            }
+        };
+        // For an update this is the changed row: it must stay in the grant's scope.
+        if !g.matches(&row) {
+            continue;
+        }
+        if g.validation.as_ref().is_some_and(|v| !v.matches(&row)) {
+            validation_failed = true;
+            continue;
+        }
+        return Ok((sets, row));
+    }
+    match build_error {
+        Some(e) if !validation_failed => Err(e),
+        _ => Err(refusal(fields_failed, validation_failed, slug, action)),
+    }
+}
+
+/// Why a grant refused a write, worst first: the error to report when none accepts.
+fn refusal(fields: bool, validation: bool, slug: &str, action: Action) -> StoreError {
+    if validation {
+        StoreError::validation(
+            "the item does not pass the collection's validation rule",
+            None,
+        )
+    } else if fields {
+        StoreError::Forbidden(format!(
+            "you may not write some of these fields of `{slug}`"
+        ))
+    } else {
+        StoreError::Forbidden(format!(
+            "you may not {} this item of `{slug}`",
+            action.as_str()
+        ))
+    }
+}
+
+/// The values a write sets, converted: wire key → (column, converted value).
+type Sets = Vec<(String, String, Converted)>;
+
+/// Converts `body` (client keys) plus `presets` (over them) into column values.
+fn sets_of(
+    cols: &[Col],
+    body: &Map<String, Json>,
+    presets: &Map<String, Json>,
+    d: Dialect,
+) -> Result<Sets, StoreError> {
+    let mut out: Sets = Vec::new();
+    for (k, v) in body.iter().chain(presets.iter()) {
+        let c = body_col(cols, k)?;
+        let conv = convert(c, c.ty, v, d)?;
+        match out.iter_mut().find(|(key, _, _)| *key == c.key) {
+            Some(slot) => slot.2 = conv,
+            None => out.push((c.key.clone(), c.column.clone(), conv)),
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Checks that every relation value of `sets` names an existing item of its target collection
+    /// in the same tenant (422 otherwise). Values were converted to the target's key type.
+    async fn check_relations(
+        &self,
+        tx: &mut Tx,
+        tenant: &str,
+        info: &CollectionInfo,
+        sets: &Sets,
+    ) -> Result<(), StoreError> {
+        let d = tx.dialect();
+        for f in &info.fields {
+            let Some(to) = &f.to else { continue };
+            let Some((_, _, conv)) = sets.iter().find(|(k, _, _)| k == f.name.as_str()) else {
+                continue;
+            };
+            let keys: Vec<sea_query::Value> = match &conv.wire {
+                Json::Null => continue,
+                Json::Array(a) => a
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .filter_map(|s| uuid::Uuid::try_parse(s).ok())
+                    .map(|u| crate::value::uuid_value(u, d))
+                    .collect(),
+                _ => vec![conv.value.clone()],
+            };
+            if keys.is_empty() {
+                continue;
+            }
+            let target = if to.as_str() == info.slug.as_str() {
+                Some(info.clone())
+            } else {
+                load_in(tx, tenant, to.as_str())
+                    .await?
+                    .filter(|t| t.status == crate::CollectionStatus::Active)
+            };
+            let Some(target) = target else {
+                return Err(dangling(f.name.as_str(), to.as_str()));
+            };
+            for key in keys {
+                let mut q = Query::select();
+                q.expr(Expr::cust("1"))
+                    .from(Alias::new(target.physical_table.as_str()))
+                    .and_where(Expr::col(Alias::new(target.key_field())).eq(key));
+                if let Some(t) = tenant_scope(&target, tenant) {
+                    q.and_where(t);
+                }
+                if tx.fetch_all(&q).await?.is_empty() {
+                    return Err(dangling(f.name.as_str(), to.as_str()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn dangling(field: &str, to: &str) -> StoreError {
+    StoreError::validation(
+        format!("field `{field}` names an item of `{to}` that does not exist"),
+        Some(field),
+    )
+}
+
+/// Records (or with `None` forgets) the owner of an adopted item in `item_ownership`.
+async fn set_side_owner(
+    tx: &mut Tx,
+    info: &CollectionInfo,
+    item: &str,
+    owner: Option<&str>,
+) -> Result<(), StoreError> {
+    let scope = |q: &mut sea_query::DeleteStatement| {
+        q.from_table(Alias::new("item_ownership"))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(workeros_core::DEFAULT_TENANT))
+            .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
+            .and_where(Expr::col(Alias::new("item_id")).eq(item));
+    };
+    let mut del = Query::delete();
+    scope(&mut del);
+    tx.execute(&del).await?;
+    if let Some(owner) = owner {
+        tx.execute(
+            Query::insert()
+                .into_table(Alias::new("item_ownership"))
+                .columns(["tenant_id", "collection", "item_id", "owner_id"].map(Alias::new))
+                .values([
+                    Expr::val(workeros_core::DEFAULT_TENANT),
+                    Expr::val(info.slug.as_str()),
+                    Expr::val(item),
+                    Expr::val(owner),
+                ])
+                .map_err(StoreError::internal)?,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A written row as the subject may read it: masked by its read grants, or only its key when it
+/// may not read the row.
+fn visible(read: Option<&Access>, cols: &[Col], row: Map<String, Json>) -> Map<String, Json> {
+    match read {
+        Some(Access::All) => row,
+        Some(a @ Access::Grants(g)) if g.iter().any(|g| g.matches(&row)) => a.mask(cols, row),
+        _ => {
+            let mut m = Map::new();
+            if let Some(k) = cols.iter().find(|c| c.role == Role::Key)
+                && let Some(id) = row.get(&k.key)
+            {
+                m.insert(k.key.clone(), id.clone());
+            }
+            m
+        }
+    }
+}
+
+/// For an adopted table: whether the row keyed `key` matches `access`'s grants in SQL (on the
+/// stored values). Managed tables hold only values their fields decode, where the matcher and
+/// SQL agree, so for them (and for all access) this is `true` without a query.
+async fn sql_matches(
+    tx: &mut Tx,
+    info: &CollectionInfo,
+    cols: &[Col],
+    key: &Key,
+    access: Option<&Access>,
+) -> Result<bool, StoreError> {
+    let Some(access) = access else {
+        return Ok(false);
+    };
+    if !info.adopted {
+        return Ok(true);
+    }
+    let Some(cond) = access.condition(tx.dialect())? else {
+        return Ok(true);
+    };
+    let mut q = Query::select();
+    q.expr(Expr::cust("1"))
+        .from(Alias::new(info.physical_table.as_str()))
+        .and_where(key.condition(cols)?)
+        .and_where(cond);
+    Ok(!tx.fetch_all(&q).await?.is_empty())
+}
+
+/// Reads one row in its wire form (locked on PostgreSQL when `lock`); `None` when missing.
+pub(crate) async fn row_by_key(
+    tx: &mut Tx,
+    info: &CollectionInfo,
+    cols: &[Col],
+    tenant: &str,
+    key: &Key,
+    lock: bool,
+) -> Result<Option<Map<String, Json>>, StoreError> {
+    let d = tx.dialect();
+    let mut q = select_of(info, cols, d);
+    q.and_where(key.condition(cols)?);
+    if let Some(t) = tenant_scope(info, tenant) {
+        q.and_where(t);
+    }
+    if lock && d == Dialect::Postgres {
+        q.lock_exclusive();
+    }
+    let rows = tx.fetch_all(&q).await?;
+    rows.iter()
+        .next()
+        .map(|r| decode_row(info, r, cols))
+        .transpose()
+}
