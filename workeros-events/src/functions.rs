@@ -22,23 +22,23 @@
 //! given).
 
 use crate::EventsError;
+use crate::cron::parse_cron;
 use crate::jobs::{
     Job as Work, PENDING, Stop, Workers, claim_due, dispatch_loop, jittered, next_delay, pump,
 };
+use crate::trigger::EventTrigger;
 use futures::future::BoxFuture;
-use sea_query::{Alias, Expr, ExprTrait, Order, Query, Table, TableCreateStatement};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
-use workeros_core::{Event, EventAction};
+use workeros_core::Event;
 use workeros_dsl::{BoundFilter, Dialect};
-use workeros_store::migrate::{ColumnKind as K, col};
 use workeros_store::values::{RowRef, json_value, now, ts_null, ts_value, uuid_null, uuid_value};
 use workeros_store::{Db, Store};
 
@@ -47,20 +47,9 @@ pub type Outcome = Result<(), String>;
 
 /// An event function's handler.
 pub type EventHandler = Arc<dyn Fn(EventCall) -> BoxFuture<'static, Outcome> + Send + Sync>;
+
 /// A cron function's handler.
 pub type CronHandler = Arc<dyn Fn(Tick) -> BoxFuture<'static, Outcome> + Send + Sync>;
-
-/// Which events an event function receives.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventTrigger {
-    /// Collection slugs; empty: all.
-    pub collections: Vec<String>,
-    /// Actions; empty: all.
-    pub actions: Vec<EventAction>,
-    /// A DSL filter (text or JSON form) on the row after the write (before it, for deletes),
-    /// checked against each of `collections` (so it needs them).
-    pub filter: Option<Json>,
-}
 
 /// What an event function is called with.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +98,7 @@ pub struct FunctionsConfig {
 impl Default for FunctionsConfig {
     fn default() -> Self {
         Self {
-            schedule: crate::webhooks::DEFAULT_SCHEDULE.to_vec(),
+            schedule: crate::jobs::DEFAULT_SCHEDULE.to_vec(),
             lease: Duration::from_secs(300),
             poll: Duration::from_secs(1),
             concurrency: 16,
@@ -143,52 +132,6 @@ pub struct Run {
     pub created_at: String,
     /// When it last changed.
     pub updated_at: String,
-}
-
-pub(crate) fn functions_v2(d: Dialect) -> Vec<TableCreateStatement> {
-    vec![
-        Table::create()
-            .table(Alias::new("function_runs"))
-            .if_not_exists()
-            .col(col("id", K::Uuid, d).not_null().primary_key())
-            .col(col("function", K::Text, d).not_null())
-            .col(col("event_id", K::Uuid, d))
-            .col(col("slot", K::Ts, d))
-            .col(col("payload", K::Json, d))
-            .col(col("state", K::Text, d).not_null())
-            .col(col("attempts", K::BigInt, d).not_null())
-            .col(col("next_at", K::Ts, d).not_null())
-            .col(col("lease_until", K::Ts, d))
-            .col(col("claim", K::Uuid, d))
-            .col(col("last_error", K::Text, d))
-            .col(col("created_at", K::Ts, d).not_null())
-            .col(col("updated_at", K::Ts, d).not_null())
-            .to_owned(),
-    ]
-}
-
-pub(crate) fn functions_v2_indexes() -> Vec<sea_query::IndexCreateStatement> {
-    use workeros_store::migrate::index;
-    vec![
-        index(
-            "function_runs_event",
-            "function_runs",
-            &["function", "event_id"],
-            true,
-        ),
-        index(
-            "function_runs_slot",
-            "function_runs",
-            &["function", "slot"],
-            true,
-        ),
-        index(
-            "function_runs_due",
-            "function_runs",
-            &["state", "next_at"],
-            false,
-        ),
-    ]
 }
 
 struct EventFn {
@@ -262,60 +205,6 @@ fn valid_name(name: &str) -> Result<(), EventsError> {
             format!("function name `{name}`: use 1 to 100 letters, digits, `_`, `-`, `.` or `:`"),
         ))
     }
-}
-
-/// Parses a cron expression: five fields (minute first) or six (second first).
-pub fn parse_cron(expr: &str) -> Result<cron::Schedule, EventsError> {
-    let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {expr}"),
-        6 => expr.to_owned(),
-        _ => {
-            return Err(EventsError::invalid(
-                "schedule",
-                format!("`{expr}` is not a cron expression of five or six fields"),
-            ));
-        }
-    };
-    cron::Schedule::from_str(&full)
-        .map_err(|e| EventsError::invalid("schedule", format!("`{expr}` does not parse: {e}")))
-}
-
-fn to_chrono(t: OffsetDateTime) -> Option<chrono::DateTime<chrono::Utc>> {
-    let nanos = t.unix_timestamp_nanos();
-    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
-    let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?;
-    chrono::DateTime::from_timestamp(secs, sub)
-}
-
-fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.timestamp_nanos_opt()?)).ok()
-}
-
-/// The shortest gap between the next few slots of `schedule` (`None`: fewer than two).
-pub(crate) fn min_gap(schedule: &cron::Schedule) -> Option<Duration> {
-    let next: Vec<_> = schedule.upcoming(chrono::Utc).take(6).collect();
-    next.iter()
-        .zip(next.iter().skip(1))
-        .filter_map(|(a, b)| (*b - *a).to_std().ok())
-        .min()
-}
-
-/// The slots of `schedule` in `(from, to]`, oldest first (at most 1,000).
-pub fn slots(
-    schedule: &cron::Schedule,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-) -> Vec<OffsetDateTime> {
-    let (Some(f), Some(t)) = (to_chrono(from), to_chrono(to)) else {
-        return Vec::new();
-    };
-    schedule
-        .after(&f)
-        .take_while(|s| *s <= t)
-        .take(1_000)
-        .filter_map(from_chrono)
-        .collect()
 }
 
 impl Functions {
@@ -436,7 +325,7 @@ impl Functions {
             .map_err(EventsError::internal)?
             .clone();
         for c in &crons {
-            let since = crate::jobs::resume_after(
+            let since = crate::cron::resume_after(
                 self.db(),
                 "function_runs",
                 "function",
@@ -588,7 +477,7 @@ impl Functions {
         for c in &crons {
             let since = c.since.lock().ok().and_then(|s| *s).unwrap_or(to);
             let (due, reached) =
-                crate::jobs::due_slots(&c.schedule, since, to, self.inner.config.catch_up);
+                crate::cron::due_slots(&c.schedule, since, to, self.inner.config.catch_up);
             for slot in due {
                 let n = self
                     .db()

@@ -16,7 +16,9 @@
 //! address inside. Hosts the operator allow-lists ([`Allow`], `WORKEROS_WEBHOOK_ALLOW`) are
 //! exempt: by name, or by address range.
 
+use crate::EventsError;
 use reqwest::Url;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -413,4 +415,52 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     } else {
         "the request failed".into()
     }
+}
+
+/// Most custom headers per webhook.
+pub const MAX_HEADERS: usize = 20;
+
+const HEADER_DENY: [&str; 9] = [
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+];
+
+pub(crate) fn check_headers(h: &BTreeMap<String, String>) -> Result<(), EventsError> {
+    if h.len() > MAX_HEADERS {
+        return Err(EventsError::invalid(
+            "headers",
+            format!("at most {MAX_HEADERS} headers"),
+        ));
+    }
+    for (name, value) in h {
+        let lower = name.to_ascii_lowercase();
+        let token = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token || lower.starts_with("webhook-") || HEADER_DENY.contains(&lower.as_str()) {
+            return Err(EventsError::invalid(
+                "headers",
+                format!(
+                    "header `{name}` cannot be set: use a token name other than `webhook-*`, \
+                     `content-type` and hop-by-hop headers"
+                ),
+            ));
+        }
+        if value.len() > 4096 || value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+            return Err(EventsError::invalid(
+                "headers",
+                format!("the value of header `{name}` has control characters or is too long"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -15,6 +15,18 @@ use workeros_dsl::Dialect;
 use workeros_store::values::{now, ts_value, uuid_value};
 use workeros_store::{Db, Rows};
 
+/// The retry schedule of the Standard Webhooks reference senders: the delay before each attempt.
+pub const DEFAULT_SCHEDULE: [Duration; 8] = [
+    Duration::ZERO,
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(10 * 3600),
+];
+
 /// The state of a row that still has attempts to make.
 pub(crate) const PENDING: &str = "pending";
 
@@ -371,54 +383,6 @@ pub(crate) fn stamp_of<'a>(updated: impl Iterator<Item = &'a str>) -> (i64, Opti
         }
     }
     (n, newest.map(str::to_owned))
-}
-
-/// Where a schedule resumes that this instance has not looked at yet: the newest `slot` of
-/// `table` where `key` is `value` (whichever instance made it), or `at` for a schedule never
-/// run (it starts now).
-pub(crate) async fn resume_after(
-    db: &Db,
-    table: &str,
-    key: &str,
-    value: sea_query::Value,
-    at: time::OffsetDateTime,
-) -> Result<time::OffsetDateTime, EventsError> {
-    let rows = db
-        .fetch_all(
-            Query::select()
-                .column(Alias::new("slot"))
-                .from(Alias::new(table))
-                .and_where(Expr::col(Alias::new(key)).eq(value))
-                .and_where(Expr::col(Alias::new("slot")).is_not_null())
-                .order_by(Alias::new("slot"), Order::Desc)
-                .limit(1),
-        )
-        .await?;
-    let last = rows
-        .iter()
-        .next()
-        .map(|r| r.ts("slot"))
-        .transpose()?
-        .flatten();
-    Ok(last.unwrap_or(at))
-}
-
-/// The slots of `schedule` after `since` (at most `catch_up` before `to`) up to `to`, and where
-/// the next round goes on: `to`, or after the last slot when a round hits the 1,000-slot cap.
-pub(crate) fn due_slots(
-    schedule: &cron::Schedule,
-    since: time::OffsetDateTime,
-    to: time::OffsetDateTime,
-    catch_up: Duration,
-) -> (Vec<time::OffsetDateTime>, time::OffsetDateTime) {
-    let from = Ord::max(since, to - catch_up);
-    let due = crate::functions::slots(schedule, from, to);
-    let reached = if due.len() >= 1_000 {
-        due.last().copied().unwrap_or(to)
-    } else {
-        to
-    };
-    (due, reached)
 }
 
 /// Runs `jobs` on their own tasks and returns their outputs (a job that panicked gives none):

@@ -60,6 +60,8 @@
 //! # }).unwrap();
 //! ```
 
+mod admin;
+mod cron;
 mod error;
 pub mod flows;
 pub mod functions;
@@ -68,40 +70,17 @@ pub mod guard;
 pub mod http;
 mod jobs;
 pub mod realtime;
+mod schema;
 pub mod signing;
 mod trigger;
 pub mod webhooks;
 
 pub use error::EventsError;
 pub use flows::{Flows, FlowsConfig};
-pub use functions::{EventTrigger, Functions, FunctionsConfig};
+pub use functions::{Functions, FunctionsConfig};
 pub use guard::{Allow, Guard};
 pub use jobs::Workers;
 pub use realtime::{Broadcast, Frame, Realtime, RealtimeConfig, Subscribe, Subscription};
-pub use webhooks::{WebhookConfig, Webhooks, migrate};
-
-/// The tenant of an admin managing `what` (webhooks, flows); 401 anonymous, 403 others.
-pub(crate) fn admin_tenant<'a>(
-    subject: &'a workeros_core::Subject,
-    what: &str,
-) -> Result<&'a str, EventsError> {
-    if subject.is_anonymous() {
-        return Err(EventsError::Anonymous);
-    }
-    if !subject.is_admin() {
-        return Err(EventsError::Forbidden(format!(
-            "managing {what} needs the admin role"
-        )));
-    }
-    Ok(subject.tenant_id())
-}
-
-/// The subject `who` (webhooks, flows, functions) checks filters and writes as: an admin of
-/// `tenant`, named `workeros:<who>`.
-pub(crate) fn system_subject(who: &str, tenant: &str) -> workeros_core::Subject {
-    workeros_core::Subject::user(
-        workeros_core::User::new(format!("workeros:{who}"))
-            .with_roles([workeros_core::roles::ADMIN]),
-    )
-    .with_tenant(tenant)
-}
+pub use schema::migrate;
+pub use trigger::EventTrigger;
+pub use webhooks::{WebhookConfig, Webhooks};

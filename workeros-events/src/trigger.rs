@@ -2,7 +2,7 @@
 //! collection's rows, checked when configured and bound for matching, and the match itself.
 
 use crate::EventsError;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 use workeros_core::{Event, EventAction};
 use workeros_dsl::BoundFilter;
 use workeros_store::Store;
@@ -24,7 +24,7 @@ pub(crate) async fn check(
             "a filter needs `collections`: it is checked against their fields",
         ));
     }
-    let admin = crate::system_subject(who, tenant);
+    let admin = crate::admin::system_subject(who, tenant);
     for c in collections {
         let rules = store.read_rules(tenant, c).await?;
         if let Some(f) = filter {
@@ -45,7 +45,7 @@ pub(crate) async fn bind(
     collection: &str,
     filter: &Json,
 ) -> Result<Option<BoundFilter>, EventsError> {
-    let admin = crate::system_subject(who, tenant);
+    let admin = crate::admin::system_subject(who, tenant);
     let at = now();
     let checked = async {
         let rules = store.read_rules(tenant, collection).await?;
@@ -86,4 +86,29 @@ pub(crate) fn passes(
         (Some(f), Some(row)) => f.matches(row),
         _ => false,
     }
+}
+
+/// Which events an event function receives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventTrigger {
+    /// Collection slugs; empty: all.
+    pub collections: Vec<String>,
+    /// Actions; empty: all.
+    pub actions: Vec<EventAction>,
+    /// A DSL filter (text or JSON form) on the row after the write (before it, for deletes),
+    /// checked against each of `collections` (so it needs them).
+    pub filter: Option<Json>,
+}
+
+/// The `data` of an event's payload (also a flow's trigger data).
+pub(crate) fn event_data(e: &Event) -> Json {
+    json!({
+        "event": e.id,
+        "collection": e.collection,
+        "action": e.action.as_str(),
+        "key": e.item_id,
+        "item": e.data,
+        "previous": e.previous,
+        "actor": e.actor,
+    })
 }

@@ -1,32 +1,23 @@
-//! Realtime: committed events judged per subscriber in memory, and custom broadcasts.
-//!
-//! [`Realtime`] is an [`EventSink`]: register it on the [`Store`] and every committed write
-//! reaches the subscribers of its tenant and collection. For each event and each subscriber the
-//! subscriber's read permissions and its own filter are evaluated with the DSL matcher against
-//! the row (before and after, for updates), and the row is presented as the items API would
-//! present it to that subscriber. Nothing is read from the database per subscriber.
-//!
-//! Subscribers whose bound permissions, own filter and event types are identical share a
-//! *group*: one judgement and one serialised frame serve them all. Groups whose filters require
-//! `field = value` (such as `owner_id = $user.id`) are indexed by that value, so an event only
-//! touches the groups that can match it.
-//!
-//! Each subscriber has a bounded queue. One that falls behind is cut off (its stream ends with an
-//! `error` frame; it reconnects with `Last-Event-ID` and resumes from the outbox), so it never
-//! slows the others nor grows memory.
+//! The [`Realtime`] hub: subscribing (checked like an items read, resumed from the outbox),
+//! publishing committed events to the topics, custom broadcasts, the [`Subscription`] a
+//! subscriber reads, and following the events of other instances on PostgreSQL.
 
+use super::frame::{
+    Broadcast, CREATE, DELETE, Frame, Subscribe, UPDATE, action_bit, is_custom_event_name,
+    pattern_matches, pattern_ok,
+};
+use super::topic::{Ending, Listener, Member, Outlet, Topic};
 use crate::EventsError;
 use async_trait::async_trait;
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use workeros_core::DEFAULT_TENANT;
 use workeros_core::{CoreError, Event, EventAction, EventSink, Subject};
-use workeros_dsl::{BoundFilter, CheckedFilter, EqKey, Equality, ValueKind};
-use workeros_store::{AccessKey, ReadAccess, ReadRules, Store};
+use workeros_store::Store;
 
 /// Realtime settings.
 #[derive(Debug, Clone)]
@@ -58,106 +49,10 @@ impl Default for RealtimeConfig {
     }
 }
 
-/// One message to a subscriber (an SSE message): shared by every subscriber that receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    /// The SSE `id`: the event id. Custom broadcasts and control frames have none.
-    pub id: Option<Arc<str>>,
-    /// The SSE `event`: `create`, `update`, `delete`, a custom event name, `reset` or `error`.
-    pub event: Arc<str>,
-    /// The SSE `data`: JSON text.
-    pub data: Arc<str>,
-}
-
-impl Frame {
-    fn control(event: &str, code: &str, message: &str) -> Frame {
-        Frame {
-            id: None,
-            event: event.into(),
-            data: json!({ "code": code, "message": message })
-                .to_string()
-                .into(),
-        }
-    }
-}
-
-/// What a subscriber asks for.
-#[derive(Debug, Clone, Default)]
-pub struct Subscribe {
-    /// The collection whose item events it wants (`None`: custom broadcasts only).
-    pub collection: Option<String>,
-    /// Its own filter on the rows, in the text or JSON form of the DSL (checked like a
-    /// `GET /api/items` filter: only fields it may filter on).
-    pub filter: Option<Json>,
-    /// The event types: `create`, `update`, `delete` and custom event names (`ns:event`, or
-    /// `ns:*` for a whole namespace). `None`: the three item events.
-    pub events: Option<Vec<String>>,
-    /// The last event id it received, to resume after it.
-    pub last_event_id: Option<String>,
-}
-
-const CREATE: u8 = 1;
-const UPDATE: u8 = 2;
-const DELETE: u8 = 4;
-
-fn action_bit(a: EventAction) -> u8 {
-    match a {
-        EventAction::Create => CREATE,
-        EventAction::Update => UPDATE,
-        EventAction::Delete => DELETE,
-    }
-}
-
-/// Whether `name` is a custom event name: `namespace:event`, lowercase letters, digits, `_`,
-/// `-` and `.`, at most 100 characters.
-pub fn is_custom_event_name(name: &str) -> bool {
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-            })
-    };
-    name.len() <= 100
-        && name
-            .split_once(':')
-            .is_some_and(|(ns, ev)| ok(ns) && ok(ev))
-}
-
-/// A custom event pattern: a name, or `ns:*`.
-fn pattern_ok(p: &str) -> bool {
-    match p.strip_suffix(":*") {
-        Some(ns) => is_custom_event_name(&format!("{ns}:x")),
-        None => is_custom_event_name(p),
-    }
-}
-
-fn pattern_matches(p: &str, name: &str) -> bool {
-    match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => p == name,
-    }
-}
-
-/// A custom broadcast: a named event with any JSON payload, to the subscribers of a tenant that
-/// asked for it, optionally only to one user or to some roles.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Broadcast {
-    /// The tenant (`None`: the default tenant).
-    pub tenant: Option<String>,
-    /// The event name, `namespace:event`.
-    pub name: String,
-    /// The payload.
-    pub payload: Json,
-    /// Only this user receives it.
-    pub user: Option<String>,
-    /// Only subscribers with one of these roles receive it (empty: everyone who asked).
-    pub roles: Vec<String>,
-}
-
 /// The realtime hub. Cloning is cheap and shares everything.
 #[derive(Clone)]
 pub struct Realtime {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Realtime {
@@ -170,13 +65,13 @@ impl std::fmt::Debug for Realtime {
 
 type TopicKey = (String, String);
 
-struct Inner {
-    store: Store,
-    config: RealtimeConfig,
+pub(super) struct Inner {
+    pub(super) store: Store,
+    pub(super) config: RealtimeConfig,
     topics: Mutex<HashMap<TopicKey, Arc<Mutex<Topic>>>>,
-    broadcasts: Mutex<HashMap<String, Vec<Listener>>>,
-    next: AtomicU64,
-    count: AtomicUsize,
+    pub(super) broadcasts: Mutex<HashMap<String, Vec<Listener>>>,
+    pub(super) next: AtomicU64,
+    pub(super) count: AtomicUsize,
     /// Ids of events already published here (the local sink and another instance's notice
     /// carry the same events): a bounded memory.
     seen: Mutex<Seen>,
@@ -184,15 +79,15 @@ struct Inner {
 
 #[derive(Default)]
 struct Seen {
-    set: HashSet<uuid::Uuid>,
-    order: VecDeque<uuid::Uuid>,
+    pub(super) set: HashSet<uuid::Uuid>,
+    pub(super) order: VecDeque<uuid::Uuid>,
 }
 
 impl Seen {
     const CAP: usize = 65_536;
 
     /// Remembers `id`; false when it was already there.
-    fn insert(&mut self, id: uuid::Uuid) -> bool {
+    pub(super) fn insert(&mut self, id: uuid::Uuid) -> bool {
         if !self.set.insert(id) {
             return false;
         }
@@ -206,384 +101,13 @@ impl Seen {
     }
 }
 
-/// How a subscription ends when it is cut off: the final frame, and a wake-up for its reader.
-#[derive(Default)]
-struct Ending {
-    frame: OnceLock<Frame>,
-    wake: tokio::sync::Notify,
-}
-
-/// The sending half of one subscriber.
-#[derive(Clone)]
-struct Outlet {
-    tx: mpsc::Sender<Arc<Frame>>,
-    end: Arc<Ending>,
-}
-
-impl Outlet {
-    /// Ends the subscription: its reader gets what is queued, then `frame`, then nothing.
-    fn cut(&self, frame: Frame) {
-        let _ = self.end.frame.set(frame);
-        self.end.wake.notify_one();
-    }
-}
-
-/// A subscriber to custom broadcasts.
-struct Listener {
-    sid: u64,
-    user: Option<String>,
-    subject: Subject,
-    patterns: Vec<String>,
-    out: Outlet,
-}
-
-/// A subscriber to one collection.
-struct Member {
-    subject: Subject,
-    filter: Option<Json>,
-    actions: u8,
-    out: Outlet,
-    gid: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct GroupKey {
-    access: AccessKey,
-    filter: Option<(u64, Vec<String>)>,
-    actions: u8,
-}
-
-/// How subscribers judge rows: their read access, their own filter (checked and bound), the
-/// event types they asked for.
-#[derive(Clone)]
-struct Judge {
-    access: ReadAccess,
-    own: Option<(Arc<CheckedFilter>, BoundFilter)>,
-    actions: u8,
-}
-
-/// Subscribers that judge every row alike.
-struct Group {
-    key: GroupKey,
-    judge: Judge,
-    members: Vec<u64>,
-    eq: Option<Equality>,
-}
-
-impl Judge {
-    fn sees(
-        access: &ReadAccess,
-        own: Option<&BoundFilter>,
-        row: Option<&Map<String, Json>>,
-    ) -> bool {
-        row.is_some_and(|r| access.visible(r) && own.is_none_or(|f| f.matches(r)))
-    }
-
-    /// What these subscribers receive of `e`: the action they see it as, and the frame.
-    fn judge(&self, e: &Event, id: &Arc<str>) -> Option<Frame> {
-        let rebound;
-        let uses_now =
-            self.access.uses_now() || self.own.as_ref().is_some_and(|(c, _)| c.uses_now());
-        let (access, own) = if uses_now {
-            let at = time::OffsetDateTime::now_utc();
-            let a = self.access.at(at).ok()?;
-            let o = self
-                .own
-                .as_ref()
-                .map(|(c, _)| c.bind(self.access.subject(), at));
-            rebound = (a, o);
-            (&rebound.0, rebound.1.as_ref())
-        } else {
-            (&self.access, self.own.as_ref().map(|(_, b)| b))
-        };
-        let before = Judge::sees(access, own, e.previous.as_ref().and_then(Json::as_object));
-        let after = Judge::sees(access, own, e.data.as_ref().and_then(Json::as_object));
-        let seen_as = match (e.action, before, after) {
-            (EventAction::Create, _, true) | (EventAction::Update, false, true) => {
-                EventAction::Create
-            }
-            (EventAction::Update, true, true) => EventAction::Update,
-            (EventAction::Update, true, false) | (EventAction::Delete, true, _) => {
-                EventAction::Delete
-            }
-            _ => return None,
-        };
-        if self.actions & action_bit(seen_as) == 0 {
-            return None;
-        }
-        let name = seen_as.as_str();
-        let body = match (seen_as, e.data.as_ref().and_then(Json::as_object)) {
-            (EventAction::Delete, _) | (_, None) => json!({
-                "collection": e.collection,
-                "action": name,
-                "key": e.item_id,
-            }),
-            (_, Some(row)) => json!({
-                "collection": e.collection,
-                "action": name,
-                "key": e.item_id,
-                "data": access.present(row),
-            }),
-        };
-        Some(Frame {
-            id: Some(id.clone()),
-            event: name.into(),
-            data: body.to_string().into(),
-        })
-    }
-}
-
-type FieldIndex = HashMap<(Arc<str>, ValueKind), HashMap<EqKey, Vec<u64>>>;
-
-/// The subscribers of one collection of one tenant.
-struct Topic {
-    serial: u64,
-    members: HashMap<u64, Member>,
-    groups: HashMap<u64, Group>,
-    by_key: HashMap<GroupKey, u64>,
-    index: FieldIndex,
-    scan: Vec<u64>,
-    /// Checked own filters by their text, so that equal filters share one id (and a group).
-    filters: HashMap<String, Arc<CheckedFilter>>,
-    next_gid: u64,
-}
-
-impl Topic {
-    fn new(serial: u64) -> Self {
-        Self {
-            serial,
-            members: HashMap::new(),
-            groups: HashMap::new(),
-            by_key: HashMap::new(),
-            index: HashMap::new(),
-            scan: Vec::new(),
-            filters: HashMap::new(),
-            next_gid: 1,
-        }
-    }
-
-    /// Judges a subscriber under `rules` and puts it in its group (made if new); returns how the
-    /// group judges rows.
-    fn place(
-        &mut self,
-        sid: u64,
-        mut m: Member,
-        rules: &ReadRules,
-        at: time::OffsetDateTime,
-    ) -> Result<Judge, EventsError> {
-        let access = rules.access(&m.subject, at)?;
-        let own = match &m.filter {
-            None => None,
-            Some(f) => match access.check_filter(f)? {
-                None => None,
-                Some(checked) => {
-                    if self.filters.len() >= 10_000 {
-                        self.filters.clear();
-                    }
-                    let shared = self
-                        .filters
-                        .entry(f.to_string())
-                        .or_insert_with(|| Arc::new(checked))
-                        .clone();
-                    let bound = shared.bind(&m.subject, at);
-                    Some((shared, bound))
-                }
-            },
-        };
-        let key = GroupKey {
-            access: access.key().clone(),
-            filter: own.as_ref().map(|(c, _)| {
-                (
-                    c.id(),
-                    c.binding_key(&m.subject)
-                        .iter()
-                        .map(|v| v.as_ref().map_or_else(String::new, Json::to_string))
-                        .collect(),
-                )
-            }),
-            actions: m.actions,
-        };
-        let gid = match self.by_key.get(&key) {
-            Some(g) => *g,
-            None => {
-                let gid = self.next_gid;
-                self.next_gid += 1;
-                let eq = own
-                    .as_ref()
-                    .and_then(|(_, b)| b.equalities().into_iter().next())
-                    .or_else(|| access.equalities().into_iter().next());
-                match &eq {
-                    Some(e) => self
-                        .index
-                        .entry((e.key.clone(), e.kind))
-                        .or_default()
-                        .entry(e.value.clone())
-                        .or_default()
-                        .push(gid),
-                    None => self.scan.push(gid),
-                }
-                self.by_key.insert(key.clone(), gid);
-                self.groups.insert(
-                    gid,
-                    Group {
-                        key,
-                        judge: Judge {
-                            access,
-                            own,
-                            actions: m.actions,
-                        },
-                        members: Vec::new(),
-                        eq,
-                    },
-                );
-                gid
-            }
-        };
-        let g = self
-            .groups
-            .get_mut(&gid)
-            .ok_or_else(|| EventsError::internal("a group left its topic"))?;
-        g.members.push(sid);
-        let judge = g.judge.clone();
-        m.gid = gid;
-        self.members.insert(sid, m);
-        Ok(judge)
-    }
-
-    /// Takes a subscriber out (its group goes when it was the last).
-    fn remove(&mut self, sid: u64) -> Option<Member> {
-        let m = self.members.remove(&sid)?;
-        let empty = match self.groups.get_mut(&m.gid) {
-            Some(g) => {
-                g.members.retain(|s| *s != sid);
-                g.members.is_empty()
-            }
-            None => false,
-        };
-        if empty && let Some(g) = self.groups.remove(&m.gid) {
-            self.by_key.remove(&g.key);
-            match &g.eq {
-                Some(e) => {
-                    if let Some(values) = self.index.get_mut(&(e.key.clone(), e.kind)) {
-                        if let Some(list) = values.get_mut(&e.value) {
-                            list.retain(|x| *x != m.gid);
-                            if list.is_empty() {
-                                values.remove(&e.value);
-                            }
-                        }
-                        if values.is_empty() {
-                            self.index.remove(&(e.key.clone(), e.kind));
-                        }
-                    }
-                }
-                None => self.scan.retain(|x| *x != m.gid),
-            }
-        }
-        Some(m)
-    }
-
-    /// The collection's rules changed: every subscriber is judged again (one that may no longer
-    /// read the collection, or whose filter no longer checks, is cut off).
-    fn rebuild(&mut self, rules: &ReadRules) {
-        let at = time::OffsetDateTime::now_utc();
-        let members: Vec<(u64, Member)> = self.members.drain().collect();
-        self.groups.clear();
-        self.by_key.clear();
-        self.index.clear();
-        self.scan.clear();
-        self.filters.clear();
-        self.serial = rules.serial();
-        for (sid, m) in members {
-            let out = m.out.clone();
-            if let Err(e) = self.place(sid, m, rules, at) {
-                out.cut(Frame::control("error", e.code().as_str(), &e.to_string()));
-            }
-        }
-    }
-
-    /// Cuts every subscriber off with `frame` (the collection is gone).
-    fn close_all(&mut self, frame: &Frame) {
-        for (_, m) in self.members.drain() {
-            m.out.cut(frame.clone());
-        }
-        self.groups.clear();
-        self.by_key.clear();
-        self.index.clear();
-        self.scan.clear();
-    }
-
-    /// The groups that can see `e`: unindexed ones, and indexed ones whose value the row (before
-    /// or after) has.
-    fn candidates(&self, e: &Event) -> Vec<u64> {
-        let mut out = self.scan.clone();
-        let rows = [
-            e.data.as_ref().and_then(Json::as_object),
-            e.previous.as_ref().and_then(Json::as_object),
-        ];
-        for ((field, kind), values) in &self.index {
-            for row in rows.iter().flatten() {
-                if let Some(k) = row.get(&**field).and_then(|v| EqKey::of(*kind, v))
-                    && let Some(gids) = values.get(&k)
-                {
-                    out.extend_from_slice(gids);
-                }
-            }
-        }
-        if !self.index.is_empty() {
-            out.sort_unstable();
-            out.dedup();
-        }
-        out
-    }
-
-    /// Sends `e` to every subscriber that may see it; returns the frames queued.
-    fn dispatch(&mut self, e: &Event) -> usize {
-        let id: Arc<str> = e.id.to_string().into();
-        let mut sent = 0;
-        let mut slow = Vec::new();
-        let mut gone = Vec::new();
-        for gid in self.candidates(e) {
-            let Some(g) = self.groups.get(&gid) else {
-                continue;
-            };
-            let Some(frame) = g.judge.judge(e, &id) else {
-                continue;
-            };
-            let frame = Arc::new(frame);
-            for sid in &g.members {
-                let Some(m) = self.members.get(sid) else {
-                    continue;
-                };
-                match m.out.tx.try_send(frame.clone()) {
-                    Ok(()) => sent += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) => slow.push(*sid),
-                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*sid),
-                }
-            }
-        }
-        for sid in slow {
-            if let Some(m) = self.remove(sid) {
-                m.out.cut(Frame::control(
-                    "error",
-                    "slow_consumer",
-                    "the stream fell behind and was closed: reconnect with Last-Event-ID to resume",
-                ));
-            }
-        }
-        for sid in gone {
-            self.remove(sid);
-        }
-        sent
-    }
-}
-
 /// A live subscription: the frames for one subscriber, in order.
 pub struct Subscription {
     backlog: VecDeque<Arc<Frame>>,
-    replayed: HashSet<Arc<str>>,
-    rx: mpsc::Receiver<Arc<Frame>>,
-    end: Arc<Ending>,
-    ended: bool,
+    pub(super) replayed: HashSet<Arc<str>>,
+    pub(super) rx: mpsc::Receiver<Arc<Frame>>,
+    pub(super) end: Arc<Ending>,
+    pub(super) ended: bool,
     _guard: Guard,
 }
 
@@ -665,11 +189,11 @@ impl Subscription {
 }
 
 /// Takes a subscriber out of the hub when its subscription is dropped.
-struct Guard {
-    inner: Weak<Inner>,
-    sid: u64,
-    topic: Option<TopicKey>,
-    tenant: Option<String>,
+pub(super) struct Guard {
+    pub(super) inner: Weak<Inner>,
+    pub(super) sid: u64,
+    pub(super) topic: Option<TopicKey>,
+    pub(super) tenant: Option<String>,
 }
 
 impl Drop for Guard {

@@ -1,0 +1,236 @@
+//! The events component's tables (webhooks and their deliveries, function runs, flows and their
+//! runs) and [`migrate`], which makes them and registers the webhook dispatcher's outbox cursor.
+
+use crate::EventsError;
+use crate::webhooks::CONSUMER;
+use sea_query::{Alias, Table, TableCreateStatement};
+use workeros_dsl::Dialect;
+use workeros_store::Db;
+use workeros_store::migrate::{ColumnKind as K, Migration, col, index, no_statements};
+
+/// The events component's migrations (webhooks, and the flows and functions that come after).
+pub(crate) const EVENTS: &[Migration] = &[
+    Migration {
+        version: 1,
+        tables: events_v1,
+        indexes: events_v1_indexes,
+        statements: no_statements,
+    },
+    Migration {
+        version: 2,
+        tables: functions_v2,
+        indexes: functions_v2_indexes,
+        statements: no_statements,
+    },
+    Migration {
+        version: 3,
+        tables: flows_v3,
+        indexes: flows_v3_indexes,
+        statements: no_statements,
+    },
+];
+
+/// Creates or upgrades the events component's tables and registers its outbox consumers (events
+/// committed from then on are dispatched); idempotent and safe under concurrent starts. Run
+/// after [`workeros_store::migrate`], before serving writes. Returns the versions it applied.
+pub async fn migrate(db: &Db) -> Result<Vec<i64>, EventsError> {
+    let applied = workeros_store::migrate::run(db, "events", EVENTS).await?;
+    // Webhooks made before the first dispatch get the events committed from here on. (Flows
+    // and functions register when they start: a host that does not run them does not hold the
+    // outbox back.) A host that never runs the webhook workers drops this consumer
+    // (`Store::drop_consumer("webhooks")`) so that the outbox can be pruned.
+    workeros_store::register_consumer(db, CONSUMER).await?;
+    Ok(applied)
+}
+
+fn events_v1(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("webhooks"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("name", K::Text, d).not_null())
+            .col(col("url", K::Text, d).not_null())
+            .col(col("actions", K::Json, d).not_null())
+            .col(col("collections", K::Json, d).not_null())
+            .col(col("filter", K::Json, d))
+            .col(col("headers", K::Json, d).not_null())
+            .col(col("secret", K::Text, d).not_null())
+            .col(col("previous_secret", K::Text, d))
+            .col(col("previous_until", K::Ts, d))
+            .col(col("enabled", K::Bool, d).not_null())
+            .col(col("disabled_reason", K::Text, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("webhook_deliveries"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("webhook_id", K::Uuid, d).not_null())
+            .col(col("event_id", K::Uuid, d).not_null())
+            .col(col("event_type", K::Text, d).not_null())
+            .col(col("payload", K::Text, d).not_null())
+            .col(col("state", K::Text, d).not_null())
+            .col(col("attempts", K::BigInt, d).not_null())
+            .col(col("tries", K::BigInt, d).not_null())
+            .col(col("next_at", K::Ts, d).not_null())
+            .col(col("lease_until", K::Ts, d))
+            .col(col("claim", K::Uuid, d))
+            .col(col("last_status", K::BigInt, d))
+            .col(col("last_error", K::Text, d))
+            .col(col("last_duration_ms", K::BigInt, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("webhook_attempts"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("delivery_id", K::Uuid, d).not_null())
+            .col(col("attempt", K::BigInt, d).not_null())
+            .col(col("started_at", K::Ts, d).not_null())
+            .col(col("status", K::BigInt, d))
+            .col(col("error", K::Text, d))
+            .col(col("duration_ms", K::BigInt, d).not_null())
+            .to_owned(),
+    ]
+}
+
+fn events_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    vec![
+        index("webhooks_tenant", "webhooks", &["tenant_id"], false),
+        index(
+            "webhook_deliveries_once",
+            "webhook_deliveries",
+            &["webhook_id", "event_id"],
+            true,
+        ),
+        index(
+            "webhook_deliveries_due",
+            "webhook_deliveries",
+            &["state", "next_at"],
+            false,
+        ),
+        index(
+            "webhook_deliveries_log",
+            "webhook_deliveries",
+            &["webhook_id", "created_at"],
+            false,
+        ),
+        index(
+            "webhook_attempts_delivery",
+            "webhook_attempts",
+            &["delivery_id"],
+            false,
+        ),
+    ]
+}
+
+pub(crate) fn functions_v2(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("function_runs"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("function", K::Text, d).not_null())
+            .col(col("event_id", K::Uuid, d))
+            .col(col("slot", K::Ts, d))
+            .col(col("payload", K::Json, d))
+            .col(col("state", K::Text, d).not_null())
+            .col(col("attempts", K::BigInt, d).not_null())
+            .col(col("next_at", K::Ts, d).not_null())
+            .col(col("lease_until", K::Ts, d))
+            .col(col("claim", K::Uuid, d))
+            .col(col("last_error", K::Text, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+    ]
+}
+
+pub(crate) fn functions_v2_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    use workeros_store::migrate::index;
+    vec![
+        index(
+            "function_runs_event",
+            "function_runs",
+            &["function", "event_id"],
+            true,
+        ),
+        index(
+            "function_runs_slot",
+            "function_runs",
+            &["function", "slot"],
+            true,
+        ),
+        index(
+            "function_runs_due",
+            "function_runs",
+            &["state", "next_at"],
+            false,
+        ),
+    ]
+}
+
+pub(crate) fn flows_v3(d: Dialect) -> Vec<TableCreateStatement> {
+    vec![
+        Table::create()
+            .table(Alias::new("flows"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("name", K::Text, d).not_null())
+            .col(col("active", K::Bool, d).not_null())
+            .col(col("trigger", K::Json, d).not_null())
+            .col(col("operations", K::Json, d).not_null())
+            .col(col("secret", K::Text, d).not_null())
+            .col(col("hook_token_hash", K::Text, d).not_null())
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("flow_runs"))
+            .if_not_exists()
+            .col(col("id", K::Uuid, d).not_null().primary_key())
+            .col(col("flow_id", K::Uuid, d).not_null())
+            .col(col("tenant_id", K::Text, d).not_null())
+            .col(col("trigger", K::Text, d).not_null())
+            .col(col("event_id", K::Uuid, d))
+            .col(col("slot", K::Ts, d))
+            .col(col("data", K::Json, d))
+            .col(col("state", K::Text, d).not_null())
+            .col(col("claims", K::BigInt, d).not_null())
+            .col(col("steps", K::Json, d))
+            .col(col("error", K::Text, d))
+            .col(col("next_at", K::Ts, d).not_null())
+            .col(col("lease_until", K::Ts, d))
+            .col(col("claim", K::Uuid, d))
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("finished_at", K::Ts, d))
+            .to_owned(),
+    ]
+}
+
+pub(crate) fn flows_v3_indexes() -> Vec<sea_query::IndexCreateStatement> {
+    use workeros_store::migrate::index;
+    vec![
+        index("flows_tenant", "flows", &["tenant_id"], false),
+        index(
+            "flow_runs_event",
+            "flow_runs",
+            &["flow_id", "event_id"],
+            true,
+        ),
+        index("flow_runs_slot", "flow_runs", &["flow_id", "slot"], true),
+        index("flow_runs_due", "flow_runs", &["state", "next_at"], false),
+        index(
+            "flow_runs_log",
+            "flow_runs",
+            &["flow_id", "created_at"],
+            false,
+        ),
+    ]
+}

@@ -1,0 +1,140 @@
+//! The [`Webhooks`] handle: its state (the dispatcher's cache of targets, the wake-ups), its
+//! construction, its workers and the pruning they do.
+
+use super::model::{Webhook, WebhookConfig};
+use crate::EventsError;
+use crate::guard::Guard;
+use crate::jobs::Workers;
+use crate::signing::Secret;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use uuid::Uuid;
+use workeros_core::Event;
+use workeros_dsl::{BoundFilter, Dialect};
+use workeros_store::values::now;
+use workeros_store::{Db, Store};
+
+/// Webhooks of every tenant: the admin API, the dispatcher and the senders. Register it as an
+/// [`EventSink`](workeros_core::EventSink) so local writes wake the dispatcher at once, and run
+/// the workers with [`Webhooks::spawn_workers`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) store: Store,
+    pub(super) guard: Guard,
+    pub(super) config: WebhookConfig,
+    pub(super) dispatch_wake: Notify,
+    pub(super) send_wake: Notify,
+    /// The enabled webhooks of every tenant as the dispatcher last loaded them: reloaded at most
+    /// every `poll` and after a change through this instance.
+    pub(super) targets: tokio::sync::Mutex<Option<(Instant, Cached)>>,
+}
+
+/// The filters of the dispatcher's targets, checked against their collections.
+pub(super) type Filters = HashMap<(Uuid, String), Option<BoundFilter>>;
+
+/// The enabled webhooks and their bound filters, as the dispatcher caches them.
+pub(super) type Cached = (Arc<Vec<Target>>, Arc<Filters>);
+
+/// A webhook as the dispatcher and senders need it.
+pub(super) struct Target {
+    pub(super) webhook: Webhook,
+    pub(super) tenant: String,
+    pub(super) secrets: Vec<Secret>,
+}
+
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhooks")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl workeros_core::EventSink for Webhooks {
+    async fn deliver(&self, _events: &[Event]) -> Result<(), workeros_core::CoreError> {
+        // The events are in the outbox already; the dispatcher reads them from there.
+        self.inner.dispatch_wake.notify_one();
+        Ok(())
+    }
+}
+
+impl Webhooks {
+    /// Webhooks over `store`, sending through `guard`.
+    pub fn new(store: Store, guard: Guard, config: WebhookConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                guard,
+                config,
+                dispatch_wake: Notify::new(),
+                send_wake: Notify::new(),
+                targets: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The SSRF guard deliveries go through.
+    pub fn guard(&self) -> &Guard {
+        &self.inner.guard
+    }
+
+    pub(super) fn db(&self) -> &Db {
+        self.inner.store.db()
+    }
+
+    pub(super) fn d(&self) -> Dialect {
+        self.db().dialect()
+    }
+
+    /// Runs the dispatcher, the senders and the pruning until [`Workers::shutdown`] (or the
+    /// handle's drop).
+    pub fn spawn_workers(&self) -> Workers {
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
+        Workers::spawn(vec![
+            Box::new(move |stop| Box::pin(a.dispatch_loop(stop))),
+            Box::new(move |stop| Box::pin(b.send_loop(stop))),
+            Box::new(move |stop| Box::pin(c.prune_loop(stop))),
+        ])
+    }
+
+    /// Deletes finished deliveries (with their attempt logs) last changed before `before`, and
+    /// the outbox events older than [`WebhookConfig::outbox_retention`] that every consumer has
+    /// passed; returns how many rows went.
+    pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
+        let n = crate::jobs::prune_finished(
+            self.db(),
+            "webhook_deliveries",
+            "updated_at",
+            before,
+            &[("webhook_attempts", "delivery_id")],
+        )
+        .await?;
+        let events = self
+            .inner
+            .store
+            .prune_outbox(now() - self.inner.config.outbox_retention)
+            .await?;
+        Ok(n + events)
+    }
+
+    pub(super) async fn prune_loop(self, stop: crate::jobs::Stop) {
+        let c = &self.inner.config;
+        crate::jobs::every(stop, c.prune_every, "webhook and outbox pruning", || {
+            self.prune(now() - c.retention)
+        })
+        .await;
+    }
+}
