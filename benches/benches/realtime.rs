@@ -27,7 +27,7 @@ async fn hub() -> (Realtime, Vec<Subscription>, Vec<Subscription>) {
     let db = Db::connect("sqlite::memory:").await.unwrap();
     migrate(&db).await.unwrap();
     let store = Store::new(db);
-    let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
+    let admin = Subject::user(User::new("ann").with_roles([workeros_core::roles::ADMIN]));
     for slug in ["tasks", "notes"] {
         store
             .create_collection(

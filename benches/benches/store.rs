@@ -31,7 +31,7 @@ struct World {
 async fn world(t: &workeros_tests::stores::TestDb) -> World {
     migrate(&t.db).await.unwrap();
     let store = Store::new(t.db.clone());
-    let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
+    let admin = Subject::user(User::new("ann").with_roles([workeros_core::roles::ADMIN]));
     let info = store
         .create_collection(
             &admin,

@@ -47,7 +47,7 @@ async fn rig(url: Option<String>) -> Rig {
     migrate(&db).await.unwrap();
     workeros_events::migrate(&db).await.unwrap();
     let store = Store::new(db.clone());
-    let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
+    let admin = Subject::user(User::new("ann").with_roles([workeros_core::roles::ADMIN]));
     store
         .create_collection(
             &admin,
@@ -85,7 +85,7 @@ async fn rig(url: Option<String>) -> Rig {
 
 /// Commits `n` events (writes of 500 items), then times the workers delivering them.
 async fn deliver(r: &Rig, n: usize) -> Duration {
-    let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
+    let admin = Subject::user(User::new("ann").with_roles([workeros_core::roles::ADMIN]));
     for chunk in 0..n.div_ceil(500) {
         let items: Vec<serde_json::Value> = (0..500.min(n - chunk * 500))
             .map(|i| json!({"total": i}))

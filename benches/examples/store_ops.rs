@@ -27,7 +27,7 @@ fn main() {
         migrate(&db).await.unwrap();
         // A long TTL: callgrind slows the run far past the default second.
         let store = Store::with_cache_ttl(db.clone(), std::time::Duration::from_secs(3600));
-        let admin = Subject::user(User::new("admin").with_roles([workeros_core::roles::ADMIN]));
+        let admin = Subject::user(User::new("ann").with_roles([workeros_core::roles::ADMIN]));
         let info = store
             .create_collection(&admin, serde_json::from_value(json!({"slug": "posts", "ownerScoped": true,
                 "fields": [{"name": "title", "type": "text"}, {"name": "views", "type": "integer"}, {"name": "status", "type": "text"}]})).unwrap())

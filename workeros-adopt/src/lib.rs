@@ -25,7 +25,7 @@
 //! let db = workeros_store::Db::connect("sqlite://legacy.db").await?;
 //! workeros_store::migrate(&db).await?;
 //! let adopt = Adopt::new(workeros_store::Store::new(db));
-//! let admin = Subject::user(User::new("admin").with_roles([roles::ADMIN]));
+//! let admin = Subject::user(User::new("ann").with_roles([roles::ADMIN]));
 //! for t in adopt.tables(&admin).await? {
 //!     let report = adopt.inspect(&admin, &t.name).await?;
 //!     println!("{}: adoptable {} {:?}", report.table, report.adoptable, report.reason);

@@ -792,14 +792,11 @@ type Filters = HashMap<(String, String), Option<BoundFilter>>;
 
 /// Whether event function `f` receives `e`.
 fn wants(f: &EventFn, e: &Event, filters: &Filters) -> bool {
-    let t = &f.trigger;
-    let filter = t.filter.as_ref().map(|_| {
+    f.trigger.selects(e, || {
         filters
             .get(&(e.tenant.clone(), e.collection.clone()))
             .and_then(Option::as_ref)
-    });
-    let action_ok = t.actions.is_empty() || t.actions.contains(&e.action);
-    crate::trigger::passes(e, action_ok, &t.collections, filter)
+    })
 }
 
 fn insert_run(

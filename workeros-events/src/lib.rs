@@ -41,7 +41,7 @@
 //! let realtime = Realtime::new(store.clone(), RealtimeConfig::default());
 //! store.add_sink(Arc::new(realtime.clone()));
 //!
-//! let admin = Subject::user(User::new("admin").with_roles([roles::ADMIN]));
+//! let admin = Subject::user(User::new("ann").with_roles([roles::ADMIN]));
 //! let posts = serde_json::json!({"slug": "posts", "fields": [{"name": "title", "type": "text"}]});
 //! store.create_collection(&admin, serde_json::from_value(posts)?).await?;
 //!

@@ -1,5 +1,6 @@
-//! What webhooks, flows and functions share about choosing events: the DSL filter on a
-//! collection's rows, checked when configured and bound for matching, and the match itself.
+//! The one event selector webhooks, flows and event functions share, [`EventTrigger`]
+//! (collections, actions, a DSL filter on the row): checked when configured, bound for
+//! dispatch, matched; and the data an event hands to what it starts.
 
 use crate::EventsError;
 use serde_json::{Value as Json, json};
@@ -7,32 +8,6 @@ use workeros_core::{Event, EventAction};
 use workeros_dsl::BoundFilter;
 use workeros_store::Store;
 use workeros_store::values::now;
-
-/// Checks `filter` against each of `collections` of `tenant` (as the admin `who` acts as);
-/// every collection must exist. A filter needs collections: they give it its fields.
-pub(crate) async fn check(
-    store: &Store,
-    who: &str,
-    tenant: &str,
-    collections: &[String],
-    filter: Option<&Json>,
-    field: &'static str,
-) -> Result<(), EventsError> {
-    if filter.is_some() && collections.is_empty() {
-        return Err(EventsError::invalid(
-            field,
-            "a filter needs `collections`: it is checked against their fields",
-        ));
-    }
-    let admin = crate::admin::system_subject(who, tenant);
-    for c in collections {
-        let rules = store.read_rules(tenant, c).await?;
-        if let Some(f) = filter {
-            rules.access(&admin, now())?.check_filter(f)?;
-        }
-    }
-    Ok(())
-}
 
 /// `filter` checked against `collection` of `tenant` and bound, or `None` when it no longer
 /// checks there (the collection changed or went): then nothing of it matches, and a warning says
@@ -62,33 +37,8 @@ pub(crate) async fn bind(
     }
 }
 
-/// Whether `e` passes a trigger: its action allowed (`action_ok`), its collection among
-/// `collections` (empty: any), and, when the trigger has a filter (`Some`), the bound filter
-/// matching the row after the write (before it, for deletes). A filter that did not bind
-/// (`Some(None)`) matches nothing.
-pub(crate) fn passes(
-    e: &Event,
-    action_ok: bool,
-    collections: &[String],
-    filter: Option<Option<&BoundFilter>>,
-) -> bool {
-    if !action_ok || !(collections.is_empty() || collections.contains(&e.collection)) {
-        return false;
-    }
-    let Some(bound) = filter else {
-        return true;
-    };
-    let row = match e.action {
-        EventAction::Delete => e.previous.as_ref(),
-        _ => e.data.as_ref(),
-    };
-    match (bound, row.and_then(Json::as_object)) {
-        (Some(f), Some(row)) => f.matches(row),
-        _ => false,
-    }
-}
-
-/// Which events an event function receives.
+/// Which committed events start something: a webhook's deliveries, an event flow's runs, an
+/// event function's runs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventTrigger {
     /// Collection slugs; empty: all.
@@ -98,6 +48,104 @@ pub struct EventTrigger {
     /// A DSL filter (text or JSON form) on the row after the write (before it, for deletes),
     /// checked against each of `collections` (so it needs them).
     pub filter: Option<Json>,
+}
+
+impl EventTrigger {
+    /// A trigger from the wire, where actions are names (`create`, `update`, `delete`): an
+    /// unknown name is refused on `field`.
+    pub(crate) fn from_wire(
+        collections: &[String],
+        actions: &[String],
+        filter: Option<&Json>,
+        field: &'static str,
+    ) -> Result<Self, EventsError> {
+        let actions = actions
+            .iter()
+            .map(|a| {
+                EventAction::from_name(a).ok_or_else(|| {
+                    EventsError::invalid(
+                        field,
+                        format!("unknown event `{a}`: use `create`, `update` or `delete`"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            collections: collections.to_vec(),
+            actions,
+            filter: filter.cloned(),
+        })
+    }
+
+    /// Checks the filter against each collection of `tenant` (as the admin `who` acts as); every
+    /// collection must exist. A filter needs collections: they give it its fields. Errors name
+    /// `field`.
+    pub(crate) async fn check(
+        &self,
+        store: &Store,
+        who: &str,
+        tenant: &str,
+        field: &'static str,
+    ) -> Result<(), EventsError> {
+        if self.filter.is_some() && self.collections.is_empty() {
+            return Err(EventsError::invalid(
+                field,
+                "a filter needs `collections`: it is checked against their fields",
+            ));
+        }
+        let admin = crate::admin::system_subject(who, tenant);
+        for c in &self.collections {
+            let rules = store.read_rules(tenant, c).await?;
+            if let Some(f) = &self.filter {
+                rules.access(&admin, now())?.check_filter(f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The filter bound for each collection of `tenant` (see [`bind`]); empty without a filter.
+    pub(crate) async fn bind_each(
+        &self,
+        store: &Store,
+        who: &str,
+        tenant: &str,
+    ) -> Result<Vec<(String, Option<BoundFilter>)>, EventsError> {
+        let Some(filter) = &self.filter else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(self.collections.len());
+        for c in &self.collections {
+            out.push((c.clone(), bind(store, who, tenant, c, filter).await?));
+        }
+        Ok(out)
+    }
+
+    /// Whether `e` is one of these events: its action and collection among the trigger's
+    /// (empty: any), and, when the trigger has a filter, the filter bound for the event's
+    /// collection (`bound`, asked only then) matching the row after the write (before it, for
+    /// deletes). A filter that did not bind matches nothing.
+    pub(crate) fn selects<'b>(
+        &self,
+        e: &Event,
+        bound: impl FnOnce() -> Option<&'b BoundFilter>,
+    ) -> bool {
+        let action_ok = self.actions.is_empty() || self.actions.contains(&e.action);
+        let collection_ok = self.collections.is_empty() || self.collections.contains(&e.collection);
+        if !action_ok || !collection_ok {
+            return false;
+        }
+        if self.filter.is_none() {
+            return true;
+        }
+        let row = match e.action {
+            EventAction::Delete => e.previous.as_ref(),
+            _ => e.data.as_ref(),
+        };
+        match (bound(), row.and_then(Json::as_object)) {
+            (Some(f), Some(row)) => f.matches(row),
+            _ => false,
+        }
+    }
 }
 
 /// The `data` of an event's payload (also a flow's trigger data).

@@ -3,7 +3,8 @@
 
 use super::engine::{Flows, Loaded};
 use super::model::{
-    Created, Flow, FlowInput, FlowRun, MAX_FLOWS, MAX_OPERATIONS, Operation, Trigger,
+    Created, Flow, FlowInput, FlowRun, ItemScope, MAX_FLOWS, MAX_OPERATIONS, Operation,
+    OperationKind, Trigger,
 };
 use crate::EventsError;
 use crate::jobs::PENDING;
@@ -13,7 +14,7 @@ use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use uuid::Uuid;
-use workeros_core::{EventAction, Subject};
+use workeros_core::Subject;
 use workeros_store::values::{RowRef, bool_value, json_value, now, ts_value, uuid_value};
 
 pub(super) fn hash_token(token: &str) -> String {
@@ -22,16 +23,6 @@ pub(super) fn hash_token(token: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
-
-const KINDS: [&str; 7] = [
-    "condition",
-    "transform",
-    "log",
-    "request",
-    "webhook",
-    "email",
-    "item",
-];
 
 fn check_flow(
     trigger: &Trigger,
@@ -67,23 +58,7 @@ fn check_flow(
                 format!("operation key `{}` is used twice", o.key),
             ));
         }
-        if !KINDS.contains(&o.kind.as_str()) {
-            return Err(EventsError::invalid(
-                "operations",
-                format!(
-                    "operation `{}` has unknown type `{}`: use one of {}",
-                    o.key,
-                    o.kind,
-                    KINDS.join(", ")
-                ),
-            ));
-        }
-        if o.kind == "item"
-            && !matches!(
-                o.options.get("permissions").and_then(Json::as_str),
-                Some("admin" | "caller" | "public")
-            )
-        {
+        if o.kind == OperationKind::Item && ItemScope::of(o.options.get("permissions")).is_none() {
             return Err(EventsError::invalid(
                 "operations",
                 format!(
@@ -117,15 +92,8 @@ fn check_flow(
                 ));
             }
         }
-        Trigger::Event { actions, .. } => {
-            for a in actions {
-                if EventAction::from_name(a).is_none() {
-                    return Err(EventsError::invalid(
-                        "trigger",
-                        format!("unknown event `{a}`: use `create`, `update` or `delete`"),
-                    ));
-                }
-            }
+        Trigger::Event { .. } => {
+            trigger.events()?;
         }
         Trigger::Manual | Trigger::Webhook => {}
     }
@@ -219,7 +187,10 @@ pub(super) fn loaded_of(r: RowRef<'_>) -> Result<Loaded, EventsError> {
         Trigger::Schedule { cron } => crate::cron::parse_cron(cron).ok(),
         _ => None,
     };
+    // Saved flows were checked; one that no longer checks selects no event.
+    let events = flow.trigger.events().ok().flatten();
     Ok(Loaded {
+        events,
         flow,
         tenant: r.text("tenant_id")?.unwrap_or_default(),
         secret,
@@ -233,21 +204,10 @@ impl Flows {
         tenant: &str,
         trigger: &Trigger,
     ) -> Result<(), EventsError> {
-        if let Trigger::Event {
-            collections,
-            filter,
-            ..
-        } = trigger
-        {
-            crate::trigger::check(
-                &self.inner.store,
-                "flows",
-                tenant,
-                collections,
-                filter.as_ref(),
-                "trigger",
-            )
-            .await?;
+        if let Some(events) = trigger.events()? {
+            events
+                .check(&self.inner.store, "flows", tenant, "trigger")
+                .await?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use super::admin::{FLOW_COLUMNS, loaded_of};
 use super::engine::{Active, Flows, Loaded};
-use super::model::{CONSUMER, Trigger};
+use super::model::CONSUMER;
 use crate::EventsError;
 use crate::jobs::{PENDING, Stop, dispatch_loop};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -81,17 +81,14 @@ impl Flows {
     ) -> Result<HashMap<(Uuid, String), Option<BoundFilter>>, EventsError> {
         let mut filters = HashMap::new();
         for l in flows {
-            if let Trigger::Event {
-                collections,
-                filter: Some(f),
-                ..
-            } = &l.flow.trigger
+            let Some(events) = &l.events else {
+                continue;
+            };
+            for (c, bound) in events
+                .bind_each(&self.inner.store, "flows", &l.tenant)
+                .await?
             {
-                for c in collections {
-                    let bound =
-                        crate::trigger::bind(&self.inner.store, "flows", &l.tenant, c, f).await?;
-                    filters.insert((l.flow.id, c.clone()), bound);
-                }
+                filters.insert((l.flow.id, c), bound);
             }
         }
         Ok(filters)
@@ -202,12 +199,7 @@ pub(super) fn wants(
     e: &Event,
     filters: &HashMap<(Uuid, String), Option<BoundFilter>>,
 ) -> bool {
-    let Trigger::Event {
-        collections,
-        actions,
-        filter,
-    } = &l.flow.trigger
-    else {
+    let Some(events) = &l.events else {
         return false;
     };
     // A flow's own writes do not start flows: an event flow writing to its own collection
@@ -215,13 +207,12 @@ pub(super) fn wants(
     if e.actor.as_deref() == Some(FLOWS_ACTOR) {
         return false;
     }
-    let action_ok = actions.is_empty() || actions.iter().any(|a| a == e.action.as_str());
-    let filter = filter.as_ref().map(|_| {
-        filters
-            .get(&(l.flow.id, e.collection.clone()))
-            .and_then(Option::as_ref)
-    });
-    l.tenant == e.tenant && crate::trigger::passes(e, action_ok, collections, filter)
+    l.tenant == e.tenant
+        && events.selects(e, || {
+            filters
+                .get(&(l.flow.id, e.collection.clone()))
+                .and_then(Option::as_ref)
+        })
 }
 
 fn queue_run(

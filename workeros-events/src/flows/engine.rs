@@ -6,6 +6,7 @@ use crate::EventsError;
 use crate::guard::Guard;
 use crate::jobs::{Stop, Workers};
 use crate::signing::Secret;
+use crate::trigger::EventTrigger;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,8 @@ use workeros_store::{Db, Store};
 #[derive(Clone)]
 pub(super) struct Loaded {
     pub(super) flow: Flow,
+    /// The events its trigger selects (an `event` trigger).
+    pub(super) events: Option<EventTrigger>,
     pub(super) tenant: String,
     pub(super) secret: Secret,
     pub(super) schedule: Option<cron::Schedule>,

@@ -1,6 +1,8 @@
 //! What flows are on the wire: the trigger, the operations, the flow, its runs and their steps;
 //! the limits and [`FlowsConfig`].
 
+use crate::EventsError;
+use crate::trigger::EventTrigger;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::time::Duration;
@@ -101,15 +103,71 @@ pub enum Trigger {
     Webhook,
 }
 
+impl Trigger {
+    /// The events an `event` trigger selects (its action names checked; errors name
+    /// `trigger`); `None` for the other triggers.
+    pub(crate) fn events(&self) -> Result<Option<EventTrigger>, EventsError> {
+        match self {
+            Trigger::Event {
+                collections,
+                actions,
+                filter,
+            } => {
+                EventTrigger::from_wire(collections, actions, filter.as_ref(), "trigger").map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// What an operation does (its `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationKind {
+    /// Goes on when a DSL filter matches an object of the data chain.
+    Condition,
+    /// Produces its rendered `json`.
+    Transform,
+    /// Logs a message.
+    Log,
+    /// An HTTP request through the SSRF guard.
+    Request,
+    /// A Standard Webhooks-signed request through the SSRF guard.
+    Webhook,
+    /// An email through the host's sender.
+    Email,
+    /// Creates or updates an item through the store's permission pipeline.
+    Item,
+}
+
+/// Whom an `item` operation writes as (its `permissions` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemScope {
+    /// The tenant's admin (`workeros:flows`); its writes start no flow.
+    Admin,
+    /// The admin who runs a manual flow.
+    Caller,
+    /// The anonymous subject of the tenant.
+    Public,
+}
+
+impl ItemScope {
+    /// The scope an option value names, if it names one.
+    pub(crate) fn of(v: Option<&Json>) -> Option<ItemScope> {
+        v.and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
 /// One operation of a flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Operation {
     /// Unique within the flow; names its output in the data chain.
     pub key: String,
-    /// `condition`, `transform`, `log`, `request`, `webhook`, `email` or `item`.
+    /// What it does.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: OperationKind,
     /// The type's options (templates).
     #[serde(default)]
     pub options: Map<String, Json>,
@@ -176,7 +234,7 @@ pub struct Step {
     pub key: String,
     /// Its type.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: OperationKind,
     /// `resolved` or `rejected`.
     pub status: String,
     /// Its options, rendered.

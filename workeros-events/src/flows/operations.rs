@@ -2,7 +2,7 @@
 //! `log`, `request`, `webhook`, `email` and `item`.
 
 use super::engine::{Flows, Loaded};
-use super::model::{MAX_RESPONSE_BYTES, Operation};
+use super::model::{ItemScope, MAX_RESPONSE_BYTES, Operation, OperationKind};
 use super::template::lookup;
 use serde_json::{Map, Value as Json, json};
 use uuid::Uuid;
@@ -59,8 +59,8 @@ impl Flows {
             Some(v) => v.to_string(),
         };
         let fail = |e: String| (Json::Null, e);
-        match op.kind.as_str() {
-            "condition" => {
+        match op.kind {
+            OperationKind::Condition => {
                 let on = op
                     .options
                     .get("on")
@@ -78,13 +78,13 @@ impl Flows {
                     Err(e) => Err((target.clone(), e)),
                 }
             }
-            "transform" => Ok(opt("json")),
-            "log" => {
+            OperationKind::Transform => Ok(opt("json")),
+            OperationKind::Log => {
                 let message = text("message");
                 tracing::info!(flow = %l.flow.id, operation = op.key, message, "flow log");
                 Ok(json!({"message": message}))
             }
-            "request" => {
+            OperationKind::Request => {
                 let method = text("method");
                 let method = if method.is_empty() {
                     "GET".to_owned()
@@ -143,7 +143,7 @@ impl Flows {
                     Err((out, format!("the answer was {status}")))
                 }
             }
-            "webhook" => {
+            OperationKind::Webhook => {
                 let body = match input.get("body") {
                     None | Some(Json::Null) => chain.get("$last").cloned().unwrap_or(Json::Null),
                     Some(b) => b.clone(),
@@ -173,7 +173,7 @@ impl Flows {
                     Err((out, format!("the answer was {status}")))
                 }
             }
-            "email" => {
+            OperationKind::Email => {
                 let Some(sender) = &self.inner.email else {
                     return Err(fail("no email sender is configured".into()));
                 };
@@ -192,24 +192,31 @@ impl Flows {
                     .map_err(|e| fail(format!("sending failed: {e}")))?;
                 Ok(json!({"to": email.to}))
             }
-            "item" => {
-                let subject =
-                    match text("permissions").as_str() {
-                        "" | "admin" => crate::admin::system_subject("flows", &l.tenant),
-                        "public" => Subject::anonymous().with_tenant(&l.tenant),
-                        "caller" => match caller {
-                            Some(s) => s.clone(),
-                            None => return Err(fail(
+            OperationKind::Item => {
+                let scope = match input.get("permissions") {
+                    None | Some(Json::Null) => Some(ItemScope::Admin),
+                    Some(Json::String(s)) if s.is_empty() => Some(ItemScope::Admin),
+                    given => ItemScope::of(given),
+                };
+                let subject = match scope {
+                    Some(ItemScope::Admin) => crate::admin::system_subject("flows", &l.tenant),
+                    Some(ItemScope::Public) => Subject::anonymous().with_tenant(&l.tenant),
+                    Some(ItemScope::Caller) => match caller {
+                        Some(s) => s.clone(),
+                        None => {
+                            return Err(fail(
                                 "`caller` permissions need a manual run: this run has no caller"
                                     .into(),
-                            )),
-                        },
-                        other => {
-                            return Err(fail(format!(
-                                "unknown permissions `{other}`: use `admin`, `caller` or `public`"
-                            )));
+                            ));
                         }
-                    };
+                    },
+                    None => {
+                        return Err(fail(format!(
+                            "unknown permissions `{}`: use `admin`, `caller` or `public`",
+                            text("permissions")
+                        )));
+                    }
+                };
                 let collection = text("collection");
                 let payload = opt("payload");
                 let store = &self.inner.store;
@@ -244,7 +251,6 @@ impl Flows {
                 };
                 written.map_err(|e| fail(e.to_string()))
             }
-            other => Err(fail(format!("unknown operation type `{other}`"))),
         }
     }
 }

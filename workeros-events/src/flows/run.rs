@@ -3,7 +3,9 @@
 
 use super::admin::{RUN_COLUMNS, hash_token, run_of, trigger_name};
 use super::engine::{Flows, Loaded};
-use super::model::{FlowRun, MAX_RUN_BYTES, MAX_STEPS, MAX_VALUE_BYTES, Step, Trigger};
+use super::model::{
+    FlowRun, MAX_RUN_BYTES, MAX_STEPS, MAX_VALUE_BYTES, OperationKind, Step, Trigger,
+};
 use super::operations::NO_MATCH;
 use super::template::{json_size, render};
 use crate::EventsError;
@@ -309,7 +311,7 @@ impl Flows {
                     let run = self.operate(l, op, &input, &chain, caller.as_ref());
                     // An item write is not cut off halfway (it may be committing); the others
                     // get what is left of the run's time.
-                    let result = if op.kind == "item" {
+                    let result = if op.kind == OperationKind::Item {
                         run.await
                     } else {
                         match tokio::time::timeout(left, run).await {
@@ -338,7 +340,7 @@ impl Flows {
             }
             steps.push(Step {
                 key: op.key.clone(),
-                kind: op.kind.clone(),
+                kind: op.kind,
                 status: status.into(),
                 input,
                 output: output.clone(),
@@ -354,7 +356,9 @@ impl Flows {
                     .map_or(Some(at + 1), |k| ops.iter().position(|o| &o.key == k)),
                 Some(e) => match &op.reject {
                     Some(k) => ops.iter().position(|o| &o.key == k),
-                    None if op.kind == "condition" && e == NO_MATCH => return (steps, None),
+                    None if op.kind == OperationKind::Condition && e == NO_MATCH => {
+                        return (steps, None);
+                    }
                     None => return (steps, Some(format!("operation `{}`: {e}", op.key))),
                 },
             };

@@ -10,6 +10,7 @@ use crate::EventsError;
 use crate::guard::check_headers;
 use crate::jobs::random_bytes;
 use crate::signing::Secret;
+use crate::trigger::EventTrigger;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -20,18 +21,6 @@ use workeros_store::values::{
 
 fn new_secret() -> Result<Secret, EventsError> {
     Secret::from_bytes(random_bytes()?.to_vec()).map_err(EventsError::internal)
-}
-
-fn check_actions(actions: &[String]) -> Result<(), EventsError> {
-    for a in actions {
-        if !matches!(a.as_str(), "create" | "update" | "delete") {
-            return Err(EventsError::invalid(
-                "events",
-                format!("unknown event `{a}`: use `create`, `update` or `delete`"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Reads a webhook row.
@@ -140,21 +129,14 @@ impl Webhooks {
                 "a name is 1 to 200 characters",
             ));
         }
-        if let Some(a) = &input.events {
-            check_actions(a)?;
-        }
+        let actions = input.events.as_deref().unwrap_or_default();
+        let trigger = EventTrigger::from_wire(collections, actions, filter, "events")?;
         if let Some(h) = &input.headers {
             check_headers(h)?;
         }
-        crate::trigger::check(
-            &self.inner.store,
-            "webhooks",
-            tenant,
-            collections,
-            filter,
-            "filter",
-        )
-        .await
+        trigger
+            .check(&self.inner.store, "webhooks", tenant, "filter")
+            .await
     }
 
     /// Creates a webhook (`url` required); returns it with its new secret.

@@ -7,7 +7,7 @@ use super::model::{CONSUMER, DeliveryState};
 use crate::EventsError;
 use crate::jobs::dispatch_loop;
 use crate::signing::Secret;
-use crate::trigger::event_data;
+use crate::trigger::{EventTrigger, event_data};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::json;
 use std::sync::Arc;
@@ -46,8 +46,16 @@ impl Webhooks {
             {
                 secrets.push(Secret::parse(&p).map_err(EventsError::internal)?);
             }
+            let webhook = webhook_of(r)?;
+            let trigger = EventTrigger::from_wire(
+                &webhook.collections,
+                &webhook.events,
+                webhook.filter.as_ref(),
+                "events",
+            )?;
             out.push(Target {
-                webhook: webhook_of(r)?,
+                webhook,
+                trigger,
                 tenant: r.text("tenant_id")?.unwrap_or_default(),
                 secrets,
             });
@@ -145,14 +153,12 @@ impl Webhooks {
     pub(super) async fn filters(&self, targets: &[Target]) -> Result<Filters, EventsError> {
         let mut out = Filters::new();
         for t in targets {
-            let Some(filter) = &t.webhook.filter else {
-                continue;
-            };
-            for c in &t.webhook.collections {
-                let bound =
-                    crate::trigger::bind(&self.inner.store, "webhooks", &t.tenant, c, filter)
-                        .await?;
-                out.insert((t.webhook.id, c.clone()), bound);
+            let bound = t
+                .trigger
+                .bind_each(&self.inner.store, "webhooks", &t.tenant)
+                .await?;
+            for (c, b) in bound {
+                out.insert((t.webhook.id, c), b);
             }
         }
         Ok(out)
@@ -174,14 +180,12 @@ impl Webhooks {
 
 /// Whether webhook `t` receives event `e`.
 pub(super) fn wants(t: &Target, e: &Event, filters: &Filters) -> bool {
-    let w = &t.webhook;
-    let action_ok = w.events.is_empty() || w.events.iter().any(|a| a == e.action.as_str());
-    let filter = w.filter.as_ref().map(|_| {
-        filters
-            .get(&(w.id, e.collection.clone()))
-            .and_then(Option::as_ref)
-    });
-    t.tenant == e.tenant && crate::trigger::passes(e, action_ok, &w.collections, filter)
+    t.tenant == e.tenant
+        && t.trigger.selects(e, || {
+            filters
+                .get(&(t.webhook.id, e.collection.clone()))
+                .and_then(Option::as_ref)
+        })
 }
 
 /// Inserts deliveries in one statement; an existing (webhook, event) pair is left alone.

@@ -6,6 +6,7 @@ use crate::EventsError;
 use crate::guard::Guard;
 use crate::jobs::Workers;
 use crate::signing::Secret;
+use crate::trigger::EventTrigger;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +46,8 @@ pub(super) type Cached = (Arc<Vec<Target>>, Arc<Filters>);
 /// A webhook as the dispatcher and senders need it.
 pub(super) struct Target {
     pub(super) webhook: Webhook,
+    /// Which events it receives.
+    pub(super) trigger: EventTrigger,
     pub(super) tenant: String,
     pub(super) secrets: Vec<Secret>,
 }
