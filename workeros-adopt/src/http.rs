@@ -6,12 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use workeros_core::Subject;
 use workeros_store::http::Body;
-use workeros_store::http::subject;
+use workeros_store::http::Caller;
 
 impl IntoResponse for AdoptError {
     fn into_response(self) -> Response {
@@ -31,9 +30,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(adopt: Adopt) -> Router<S> {
 
 async fn tables(
     State(adopt): State<Adopt>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, AdoptError> {
-    let list = adopt.tables(&subject(ext)).await?;
+    let list = adopt.tables(&subject).await?;
     Ok(Json(json!({ "data": list })).into_response())
 }
 
@@ -45,9 +44,9 @@ struct InspectBody {
 
 async fn inspect(
     State(adopt): State<Adopt>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(body): Body<InspectBody>,
 ) -> Result<Response, AdoptError> {
-    let report = adopt.inspect(&subject(ext), &body.table).await?;
+    let report = adopt.inspect(&subject, &body.table).await?;
     Ok(Json(json!({ "data": report })).into_response())
 }

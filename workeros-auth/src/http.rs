@@ -54,7 +54,7 @@ use std::task::{Context, Poll};
 use time::OffsetDateTime;
 use workeros_core::Subject;
 use workeros_store::http::Body;
-use workeros_store::http::subject;
+use workeros_store::http::Caller;
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
@@ -397,11 +397,8 @@ async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Result<Response
     Ok(res)
 }
 
-async fn me(
-    State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
-) -> Result<Response, AuthError> {
-    let s = subject(ext);
+async fn me(State(auth): State<Auth>, Caller(subject): Caller) -> Result<Response, AuthError> {
+    let s = subject;
     signed_in(&s)?;
     let user = auth.me(&s).await?;
     let org = auth.organization(&s).await?;
@@ -417,10 +414,10 @@ struct PasswordChange {
 
 async fn change_password(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(input): Body<PasswordChange>,
 ) -> Result<Response, AuthError> {
-    let s = subject(ext);
+    let s = subject;
     signed_in(&s)?;
     let session = auth
         .change_password(&s, &input.current_password, &input.new_password)
@@ -435,9 +432,9 @@ async fn change_password(
 
 async fn list_keys(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, AuthError> {
-    let keys: Vec<ApiKeyInfo> = auth.list_api_keys(&subject(ext)).await?;
+    let keys: Vec<ApiKeyInfo> = auth.list_api_keys(&subject).await?;
     Ok(Json(json!({ "data": keys })).into_response())
 }
 
@@ -451,21 +448,21 @@ struct NewKey {
 
 async fn create_key(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(input): Body<NewKey>,
 ) -> Result<Response, AuthError> {
     let key = auth
-        .create_api_key(&subject(ext), &input.name, input.expires_at)
+        .create_api_key(&subject, &input.name, input.expires_at)
         .await?;
     Ok(secret(StatusCode::CREATED, json!({ "data": key })))
 }
 
 async fn revoke_key(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AuthError> {
-    auth.revoke_api_key(&subject(ext), &id).await?;
+    auth.revoke_api_key(&subject, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -481,12 +478,12 @@ struct Invite {
 
 async fn invite(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(input): Body<Invite>,
 ) -> Result<Response, AuthError> {
     let user = auth
         .invite_member(
-            &subject(ext),
+            &subject,
             &input.email,
             input.name.as_deref(),
             input.role.as_deref(),
@@ -521,9 +518,9 @@ async fn accept_invite(
 
 async fn request_verification(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, AuthError> {
-    auth.request_email_verification(&subject(ext)).await?;
+    auth.request_email_verification(&subject).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -574,37 +571,37 @@ async fn reset_password(
 
 async fn list_users(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, AuthError> {
-    let users = auth.list_users(&subject(ext)).await?;
+    let users = auth.list_users(&subject).await?;
     Ok(Json(json!({ "data": users })).into_response())
 }
 
 async fn get_user(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AuthError> {
-    let user = auth.get_user(&subject(ext), &id).await?;
+    let user = auth.get_user(&subject, &id).await?;
     Ok(Json(json!({ "data": user })).into_response())
 }
 
 async fn update_user(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Body(patch): Body<UserPatch>,
 ) -> Result<Response, AuthError> {
-    let user = auth.update_user(&subject(ext), &id, &patch).await?;
+    let user = auth.update_user(&subject, &id, &patch).await?;
     Ok(Json(json!({ "data": user })).into_response())
 }
 
 async fn delete_user(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AuthError> {
-    auth.delete_user(&subject(ext), &id).await?;
+    auth.delete_user(&subject, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -616,21 +613,19 @@ struct Roles {
 
 async fn set_roles(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Body(input): Body<Roles>,
 ) -> Result<Response, AuthError> {
-    let user = auth
-        .set_user_roles(&subject(ext), &id, &input.roles)
-        .await?;
+    let user = auth.set_user_roles(&subject, &id, &input.roles).await?;
     Ok(Json(json!({ "data": user })).into_response())
 }
 
 async fn list_roles(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, AuthError> {
-    let roles = auth.list_roles(&subject(ext)).await?;
+    let roles = auth.list_roles(&subject).await?;
     Ok(Json(json!({ "data": roles })).into_response())
 }
 
@@ -644,29 +639,26 @@ struct NewRole {
 
 async fn create_role(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(input): Body<NewRole>,
 ) -> Result<Response, AuthError> {
     let role = auth
-        .create_role(&subject(ext), &input.name, input.description.as_deref())
+        .create_role(&subject, &input.name, input.description.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "data": role }))).into_response())
 }
 
 async fn delete_role(
     State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(name): Path<String>,
 ) -> Result<Response, AuthError> {
-    auth.delete_role(&subject(ext), &name).await?;
+    auth.delete_role(&subject, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn ticket(
-    State(auth): State<Auth>,
-    ext: Option<Extension<Subject>>,
-) -> Result<Response, AuthError> {
-    let s = subject(ext);
+async fn ticket(State(auth): State<Auth>, Caller(subject): Caller) -> Result<Response, AuthError> {
+    let s = subject;
     signed_in(&s)?;
     let (ticket, expires) = auth.issue_ticket(&s)?;
     let expires = workeros_core::instant::rfc3339(expires);

@@ -29,12 +29,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use workeros_core::Subject;
-use workeros_store::http::{Body, subject};
+use workeros_store::http::{Body, Caller};
 
 impl IntoResponse for EventsError {
     fn into_response(self) -> Response {
@@ -77,7 +77,7 @@ struct StreamQuery {
 
 async fn stream(
     State(st): State<RealtimeState>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, EventsError> {
@@ -87,7 +87,7 @@ async fn stream(
             .as_ref()
             .and_then(|check| check(t))
             .ok_or(EventsError::Unauthorized)?,
-        None => subject(ext),
+        None => subject,
     };
     let last_event_id = headers
         .get("last-event-id")
@@ -164,17 +164,17 @@ fn data<T: serde::Serialize>(v: T) -> Json<serde_json::Value> {
 
 async fn list_webhooks(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, EventsError> {
-    Ok(data(w.list(&subject(ext)).await?).into_response())
+    Ok(data(w.list(&subject).await?).into_response())
 }
 
 async fn create_webhook(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(input): Body<WebhookInput>,
 ) -> Result<Response, EventsError> {
-    let made = w.create(&subject(ext), input).await?;
+    let made = w.create(&subject, input).await?;
     let body = serde_json::json!({ "data": made.webhook, "secret": made.secret });
     Ok((
         StatusCode::CREATED,
@@ -186,70 +186,70 @@ async fn create_webhook(
 
 async fn get_webhook(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "webhook")?;
-    Ok(data(w.get(&subject(ext), id).await?).into_response())
+    Ok(data(w.get(&subject, id).await?).into_response())
 }
 
 async fn update_webhook(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Body(input): Body<WebhookInput>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "webhook")?;
-    Ok(data(w.update(&subject(ext), id, input).await?).into_response())
+    Ok(data(w.update(&subject, id, input).await?).into_response())
 }
 
 async fn delete_webhook(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "webhook")?;
-    w.delete(&subject(ext), id).await?;
+    w.delete(&subject, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn rotate_webhook(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "webhook")?;
-    let made = w.rotate(&subject(ext), id).await?;
+    let made = w.rotate(&subject, id).await?;
     let body = serde_json::json!({ "data": made.webhook, "secret": made.secret });
     Ok(([("cache-control", "no-store")], Json(body)).into_response())
 }
 
 async fn list_deliveries(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "webhook")?;
-    Ok(data(w.deliveries(&subject(ext), id, &q).await?).into_response())
+    Ok(data(w.deliveries(&subject, id, &q).await?).into_response())
 }
 
 async fn get_delivery(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<Response, EventsError> {
     let (id, delivery) = (id_of(&id, "webhook")?, id_of(&delivery, "delivery")?);
-    Ok(data(w.delivery(&subject(ext), id, delivery).await?).into_response())
+    Ok(data(w.delivery(&subject, id, delivery).await?).into_response())
 }
 
 async fn redeliver(
     State(w): State<Webhooks>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<Response, EventsError> {
     let (id, delivery) = (id_of(&id, "webhook")?, id_of(&delivery, "delivery")?);
-    Ok(data(w.redeliver(&subject(ext), id, delivery).await?).into_response())
+    Ok(data(w.redeliver(&subject, id, delivery).await?).into_response())
 }
 
 /// The flow routes over `f` (see the [module](self) table).
@@ -271,17 +271,17 @@ where
 
 async fn list_flows(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
 ) -> Result<Response, EventsError> {
-    Ok(data(f.list(&subject(ext)).await?).into_response())
+    Ok(data(f.list(&subject).await?).into_response())
 }
 
 async fn create_flow(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(input): Body<FlowInput>,
 ) -> Result<Response, EventsError> {
-    let made = f.create(&subject(ext), input).await?;
+    let made = f.create(&subject, input).await?;
     let body = serde_json::json!({
         "data": made.flow, "secret": made.secret, "hookToken": made.hook_token,
     });
@@ -295,30 +295,30 @@ async fn create_flow(
 
 async fn get_flow(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "flow")?;
-    Ok(data(f.get(&subject(ext), id).await?).into_response())
+    Ok(data(f.get(&subject, id).await?).into_response())
 }
 
 async fn update_flow(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Body(input): Body<FlowInput>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "flow")?;
-    Ok(data(f.update(&subject(ext), id, input).await?).into_response())
+    Ok(data(f.update(&subject, id, input).await?).into_response())
 }
 
 async fn delete_flow(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "flow")?;
-    f.delete(&subject(ext), id).await?;
+    f.delete(&subject, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -333,12 +333,12 @@ fn body_data(bytes: &[u8]) -> serde_json::Value {
 
 async fn run_flow(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "flow")?;
-    Ok(data(f.run_manual(&subject(ext), id, body_data(&bytes)).await?).into_response())
+    Ok(data(f.run_manual(&subject, id, body_data(&bytes)).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,10 +372,10 @@ struct RunsQuery {
 
 async fn flow_runs(
     State(f): State<Flows>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Result<Response, EventsError> {
     let id = id_of(&id, "flow")?;
-    Ok(data(f.runs(&subject(ext), id, q.limit.unwrap_or(50)).await?).into_response())
+    Ok(data(f.runs(&subject, id, q.limit.unwrap_or(50)).await?).into_response())
 }

@@ -1,7 +1,7 @@
 //! The axum routers (feature `axum`, on by default): thin handlers over [`Store`]'s methods.
 //!
-//! The [`Subject`] comes from a request extension that the host's auth layer sets; a request
-//! without one is anonymous. Errors are `{"error":{"code":…,"message":…,"field":…}}` with the
+//! The [`Subject`] comes from a request extension that the host's auth layer sets, read by the
+//! [`Caller`] extractor (every crate's routes take it); a request without one is anonymous. Errors are `{"error":{"code":…,"message":…,"field":…}}` with the
 //! status of their [`ErrorCode`](workeros_core::ErrorCode).
 //!
 //! ```
@@ -24,7 +24,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use workeros_core::Subject;
@@ -37,10 +37,37 @@ impl IntoResponse for StoreError {
     }
 }
 
-/// The subject of a request: the extension the auth layer set, or anonymous. Every crate's
-/// routes read it this way.
-pub fn subject(ext: Option<Extension<Subject>>) -> Subject {
-    ext.map(|Extension(s)| s).unwrap_or_default()
+/// Who is asking: the [`Subject`] the host's auth layer put in the request's extensions, or
+/// the anonymous subject when there is none. Every workeros route takes it, and a host's own
+/// handlers can too:
+///
+/// ```
+/// use workeros_store::http::Caller;
+///
+/// async fn whoami(Caller(who): Caller) -> String {
+///     who.user.map_or_else(|| "anonymous".to_owned(), |u| u.id)
+/// }
+/// let app: axum::Router = axum::Router::new().route("/whoami", axum::routing::get(whoami));
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Caller(pub Subject);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Caller(
+            parts
+                .extensions
+                .get::<Subject>()
+                .cloned()
+                .unwrap_or_default(),
+        ))
+    }
 }
 
 /// A JSON body, with a client error in the shared error body (not axum's plain-text rejection)
@@ -122,48 +149,48 @@ impl ArchivedQuery {
 
 async fn create_collection(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(body): Body<serde_json::Value>,
 ) -> Result<Response, StoreError> {
-    let info = store.create_collection_json(&subject(ext), body).await?;
+    let info = store.create_collection_json(&subject, body).await?;
     Ok((StatusCode::CREATED, Json(json!({ "data": info }))).into_response())
 }
 
 async fn list_collections(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Query(q): Query<ArchivedQuery>,
 ) -> Result<Response, StoreError> {
-    let list = store.list_collections(&subject(ext), q.on()).await?;
+    let list = store.list_collections(&subject, q.on()).await?;
     Ok(Json(json!({ "data": list })).into_response())
 }
 
 async fn get_collection(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(slug): Path<String>,
     Query(q): Query<ArchivedQuery>,
 ) -> Result<Response, StoreError> {
-    let info = store.get_collection(&subject(ext), &slug, q.on()).await?;
+    let info = store.get_collection(&subject, &slug, q.on()).await?;
     Ok(Json(json!({ "data": info })).into_response())
 }
 
 async fn apply_collection(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(slug): Path<String>,
     Body(body): Body<CollectionPatch>,
 ) -> Result<Response, StoreError> {
-    let info = store.apply_collection(&subject(ext), &slug, body).await?;
+    let info = store.apply_collection(&subject, &slug, body).await?;
     Ok(Json(json!({ "data": info })).into_response())
 }
 
 async fn delete_collection(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(slug): Path<String>,
 ) -> Result<Response, StoreError> {
-    Ok(match store.delete_collection(&subject(ext), &slug).await? {
+    Ok(match store.delete_collection(&subject, &slug).await? {
         crate::Deleted::Dropped => StatusCode::NO_CONTENT.into_response(),
         crate::Deleted::Archived => Json(json!({ "ok": true, "archived": true })).into_response(),
         crate::Deleted::Purged => Json(json!({ "ok": true, "purged": true })).into_response(),
@@ -172,19 +199,19 @@ async fn delete_collection(
 
 async fn drop_field(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path((slug, field)): Path<(String, String)>,
 ) -> Result<Response, StoreError> {
-    let info = store.drop_field(&subject(ext), &slug, &field).await?;
+    let info = store.drop_field(&subject, &slug, &field).await?;
     Ok(Json(json!({ "data": info })).into_response())
 }
 
 async fn restore_collection(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(slug): Path<String>,
 ) -> Result<Response, StoreError> {
-    let info = store.restore_collection(&subject(ext), &slug).await?;
+    let info = store.restore_collection(&subject, &slug).await?;
     Ok(Json(json!({ "data": info })).into_response())
 }
 
@@ -196,49 +223,49 @@ struct PermissionQuery {
 
 async fn create_permission(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Body(body): Body<PermissionInput>,
 ) -> Result<Response, StoreError> {
-    let p = store.create_permission(&subject(ext), body).await?;
+    let p = store.create_permission(&subject, body).await?;
     Ok((StatusCode::CREATED, Json(json!({ "data": p }))).into_response())
 }
 
 async fn list_permissions(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Query(q): Query<PermissionQuery>,
 ) -> Result<Response, StoreError> {
     let list = store
-        .list_permissions(&subject(ext), q.collection.as_deref())
+        .list_permissions(&subject, q.collection.as_deref())
         .await?;
     Ok(Json(json!({ "data": list })).into_response())
 }
 
 async fn get_permission(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, StoreError> {
-    let p = store.permission(&subject(ext), &id).await?;
+    let p = store.permission(&subject, &id).await?;
     Ok(Json(json!({ "data": p })).into_response())
 }
 
 async fn update_permission(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
     Body(body): Body<PermissionInput>,
 ) -> Result<Response, StoreError> {
-    let p = store.update_permission(&subject(ext), &id, body).await?;
+    let p = store.update_permission(&subject, &id, body).await?;
     Ok(Json(json!({ "data": p })).into_response())
 }
 
 async fn delete_permission(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, StoreError> {
-    store.delete_permission(&subject(ext), &id).await?;
+    store.delete_permission(&subject, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -373,12 +400,12 @@ fn arrays_of(v: serde_json::Value) -> serde_json::Value {
 
 async fn list_items(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(slug): Path<String>,
     pairs: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
     let q = list_query(&query_pairs(pairs)?)?;
-    let page = store.list_items(&subject(ext), &slug, &q).await?;
+    let page = store.list_items(&subject, &slug, &q).await?;
     let body = match page.count {
         Some(n) => json!({ "data": page.data, "meta": { "count": n } }),
         None => json!({ "data": page.data }),
@@ -388,23 +415,23 @@ async fn list_items(
 
 async fn get_item(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path((slug, id)): Path<(String, String)>,
     pairs: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
     let q = list_query(&query_pairs(pairs)?)?;
-    let item = store.get_item(&subject(ext), &slug, &id, q.fields).await?;
+    let item = store.get_item(&subject, &slug, &id, q.fields).await?;
     Ok(Json(json!({ "data": item })).into_response())
 }
 
 async fn create_items(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path(slug): Path<String>,
     Body(body): Body<serde_json::Value>,
 ) -> Result<Response, StoreError> {
     let written = store
-        .create_items(&subject(ext), &slug, NewItems::from_json(body)?)
+        .create_items(&subject, &slug, NewItems::from_json(body)?)
         .await?;
     let data = match written {
         Written::One(m) => serde_json::Value::Object(m),
@@ -415,30 +442,30 @@ async fn create_items(
 
 async fn update_item(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path((slug, id)): Path<(String, String)>,
     Body(body): Body<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, StoreError> {
-    let item = store.update_item(&subject(ext), &slug, &id, body).await?;
+    let item = store.update_item(&subject, &slug, &id, body).await?;
     Ok(Json(json!({ "data": item })).into_response())
 }
 
 async fn delete_item(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, StoreError> {
-    store.delete_item(&subject(ext), &slug, &id).await?;
+    store.delete_item(&subject, &slug, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn activity(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     q: Result<Query<ActivityQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
     let Query(q) = q.map_err(|e| StoreError::BadRequest(e.body_text()))?;
-    let (list, count) = store.activity(&subject(ext), &q).await?;
+    let (list, count) = store.activity(&subject, &q).await?;
     let body = match count {
         Some(n) => json!({ "data": list, "meta": { "count": n } }),
         None => json!({ "data": list }),
@@ -454,14 +481,12 @@ struct RevisionQuery {
 
 async fn revisions(
     State(store): State<Store>,
-    ext: Option<Extension<Subject>>,
+    Caller(subject): Caller,
     q: Result<Query<RevisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
     let Query(q) = q.map_err(|_| {
         StoreError::BadRequest("give `collection` and `item` to read an item's revisions".into())
     })?;
-    let list = store
-        .revisions(&subject(ext), &q.collection, &q.item)
-        .await?;
+    let list = store.revisions(&subject, &q.collection, &q.item).await?;
     Ok(Json(json!({ "data": list })).into_response())
 }
