@@ -97,7 +97,7 @@ async fn deliver(r: &Rig, n: usize) -> Duration {
     }
     r.sink.clear();
     let start = Instant::now();
-    let workers = r.hooks.spawn_workers();
+    let workers = r.hooks.start().await.unwrap();
     r.sink
         .wait(Duration::from_secs(120), |got| got.len() >= n)
         .await;

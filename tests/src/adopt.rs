@@ -86,5 +86,8 @@ pub async fn texts(db: &Db, sql: &str) -> Vec<Vec<Option<String>>> {
 pub async fn setup(t: &TestDb) -> Adopt {
     workeros_store::migrate(&t.db).await.unwrap();
     workeros_auth::migrate(&t.db).await.unwrap();
-    Adopt::new(Store::new(t.db.clone()))
+    let store = Store::new(t.db.clone());
+    let adopt = Adopt::new(store.clone());
+    store.set_adopter(adopt.adopter());
+    adopt
 }

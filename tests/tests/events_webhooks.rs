@@ -297,7 +297,7 @@ async fn deliveries_are_signed_filtered_logged_and_never_from_a_rollback() {
             json!({"url": sink.url("/deletes"), "events": ["delete"]}),
         )
         .await;
-        let _workers = hooks.spawn_workers();
+        let _workers = hooks.start().await.unwrap();
 
         let a = ok(
             &app,
@@ -554,7 +554,7 @@ async fn retries_redirects_gone_redelivery_and_rotation() {
             ids.insert(path, id);
             secrets.insert(path, s);
         }
-        let _workers = hooks.spawn_workers();
+        let _workers = hooks.start().await.unwrap();
         ok(
             &app,
             "POST",
@@ -739,8 +739,8 @@ async fn two_instances_deliver_each_event_once() {
             json!({"url": sink.url("/in"), "collections": ["tasks"], "events": ["create"]}),
         )
         .await;
-        let _wa = a.hooks.spawn_workers();
-        let _wb = b.hooks.spawn_workers();
+        let _wa = a.hooks.start().await.unwrap();
+        let _wb = b.hooks.start().await.unwrap();
         let n = 120;
         let mut writers = Vec::new();
         for (i, app) in [a.app.clone(), b.app.clone()].into_iter().enumerate() {

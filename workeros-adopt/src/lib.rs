@@ -5,11 +5,12 @@
 //! [`Adopt::inspect`] (`POST /api/admin/adopt/inspect`) over introspection of PostgreSQL (scoped
 //! to `current_schema()`) and SQLite behind one trait ([`introspect::Introspector`]) with the type
 //! mapping, key rules, reserved names and alias suggestions of [`types`]; and [`Adopt::create`],
-//! which [`Adopt::new`] also installs in the store so the store's `POST /api/collections` takes
-//! `adopted: true`. Items on adopted collections then go through the store's pipeline: the key
-//! is the table's primary key, `createdAt`/`updatedAt`/`ownerId` may be aliases of the table's own
-//! columns, ownership lives in a column or in `item_ownership`, and `DELETE
-//! /api/collections/:slug` archives (then purges the metadata) without touching the table.
+//! which the store's `POST /api/collections` takes for `adopted: true` once the host installs
+//! [`Adopt::adopter`] with [`Store::set_adopter`]. Items on adopted collections then go through
+//! the store's pipeline: the key is the table's primary key, `createdAt`/`updatedAt`/`ownerId`
+//! may be aliases of the table's own columns, ownership lives in a column or in
+//! `item_ownership`, and `DELETE /api/collections/:slug` archives (then purges the metadata)
+//! without touching the table.
 //!
 //! Adoption is for the deployment's admins (the default tenant, or the bootstrap token): an
 //! adopted table has no tenant column, so an organization's admin in org mode may not adopt.
@@ -24,7 +25,9 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let db = workeros_store::Db::connect("sqlite://legacy.db").await?;
 //! workeros_store::migrate(&db).await?;
-//! let adopt = Adopt::new(workeros_store::Store::new(db));
+//! let store = workeros_store::Store::new(db);
+//! let adopt = Adopt::new(store.clone());
+//! store.set_adopter(adopt.adopter()); // `POST /api/collections` takes `adopted: true`
 //! let admin = Subject::user(User::new("ann").with_roles([roles::ADMIN]));
 //! for t in adopt.tables(&admin).await? {
 //!     let report = adopt.inspect(&admin, &t.name).await?;
@@ -167,20 +170,26 @@ impl workeros_store::Adopter for Hook {
 }
 
 impl Adopt {
-    /// The wizard over `store`'s database. It installs itself in the store
-    /// ([`Store::set_adopter`]), so the store's `POST /api/collections` takes `adopted: true`.
+    /// The wizard over `store`'s database. For the store's `POST /api/collections` to take
+    /// `adopted: true`, install its [`adopter`](Self::adopter) in the store:
+    /// `store.set_adopter(adopt.adopter())`.
     pub fn new(store: Store) -> Self {
-        Self::install(store, Vec::new().into())
+        Self {
+            store,
+            hidden: Vec::new().into(),
+        }
     }
 
-    fn install(store: Store, hidden: std::sync::Arc<[String]>) -> Self {
-        store.set_adopter(std::sync::Arc::new(Hook {
-            hidden: hidden.clone(),
-        }));
-        Self { store, hidden }
+    /// What the store calls for `POST /api/collections` with `adopted: true`, for
+    /// [`Store::set_adopter`]: step 3 of the wizard, with this wizard's hidden tables.
+    pub fn adopter(&self) -> std::sync::Arc<dyn workeros_store::Adopter> {
+        std::sync::Arc::new(Hook {
+            hidden: self.hidden.clone(),
+        })
     }
 
-    /// The same, never offering `tables` (the host's own bookkeeping tables, say).
+    /// The same, never offering `tables` (the host's own bookkeeping tables, say). Install its
+    /// [`adopter`](Self::adopter) (again) for the store's route to hide them too.
     pub fn with_hidden_tables<I, S>(self, tables: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -188,7 +197,10 @@ impl Adopt {
     {
         let mut hidden = self.hidden.to_vec();
         hidden.extend(tables.into_iter().map(Into::into));
-        Self::install(self.store, hidden.into())
+        Self {
+            store: self.store,
+            hidden: hidden.into(),
+        }
     }
 
     /// Step 3: adopts a table as a collection (the adopted branch of `POST /api/collections`):

@@ -1,4 +1,4 @@
-//! The crate's error type.
+//! [`EventsError`], the crate's one error type, mapped to the shared error code and body.
 
 use workeros_core::{ErrorBody, ErrorCode};
 use workeros_store::StoreError;

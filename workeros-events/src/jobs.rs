@@ -1,5 +1,6 @@
-//! What webhook deliveries and function runs share: rows claimed with a lease, retried on a
-//! schedule with jitter.
+//! What the engines' workers share: rows claimed with a lease and retried on a schedule with
+//! jitter ([`DEFAULT_SCHEDULE`]), the loops that dispatch, run and prune, and [`Workers`], the
+//! handle every engine's `start` returns.
 //!
 //! A claimable table has `id`, `state` (`pending` while attempts remain), `next_at`,
 //! `lease_until` and `claim`. A claim sets a lease and a token in one statement (`FOR UPDATE SKIP
@@ -108,7 +109,7 @@ impl Stop {
     }
 
     /// Returns once a stop is asked for.
-    async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         while !*self.0.borrow_and_update() {
             if self.0.changed().await.is_err() {
                 return;
@@ -117,8 +118,9 @@ impl Stop {
     }
 }
 
-/// The running workers of webhooks, functions or flows. [`Workers::shutdown`] stops them at a
-/// safe point; dropping the handle aborts them (what they held is retried after its lease).
+/// The running workers of an engine (webhooks, flows, functions, realtime), from its `start`.
+/// [`Workers::shutdown`] stops them at a safe point; dropping the handle aborts them (what they
+/// held is retried after its lease).
 #[derive(Debug)]
 pub struct Workers {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -134,6 +136,12 @@ impl Workers {
             .map(|l| tokio::spawn(l(Stop(rx.clone()))))
             .collect();
         Self { tasks, stop }
+    }
+
+    /// How many loops run (none: the engine has nothing to do here, such as following other
+    /// instances on SQLite).
+    pub fn loops(&self) -> usize {
+        self.tasks.len()
     }
 
     /// Stops claiming new work, lets what is in flight finish (within its timeout) and be

@@ -6,16 +6,17 @@
 //! | module | what |
 //! |---|---|
 //! | [`realtime`] | [`Realtime`], an [`EventSink`](workeros_core::EventSink) that judges every committed event per subscriber in memory (read permissions, own DSL filter, field masks, enter/leave on updates), bounded queues, `Last-Event-ID` resume from the outbox, custom and user-targeted broadcasts |
-//! | [`webhooks`] | [`Webhooks`]: admin API, dispatch from the outbox in the cursor's transaction, at-least-once signed delivery with leases, retries, a delivery log and redelivery; [`migrate`] makes its tables |
+//! | [`webhooks`] | [`Webhooks`]: admin API, dispatch from the outbox in the cursor's transaction, at-least-once signed delivery with leases, retries, a delivery log and redelivery |
 //! | [`flows`] | [`Flows`]: triggers (event with a DSL filter, cron, manual, incoming webhook) and chains of operations (condition, transform, log, request, signed webhook, email, item), each run logged step by step |
 //! | [`functions`] | [`Functions`]: async Rust handlers for events and cron schedules, durable, retried, cron slots run once across instances |
 //! | [`guard`] | the SSRF guard every outgoing request goes through: refused ranges, pinned resolution, no redirects, an allow list |
 //! | [`http`] | `GET /api/realtime` (SSE, heartbeats, `Subject` or ticket); the `/api/webhooks` and `/api/flows` routes |
 //! | [`signing`] | Standard Webhooks signatures: `whsec_` secrets, signing, the receiver-side [`signing::verify`] with rotation |
 //!
-//! On PostgreSQL, [`Realtime::follow_other_instances`] brings the events other instances commit
-//! (announced by an outbox trigger with `NOTIFY`, read from the outbox) to this one's subscribers,
-//! and the webhook workers of several instances share the deliveries.
+//! [`migrate`] makes the tables of webhooks, flows and functions. On PostgreSQL, a started
+//! [`Realtime`] brings the events other instances commit (announced by an outbox trigger with
+//! `NOTIFY`, read from the outbox) to this one's subscribers, and the workers of several instances
+//! share the deliveries and runs.
 //!
 //! None of them is in the write's path: the store appends each event to its outbox in the
 //! write's transaction, and webhooks, flows and functions each read the outbox with their own
@@ -23,10 +24,12 @@
 //! in the transaction that moves the cursor. A rolled-back write delivers nothing; a crash loses
 //! nothing; several instances share the work.
 //!
-//! In short: run [`migrate`] after the store's; make [`Webhooks`] (with a [`Guard`]), [`Flows`]
-//! and [`Functions`], add each as a sink of the store (writes wake their dispatchers), mount
-//! [`http::webhooks`] and [`http::flows`], and keep the handles of
-//! [`Webhooks::spawn_workers`], [`Flows::start`] and [`Functions::start`] alive.
+//! Every engine starts one way. In short: run [`migrate`] after the store's; make [`Realtime`],
+//! [`Webhooks`] (with a [`Guard`]), [`Flows`] and [`Functions`] (`new` has no side effect); add
+//! each as a sink of the store (writes reach the hub and wake the dispatchers at once); mount
+//! [`http::router`], [`http::webhooks`] and [`http::flows`]; and keep the [`Workers`] of each
+//! engine's `start().await?` ([`Realtime::start`], [`Webhooks::start`], [`Flows::start`],
+//! [`Functions::start`]) until [`Workers::shutdown`].
 //!
 //! ```
 //! use std::sync::Arc;

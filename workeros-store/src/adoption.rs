@@ -43,7 +43,7 @@ pub struct AdoptedCollection {
 }
 
 /// Something that validates and creates adopted collections for `POST /api/collections` with
-/// `adopted: true` (`workeros-adopt` installs one with [`Store::set_adopter`]).
+/// `adopted: true` (the host installs `workeros-adopt`'s with [`Store::set_adopter`]).
 #[async_trait::async_trait]
 pub trait Adopter: Send + Sync + 'static {
     /// Validates `body` against the table it names and creates the collection (usually with

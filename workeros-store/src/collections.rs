@@ -226,7 +226,7 @@ impl Store {
             require_admin(subject)?;
             let adopter = self.adopter().ok_or_else(|| {
                 StoreError::validation(
-                    "adopting an existing table needs workeros-adopt: install it with `Adopt::new(store)`",
+                    "adopting an existing table needs workeros-adopt: install it with `store.set_adopter(Adopt::new(store.clone()).adopter())`",
                     Some("adopted"),
                 )
             })?;

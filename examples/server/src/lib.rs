@@ -1,13 +1,15 @@
-//! The workeros example server as a library: [`app`] builds the axum app that `example-server`
-//! serves, so tests can drive it without a socket.
+//! The workeros example server as a library: [`Engines`] (the realtime hub, webhooks, flows and
+//! the adopt wizard over one store), and [`app`], the axum app that `example-server` serves, so
+//! tests can drive it without a socket.
 //!
-//! It mounts every router the workspace has so far (`workeros_store::http::router`,
-//! `workeros_auth::http::router`, `workeros_adopt::http::router`, and realtime:
-//! `workeros_events::http::router`, with realtime tickets checked by `workeros-auth`, webhooks
-//! and flows: `workeros_events::http::{webhooks, flows}`),
-//! `GET /healthz`, the auth layer (session cookie, then
-//! `Authorization: Bearer` with an API key or the bootstrap admin token; presented but invalid
-//! credentials are 401, never anonymous; none is anonymous) and a request log.
+//! Nothing here has a hidden side effect: making the engines only makes them, [`Engines::connect`]
+//! registers them with the store (sinks, the adopter), [`Engines::start`] runs their workers,
+//! and [`app`] only builds the router. It mounts every router of the workspace
+//! (`workeros_store::http::router`, `workeros_auth::http::router`, `workeros_adopt::http::router`,
+//! realtime `workeros_events::http::router` with tickets checked by `workeros-auth`, webhooks and
+//! flows `workeros_events::http::{webhooks, flows}`), `GET /healthz`, the auth layer (session
+//! cookie, then `Authorization: Bearer` with an API key or the bootstrap admin token; presented but
+//! invalid credentials are 401, never anonymous; none is anonymous) and a request log.
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -15,41 +17,83 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use workeros_adopt::Adopt;
 use workeros_auth::Auth;
 use workeros_auth::http::AuthLayer;
-use workeros_events::{Flows, Realtime, RealtimeConfig, Webhooks};
+use workeros_core::EmailSender;
+use workeros_events::{
+    EventsError, Flows, FlowsConfig, Guard, Realtime, RealtimeConfig, WebhookConfig, Webhooks,
+    Workers,
+};
 use workeros_store::Store;
 
-/// The app: the store's, auth's, adopt's, realtime's, webhooks' and flows' routes, `/healthz`,
-/// the auth layer and the request log. It registers a realtime hub, `webhooks` and `flows` as
-/// sinks of `store` and, on PostgreSQL, has the hub follow the events of other instances (call
-/// it inside a Tokio runtime). The workers are the caller's to run
-/// ([`Webhooks::spawn_workers`], [`Flows::start`]).
-pub fn app(store: Store, auth: Auth, webhooks: Webhooks, flows: Flows) -> Router {
-    let realtime = Realtime::new(store.clone(), RealtimeConfig::default());
-    store.add_sink(Arc::new(realtime.clone()));
-    store.add_sink(Arc::new(webhooks.clone()));
-    store.add_sink(Arc::new(flows.clone()));
-    // On PostgreSQL, other instances' events reach this one's subscribers too.
-    let follower = realtime.clone();
-    tokio::spawn(async move {
-        if let Err(e) = follower.follow_other_instances().await {
-            tracing::error!(error = %e, "realtime: cannot follow other instances");
+/// The engines of the example over one store.
+#[derive(Debug, Clone)]
+pub struct Engines {
+    /// The realtime hub.
+    pub realtime: Realtime,
+    /// Webhooks.
+    pub webhooks: Webhooks,
+    /// Flows.
+    pub flows: Flows,
+    /// The adopt wizard.
+    pub adopt: Adopt,
+}
+
+impl Engines {
+    /// The engines over `store`; outgoing requests (webhooks, flow requests) go through `guard`,
+    /// flow emails through `email`.
+    pub fn new(
+        store: &Store,
+        guard: Guard,
+        email: Option<Arc<dyn EmailSender>>,
+        webhooks: WebhookConfig,
+    ) -> Self {
+        Self {
+            realtime: Realtime::new(store.clone(), RealtimeConfig::default()),
+            webhooks: Webhooks::new(store.clone(), guard.clone(), webhooks),
+            flows: Flows::new(store.clone(), guard, email, FlowsConfig::default()),
+            adopt: Adopt::new(store.clone()),
         }
-    });
+    }
+
+    /// Registers the engines with `store`: the hub, webhooks and flows as sinks (committed writes
+    /// reach them at once), the wizard as the adopter of `POST /api/collections`.
+    pub fn connect(&self, store: &Store) {
+        store.add_sink(Arc::new(self.realtime.clone()));
+        store.add_sink(Arc::new(self.webhooks.clone()));
+        store.add_sink(Arc::new(self.flows.clone()));
+        store.set_adopter(self.adopt.adopter());
+    }
+
+    /// Runs the engines' workers (webhook dispatch and delivery, flow runs and, on PostgreSQL,
+    /// realtime following other instances); shut each handle down to stop them.
+    pub async fn start(&self) -> Result<Vec<Workers>, EventsError> {
+        Ok(vec![
+            self.realtime.start().await?,
+            self.webhooks.start().await?,
+            self.flows.start().await?,
+        ])
+    }
+}
+
+/// The app: the store's, auth's, adopt's, realtime's, webhooks' and flows' routes, `/healthz`,
+/// the auth layer and the request log.
+pub fn app(store: Store, auth: Auth, engines: &Engines) -> Router {
     let tickets = auth.clone();
     let tickets: workeros_events::http::TicketCheck =
         Arc::new(move |t: &str| tickets.verify_ticket(t).ok());
     Router::new()
         .route("/healthz", get(healthz))
-        .merge(workeros_adopt::http::router(workeros_adopt::Adopt::new(
-            store.clone(),
-        )))
+        .merge(workeros_adopt::http::router(engines.adopt.clone()))
         .merge(workeros_store::http::router(store))
         .merge(workeros_auth::http::router(auth.clone()))
-        .merge(workeros_events::http::router(realtime, Some(tickets)))
-        .merge(workeros_events::http::webhooks(webhooks))
-        .merge(workeros_events::http::flows(flows))
+        .merge(workeros_events::http::router(
+            engines.realtime.clone(),
+            Some(tickets),
+        ))
+        .merge(workeros_events::http::webhooks(engines.webhooks.clone()))
+        .merge(workeros_events::http::flows(engines.flows.clone()))
         .layer(AuthLayer::new(auth))
         .layer(middleware::from_fn(log))
 }

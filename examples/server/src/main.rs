@@ -71,18 +71,13 @@ async fn run() -> Result<(), String> {
     let hooks_config = workeros_events::WebhookConfig::default();
     let guard = workeros_events::Guard::new(allow, hooks_config.timeout);
     let store = Store::new(db.clone());
-    let webhooks = workeros_events::Webhooks::new(store.clone(), guard.clone(), hooks_config);
-    // Dispatch, delivery and flow runs go on beside the server; instances share the work.
-    let workers = webhooks.spawn_workers();
     let email: std::sync::Arc<dyn workeros_core::EmailSender> =
         std::sync::Arc::new(workeros_auth::email::ConsoleSender);
-    let flows = workeros_events::Flows::new(
-        store.clone(),
-        guard,
-        Some(email),
-        workeros_events::FlowsConfig::default(),
-    );
-    let flow_workers = flows.start().await.map_err(|e| e.to_string())?;
+    let engines = example_server::Engines::new(&store, guard, Some(email), hooks_config);
+    engines.connect(&store);
+    // Dispatch, delivery, flow runs and (on PostgreSQL) other instances' events go on beside
+    // the server; instances share the work.
+    let workers = engines.start().await.map_err(|e| e.to_string())?;
     let config = AuthConfig {
         org_mode: flag("WORKEROS_ORG_MODE"),
         secure_cookies: !flag("WORKEROS_PLAIN_HTTP"),
@@ -100,7 +95,7 @@ async fn run() -> Result<(), String> {
         "auth ready"
     );
     let auth = Auth::new(db.clone(), config).map_err(|e| format!("auth configuration: {e}"))?;
-    let app = example_server::app(store, auth, webhooks, flows)
+    let app = example_server::app(store, auth, &engines)
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on `{addr}` ({e}); set WORKEROS_ADDR to a free address")
@@ -111,8 +106,9 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     // What is in flight finishes (or, past its timeout, is sent again after its lease).
-    workers.shutdown().await;
-    flow_workers.shutdown().await;
+    for w in workers {
+        w.shutdown().await;
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -32,12 +32,9 @@ async fn app_and_hooks() -> (axum::Router, workeros_events::Webhooks) {
         workeros_events::Allow::parse("127.0.0.1/32").unwrap(),
         std::time::Duration::from_secs(2),
     );
-    let hooks = workeros_events::Webhooks::new(store.clone(), guard.clone(), Default::default());
-    let flows = workeros_events::Flows::new(store.clone(), guard, None, Default::default());
-    (
-        example_server::app(store, auth, hooks.clone(), flows),
-        hooks,
-    )
+    let engines = example_server::Engines::new(&store, guard, None, Default::default());
+    engines.connect(&store);
+    (example_server::app(store, auth, &engines), engines.webhooks)
 }
 
 async fn call(
@@ -199,7 +196,7 @@ async fn webhooks_deliver_through_the_server() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
-    let _workers = hooks.spawn_workers();
+    let _workers = hooks.start().await.unwrap();
 
     let (s, v) = call(
         &app,

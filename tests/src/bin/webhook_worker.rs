@@ -27,7 +27,7 @@ async fn main() {
     };
     let guard = Guard::new(Allow::parse("127.0.0.1/32").unwrap(), config.timeout);
     let hooks = Webhooks::new(Store::new(db), guard, config);
-    let _workers = hooks.spawn_workers();
+    let _workers = hooks.start().await.unwrap();
     println!("ready");
     loop {
         tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -8,6 +8,7 @@ use super::frame::{
 };
 use super::topic::{Ending, Listener, Member, Outlet, Topic};
 use crate::EventsError;
+use crate::jobs::{Job, Stop, Workers};
 use async_trait::async_trait;
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -510,18 +511,17 @@ impl Realtime {
 }
 
 impl Realtime {
-    /// On PostgreSQL, follows the events that other instances of the app commit: listens on
+    /// Runs what the hub does beside the requests: on PostgreSQL, following the events that
+    /// other instances of the app commit. It listens on
     /// [`EVENTS_CHANNEL`](workeros_store::migrate::EVENTS_CHANNEL) (the outbox trigger announces
     /// each committed event's id there), reads those events from the outbox and publishes them
-    /// here (events this process published already are skipped). Runs until the hub is dropped;
-    /// reconnects after a lost connection (events committed while it was away reach subscribers
-    /// that resume with `Last-Event-ID`). On SQLite (one process) there is nothing to follow and
-    /// it returns `None`.
-    pub async fn follow_other_instances(
-        &self,
-    ) -> Result<Option<tokio::task::JoinHandle<()>>, EventsError> {
+    /// here (events this process published already are skipped), until [`Workers::shutdown`],
+    /// the handle's drop or the hub's; it reconnects after a lost connection (events committed
+    /// while it was away reach subscribers that resume with `Last-Event-ID`). On SQLite (one
+    /// process) there is nothing to follow: the handle runs no loop.
+    pub async fn start(&self) -> Result<Workers, EventsError> {
         let workeros_store::Db::Postgres(pool) = self.inner.store.db() else {
-            return Ok(None);
+            return Ok(Workers::spawn(Vec::new()));
         };
         let mut listener = sqlx::postgres::PgListener::connect_with(pool)
             .await
@@ -531,46 +531,53 @@ impl Realtime {
             .await
             .map_err(EventsError::internal)?;
         let weak = Arc::downgrade(&self.inner);
-        Ok(Some(tokio::spawn(async move {
-            loop {
-                let first = match listener.recv().await {
-                    Ok(n) => n,
-                    Err(sqlx::Error::PoolClosed) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "realtime: the event listener lost its connection");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
+        let follow = move |mut stop: Stop| -> Job<()> {
+            Box::pin(async move {
+                loop {
+                    let received = tokio::select! {
+                        r = listener.recv() => r,
+                        () = stop.wait() => return,
+                    };
+                    let first = match received {
+                        Ok(n) => n,
+                        Err(sqlx::Error::PoolClosed) => return,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "realtime: the event listener lost its connection");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                    };
+                    let Some(inner) = weak.upgrade() else {
+                        return;
+                    };
+                    let rt = Realtime { inner };
+                    // Whatever else has arrived, in one read of the outbox.
+                    let mut ids = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(n) = next.take() {
+                        if let Ok(id) = uuid::Uuid::try_parse(n.payload()) {
+                            let fresh = rt.inner.seen.lock().is_ok_and(|s| !s.set.contains(&id));
+                            if fresh {
+                                ids.push(id);
+                            }
+                        }
+                        if ids.len() >= 500 {
+                            break;
+                        }
+                        next = listener.next_buffered();
                     }
-                };
-                let Some(inner) = weak.upgrade() else {
-                    return;
-                };
-                let rt = Realtime { inner };
-                // Whatever else has arrived, in one read of the outbox.
-                let mut ids = Vec::new();
-                let mut next = Some(first);
-                while let Some(n) = next.take() {
-                    if let Ok(id) = uuid::Uuid::try_parse(n.payload()) {
-                        let fresh = rt.inner.seen.lock().is_ok_and(|s| !s.set.contains(&id));
-                        if fresh {
-                            ids.push(id);
+                    match rt.inner.store.events_by_id(&ids).await {
+                        Ok(events) => {
+                            rt.publish(&events).await;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "realtime: announced events could not be read")
                         }
                     }
-                    if ids.len() >= 500 {
-                        break;
-                    }
-                    next = listener.next_buffered();
                 }
-                match rt.inner.store.events_by_id(&ids).await {
-                    Ok(events) => {
-                        rt.publish(&events).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "realtime: announced events could not be read")
-                    }
-                }
-            }
-        })))
+            })
+        };
+        Ok(Workers::spawn(vec![Box::new(follow)]))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The [`Webhooks`] handle: its state (the dispatcher's cache of targets, the wake-ups), its
 //! construction, its workers and the pruning they do.
 
-use super::model::{Webhook, WebhookConfig};
+use super::model::{CONSUMER, Webhook, WebhookConfig};
 use crate::EventsError;
 use crate::guard::Guard;
 use crate::jobs::Workers;
@@ -20,7 +20,7 @@ use workeros_store::{Db, Store};
 
 /// Webhooks of every tenant: the admin API, the dispatcher and the senders. Register it as an
 /// [`EventSink`](workeros_core::EventSink) so local writes wake the dispatcher at once, and run
-/// the workers with [`Webhooks::spawn_workers`]. Cheap to clone.
+/// the workers with [`Webhooks::start`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Webhooks {
     pub(super) inner: Arc<Inner>,
@@ -102,15 +102,17 @@ impl Webhooks {
         self.db().dialect()
     }
 
-    /// Runs the dispatcher, the senders and the pruning until [`Workers::shutdown`] (or the
-    /// handle's drop).
-    pub fn spawn_workers(&self) -> Workers {
+    /// Registers the dispatcher's outbox consumer (again, if the host dropped it) and runs the
+    /// dispatcher, the senders and the pruning until [`Workers::shutdown`] (or the handle's
+    /// drop). Call after [`crate::migrate`].
+    pub async fn start(&self) -> Result<Workers, EventsError> {
+        workeros_store::register_consumer(self.db(), CONSUMER).await?;
         let (a, b, c) = (self.clone(), self.clone(), self.clone());
-        Workers::spawn(vec![
+        Ok(Workers::spawn(vec![
             Box::new(move |stop| Box::pin(a.dispatch_loop(stop))),
             Box::new(move |stop| Box::pin(b.send_loop(stop))),
             Box::new(move |stop| Box::pin(c.prune_loop(stop))),
-        ])
+        ]))
     }
 
     /// Deletes finished deliveries (with their attempt logs) last changed before `before`, and
