@@ -3,13 +3,7 @@
 
 use crate::stores::TestDb;
 use workeros_adopt::Adopt;
-use workeros_core::{Subject, User};
 use workeros_store::{Db, Store};
-
-/// The deployment's admin.
-pub fn admin() -> Subject {
-    Subject::user(User::new("admin").with_roles(["admin"]))
-}
 
 /// Loads Chinook as the user's existing schema (SQLite: the script as is; PostgreSQL: from the
 /// first `CREATE TABLE`, as its README says).

@@ -15,6 +15,7 @@
 pub mod adopt;
 pub mod auth;
 pub mod backend;
+pub mod fixtures;
 pub mod http;
 pub mod sink;
 pub mod sse;

@@ -15,7 +15,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use workeros_adopt::Inspection;
 use workeros_store::Db;
-use workeros_tests::adopt::{admin, load_chinook, setup, texts};
+use workeros_tests::adopt::{load_chinook, setup, texts};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 

@@ -13,9 +13,11 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use workeros_adopt::{AdoptError, Inspection};
+use workeros_core::roles::AUTHENTICATED;
 use workeros_core::{ErrorCode, FieldType, Subject, User};
 use workeros_store::Db;
-use workeros_tests::adopt::{admin, exec, load_chinook, setup};
+use workeros_tests::adopt::{exec, load_chinook, setup};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -355,7 +357,7 @@ async fn who_may_adopt_and_what_is_hidden() {
         let hidden = adopt.clone().with_hidden_tables(["products"]);
         assert!(hidden.tables(&admin()).await.unwrap().is_empty());
 
-        let user = Subject::user(User::new("u1").with_roles(["authenticated"]));
+        let user = Subject::user(User::new("u1").with_roles([AUTHENTICATED]));
         let org_admin = admin().with_tenant("6ec0c939-0f11-4e6c-9127-9b41ea9329ce");
         for (s, code) in [
             (Subject::anonymous(), ErrorCode::Unauthorized),

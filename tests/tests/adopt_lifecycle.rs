@@ -14,15 +14,13 @@
 use axum::Router;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use workeros_core::roles::AUTHENTICATED;
 use workeros_core::{Subject, User};
 use workeros_store::Db;
-use workeros_tests::adopt::{admin, exec, load_chinook, setup, texts};
+use workeros_tests::adopt::{exec, load_chinook, setup, texts};
+use workeros_tests::fixtures::{ADMIN_ID, admin, user};
 use workeros_tests::http::call;
 use workeros_tests::stores::{TestDb, dbs};
-
-fn user(id: &str) -> Subject {
-    Subject::user(User::new(id))
-}
 
 async fn app_on(t: &TestDb) -> Router {
     let adopt = setup(t).await;
@@ -632,7 +630,7 @@ async fn no_ddl_runs_against_adopted_tables() {
             &app,
             &a,
             "/api/permissions",
-            json!({"role": "authenticated", "collection": "artists", "action": "read",
+            json!({"role": AUTHENTICATED, "collection": "artists", "action": "read",
                    "filter": {artist_name: {"_starts_with": "A"}}}),
         )
         .await;
@@ -807,7 +805,7 @@ async fn adopted_rows_are_judged_on_their_stored_values() {
         assert_eq!(v["data"]["title"], "dollar");
         let (s, v) = get(&app, &a, "/api/items/tickets?sort=-ownerId").await;
         assert_eq!(s, StatusCode::OK, "{name}: {v}");
-        assert_eq!(v["data"][0]["ownerId"], "admin", "{name}: {v}");
+        assert_eq!(v["data"][0]["ownerId"], ADMIN_ID, "{name}: {v}");
         // Names that would shadow the key or a system field, and workeros' own tables.
         let (s, v) = post(
             &app,

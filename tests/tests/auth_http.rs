@@ -12,6 +12,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use workeros_auth::AuthConfig;
+use workeros_core::roles::{ADMIN, AUTHENTICATED, PUBLIC};
 use workeros_tests::auth::{Client, auth_app};
 use workeros_tests::stores::dbs;
 
@@ -36,11 +37,7 @@ async fn signup_login_me_logout() {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
-        assert_eq!(
-            r.data()["roles"],
-            json!(["admin"]),
-            "{name}: the first user"
-        );
+        assert_eq!(r.data()["roles"], json!([ADMIN]), "{name}: the first user");
         assert!(r.data().get("passwordHash").is_none());
         let cookie = &r.set_cookies()[0];
         assert!(
@@ -57,7 +54,7 @@ async fn signup_login_me_logout() {
         let r = ann.call(app, "GET", "/api/auth/me", None).await;
         assert_eq!(r.status, StatusCode::OK, "{name}");
         assert_eq!(r.data()["email"], "Ann@Example.com");
-        assert_eq!(r.data()["roles"], json!(["admin"]));
+        assert_eq!(r.data()["roles"], json!([ADMIN]));
 
         let mut bob = Client::default();
         let r = bob
@@ -68,7 +65,7 @@ async fn signup_login_me_logout() {
                 Some(signup_body("bob@example.com")),
             )
             .await;
-        assert_eq!(r.data()["roles"], json!(["authenticated"]), "{name}");
+        assert_eq!(r.data()["roles"], json!([AUTHENTICATED]), "{name}");
 
         // Same email, other case: 409.
         let r = Client::default()
@@ -233,7 +230,7 @@ async fn password_change_and_api_keys() {
         let r = bot.call(app, "GET", "/api/auth/me", None).await;
         assert_eq!(r.status, StatusCode::OK, "{name}: {:?}", r.body);
         assert_eq!(r.data()["email"], "ann@example.com");
-        assert_eq!(r.data()["roles"], json!(["admin"]));
+        assert_eq!(r.data()["roles"], json!([ADMIN]));
         // last_used_at is set by the use.
         let r = ann.call(app, "GET", "/api/auth/api-keys", None).await;
         assert!(
@@ -427,7 +424,7 @@ async fn admin_users_and_roles() {
         );
         assert_eq!(
             admin
-                .call(app, "POST", "/api/roles", Some(json!({"name": "admin"})))
+                .call(app, "POST", "/api/roles", Some(json!({"name": ADMIN})))
                 .await
                 .status,
             StatusCode::CONFLICT
@@ -440,21 +437,21 @@ async fn admin_users_and_roles() {
             .iter()
             .map(|r| r["name"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(names, ["admin", "authenticated", "public", "editor"]);
+        assert_eq!(names, [ADMIN, AUTHENTICATED, PUBLIC, "editor"]);
         let r = admin
             .call(
                 app,
                 "PUT",
                 &format!("/api/users/{bob_id}/roles"),
-                Some(json!({"roles": ["authenticated", "editor"]})),
+                Some(json!({"roles": [AUTHENTICATED, "editor"]})),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{name}: {:?}", r.body);
-        assert_eq!(r.data()["roles"], json!(["authenticated", "editor"]));
+        assert_eq!(r.data()["roles"], json!([AUTHENTICATED, "editor"]));
         let r = bob.call(app, "GET", "/api/auth/me", None).await;
         assert_eq!(
             r.data()["roles"],
-            json!(["authenticated", "editor"]),
+            json!([AUTHENTICATED, "editor"]),
             "{name}"
         );
         let r = admin
@@ -494,7 +491,7 @@ async fn admin_users_and_roles() {
         let r = bob.call(app, "GET", "/api/auth/me", None).await;
         assert_eq!(
             r.data()["roles"],
-            json!(["authenticated"]),
+            json!([AUTHENTICATED]),
             "{name}: deleting a role unassigns it"
         );
 
@@ -504,7 +501,7 @@ async fn admin_users_and_roles() {
                 app,
                 "PUT",
                 &format!("/api/users/{admin_id}/roles"),
-                Some(json!({"roles": ["authenticated"]})),
+                Some(json!({"roles": [AUTHENTICATED]})),
             )
             .await;
         assert_eq!(r.status, StatusCode::CONFLICT, "{name}");
@@ -531,7 +528,7 @@ async fn admin_users_and_roles() {
                 app,
                 "PUT",
                 &format!("/api/users/{bob_id}/roles"),
-                Some(json!({"roles": ["admin"]})),
+                Some(json!({"roles": [ADMIN]})),
             )
             .await;
         assert_eq!(
@@ -935,7 +932,7 @@ async fn tickets_and_owner_scoped_items() {
         let ticket = r.data()["ticket"].as_str().unwrap();
         let s = a.auth.verify_ticket(ticket).unwrap();
         assert_eq!(s.user.as_ref().unwrap().id, bob_id);
-        assert!(s.has_role("authenticated"));
+        assert!(s.has_role(AUTHENTICATED));
         assert!(a.auth.verify_ticket(&format!("{ticket}x")).is_err());
         assert_eq!(
             Client::default()

@@ -12,6 +12,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use workeros_auth::AuthConfig;
+use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_tests::auth::{Client, auth_app};
 use workeros_tests::stores::dbs;
 
@@ -50,7 +51,7 @@ async fn organizations_are_isolated() {
         assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         assert_eq!(
             r.data()["roles"],
-            json!(["admin"]),
+            json!([ADMIN]),
             "{name}: the founder is its admin"
         );
         let acme = r.data()["tenant"].as_str().unwrap().to_owned();
@@ -60,7 +61,7 @@ async fn organizations_are_isolated() {
             .await;
         assert_eq!(
             r.data()["roles"],
-            json!(["admin"]),
+            json!([ADMIN]),
             "{name}: every founder is admin of its own"
         );
         let globex = r.data()["tenant"].as_str().unwrap().to_owned();
@@ -102,7 +103,7 @@ async fn organizations_are_isolated() {
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
             let r = c
-                .call(app, "POST", "/api/permissions", Some(json!({"role": "authenticated", "collection": "notes", "action": "read", "filter": {}})))
+                .call(app, "POST", "/api/permissions", Some(json!({"role": AUTHENTICATED, "collection": "notes", "action": "read", "filter": {}})))
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
         }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Column, Row};
 use std::time::Duration;
 use workeros_auth::{AuthConfig, RateLimit};
+use workeros_core::roles::ADMIN;
 use workeros_store::Db;
 use workeros_tests::auth::{Client, auth_app};
 use workeros_tests::stores::{TestDb, dbs};
@@ -460,7 +461,7 @@ async fn an_api_key_never_exceeds_its_user() {
                 app,
                 "PUT",
                 &format!("/api/users/{bob_id}/roles"),
-                Some(json!({"roles": ["admin"]})),
+                Some(json!({"roles": [ADMIN]})),
             )
             .await;
         assert_eq!(

@@ -16,6 +16,7 @@ use sea_query::{Alias, Order, Query};
 use time::OffsetDateTime;
 use workeros_auth::sync::{self, RoleRef, SyncEvent, SyncEventKind};
 use workeros_auth::{Auth, AuthConfig, Signup};
+use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_store::Db;
 use workeros_tests::stores::dbs;
 
@@ -381,7 +382,7 @@ async fn synced_roles_reach_linked_subjects() {
         .unwrap();
         assert_eq!(
             roles(&auth, &s.token).await,
-            ["admin"],
+            [ADMIN],
             "{name}: roles not known yet"
         );
         sync::apply(
@@ -417,7 +418,7 @@ async fn synced_roles_reach_linked_subjects() {
         .unwrap();
         assert_eq!(
             roles(&auth, &s.token).await,
-            ["admin", "member", "org-editor"],
+            [ADMIN, "member", "org-editor"],
             "{name}"
         );
         assert_eq!(
@@ -451,7 +452,7 @@ async fn synced_roles_reach_linked_subjects() {
         assert_eq!(stale, sync::Applied::Stale);
         assert_eq!(
             roles(&auth, &s.token).await,
-            ["admin", "member", "org-editor"],
+            [ADMIN, "member", "org-editor"],
             "{name}"
         );
         assert_eq!(
@@ -479,7 +480,7 @@ async fn synced_roles_reach_linked_subjects() {
         .unwrap();
         assert_eq!(
             roles(&auth, &s.token).await,
-            ["admin", "org-editor"],
+            [ADMIN, "org-editor"],
             "{name}: a deleted role is gone"
         );
         // Another organization's membership gives nothing here.
@@ -517,7 +518,7 @@ async fn synced_roles_reach_linked_subjects() {
         .unwrap();
         assert_eq!(
             roles(&auth, &s.token).await,
-            ["admin", "org-editor"],
+            [ADMIN, "org-editor"],
             "{name}"
         );
         // A user who signs up later is linked at its first sign-in.
@@ -547,7 +548,7 @@ async fn synced_roles_reach_linked_subjects() {
             .unwrap();
         assert_eq!(
             unverified.roles,
-            ["authenticated"],
+            [AUTHENTICATED],
             "{name}: an unproven email links nothing"
         );
         verify(db, "late@acme.test").await;
@@ -555,7 +556,7 @@ async fn synced_roles_reach_linked_subjects() {
             .login("late@acme.test", "late password", None)
             .await
             .unwrap();
-        assert_eq!(late.roles, ["authenticated", "billing"], "{name}");
+        assert_eq!(late.roles, [AUTHENTICATED, "billing"], "{name}");
         t.close().await;
     }
 }

@@ -11,6 +11,7 @@
 use sea_query::{Alias, Query};
 use workeros_auth::{AuthError, create_user, migrate};
 use workeros_core::ErrorCode;
+use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_store::Db;
 use workeros_tests::stores::dbs;
 
@@ -46,11 +47,11 @@ async fn users_first_admin_unique_emails_hashed_passwords() {
         )
         .await
         .unwrap();
-        assert_eq!(first.roles, ["admin"], "{name}");
+        assert_eq!(first.roles, [ADMIN], "{name}");
         let second = create_user(db, tenant, "bob@example.com", "correct horse 2", None)
             .await
             .unwrap();
-        assert_eq!(second.roles, ["authenticated"], "{name}");
+        assert_eq!(second.roles, [AUTHENTICATED], "{name}");
         let e: AuthError = create_user(db, tenant, "ann@EXAMPLE.com", "another pass", None)
             .await
             .unwrap_err();
@@ -105,7 +106,7 @@ async fn concurrent_first_signups_make_one_admin() {
         let mut admins = 0;
         for h in handles {
             let u = h.await.unwrap().unwrap_or_else(|e| panic!("{name}: {e}"));
-            admins += usize::from(u.roles == ["admin"]);
+            admins += usize::from(u.roles == [ADMIN]);
         }
         assert_eq!(admins, 1, "{name}: exactly one first user");
         for t in group {

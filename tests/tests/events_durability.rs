@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
-use workeros_core::{Subject, User};
 use workeros_events::webhooks::{DeliveryQuery, DeliveryState, Webhooks};
 use workeros_events::{Allow, Guard, WebhookConfig};
 use workeros_store::{Store, migrate};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::sink::Sink;
 use workeros_tests::stores::shared;
@@ -27,10 +27,6 @@ const ITEMS: usize = 1000;
 /// One received copy of a delivery: its `webhook-id` and body.
 type Arrival = (String, Vec<u8>);
 const BATCH: usize = 10;
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
 
 /// Starts the worker process and waits for its `ready`.
 async fn worker(args: &[String]) -> tokio::process::Child {

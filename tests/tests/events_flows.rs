@@ -19,13 +19,10 @@ use workeros_core::{CoreError, Email, EmailSender, Subject, User};
 use workeros_events::signing::{Secret, SignedHeaders, verify};
 use workeros_events::{Allow, Flows, FlowsConfig, Guard};
 use workeros_store::{Store, migrate};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::sink::Sink;
 use workeros_tests::stores::{TestDb, dbs};
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
 
 #[derive(Default)]
 struct Outbox(Mutex<Vec<Email>>);

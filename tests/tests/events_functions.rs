@@ -14,15 +14,12 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use workeros_core::{EventAction, Subject, User};
+use workeros_core::EventAction;
 use workeros_events::functions::{EventCall, Tick};
 use workeros_events::{EventTrigger, Functions, FunctionsConfig};
 use workeros_store::{NewItems, Store, migrate};
+use workeros_tests::fixtures::admin;
 use workeros_tests::stores::{TestDb, dbs, shared};
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
 
 fn config() -> FunctionsConfig {
     FunctionsConfig {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use workeros_core::{Subject, User};
 use workeros_events::{Realtime, RealtimeConfig, Subscribe, Subscription};
 use workeros_store::{ListQuery, NewItems, PermissionInput, Store, Written, migrate};
+use workeros_tests::fixtures::admin;
 use workeros_tests::stores::dbs;
 
 #[derive(Debug, Clone)]
@@ -52,10 +53,6 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(at, (field, value))| Op::Update { at, field, value }),
         1 => (0..8usize).prop_map(|at| Op::Delete { at }),
     ]
-}
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin").with_roles(["admin"]))
 }
 
 /// The subscribers: (subject, own filter).

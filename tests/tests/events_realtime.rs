@@ -15,22 +15,15 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use workeros_core::{Subject, User};
+use workeros_core::Subject;
 use workeros_events::{Broadcast, Realtime, RealtimeConfig};
 use workeros_store::{Store, migrate};
+use workeros_tests::fixtures::{admin, with_role};
 use workeros_tests::http::call;
 use workeros_tests::sse::{SseFrame, open};
 use workeros_tests::stores::{TestDb, dbs};
 
 const QUIET: Duration = Duration::from_millis(150);
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
-
-fn with_role(id: &str, role: &str) -> Subject {
-    Subject::user(User::new(id).with_roles([role]))
-}
 
 struct App {
     app: Router,

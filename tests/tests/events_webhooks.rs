@@ -21,13 +21,10 @@ use workeros_events::signing::{Secret, SignedHeaders, verify};
 use workeros_events::webhooks::{DeliveryQuery, DeliveryState, Webhooks};
 use workeros_events::{Allow, Guard, WebhookConfig};
 use workeros_store::{Store, migrate};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::sink::{Received, Sink};
 use workeros_tests::stores::{TestDb, dbs, shared};
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
 
 fn config() -> WebhookConfig {
     WebhookConfig {

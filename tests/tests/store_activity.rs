@@ -10,7 +10,9 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use workeros_core::roles::AUTHENTICATED;
 use workeros_core::{Subject, User};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -28,7 +30,7 @@ async fn activity_and_revisions() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
+        let admin = admin();
         let a = Some(&admin);
         let (alice, bob) = (
             Subject::user(User::new("alice")),
@@ -60,7 +62,7 @@ async fn activity_and_revisions() {
             "PATCH",
             &format!("/api/permissions/{read_id}"),
             Some(json!({
-            "role": "authenticated", "collection": "notes", "action": "read",
+            "role": AUTHENTICATED, "collection": "notes", "action": "read",
             "filter": {"owner_id": {"_eq": "$user.id"}}, "fields": ["title"]})),
         )
         .await;

@@ -15,11 +15,8 @@ use workeros_store::{
     AdoptedCollection, CollectionPatch, CollectionStatus, Db, Deleted, NewCollection, Store,
     StoreError, migrate,
 };
+use workeros_tests::fixtures::admin;
 use workeros_tests::stores::{TestDb, dbs};
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
 
 fn new(v: serde_json::Value) -> NewCollection {
     serde_json::from_value(v).unwrap()

@@ -11,7 +11,9 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use workeros_core::roles::AUTHENTICATED;
 use workeros_core::{Subject, User};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -20,7 +22,7 @@ async fn collection_lifecycle_over_http() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let admin = Subject::user(User::new("a1").with_roles(["admin"]));
+        let admin = admin();
         let a = Some(&admin);
 
         let (s, v) = call(
@@ -62,7 +64,7 @@ async fn collection_lifecycle_over_http() {
         assert_eq!(v["data"]["fields"].as_array().unwrap().len(), 2, "{name}");
 
         let (s, v) = call(&app, a, "POST", "/api/permissions", Some(json!({
-            "role": "authenticated", "collection": "tasks", "action": "read", "filter": "due > $now"
+            "role": AUTHENTICATED, "collection": "tasks", "action": "read", "filter": "due > $now"
         }))).await;
         assert_eq!(s, StatusCode::CREATED, "{name}: {v}");
         let id = v["data"]["id"].as_str().unwrap().to_owned();
@@ -74,7 +76,7 @@ async fn collection_lifecycle_over_http() {
             "{name}"
         );
         let (s, v) = call(&app, a, "POST", "/api/permissions", Some(json!({
-            "role": "authenticated", "collection": "tasks", "action": "read", "filter": {"secret": {"_eq": 1}}
+            "role": AUTHENTICATED, "collection": "tasks", "action": "read", "filter": {"secret": {"_eq": 1}}
         }))).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
         assert_eq!(v["error"]["code"], "VALIDATION", "{name}");
@@ -118,7 +120,7 @@ async fn failed_ddl_and_hostile_names_over_http() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let admin = Subject::user(User::new("a1").with_roles(["admin"]));
+        let admin = admin();
         let a = Some(&admin);
         // A table already holds the name the collection's table would get: the CREATE TABLE
         // fails after the metadata row was written, and the whole transaction rolls back.

@@ -13,8 +13,10 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
+use workeros_core::roles::AUTHENTICATED;
 use workeros_core::{CoreError, Event, EventSink, Subject, User};
 use workeros_store::{Store, migrate};
+use workeros_tests::fixtures::{admin, user};
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -27,14 +29,6 @@ impl EventSink for Recorder {
         self.0.lock().unwrap().extend_from_slice(events);
         Ok(())
     }
-}
-
-fn admin() -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"]))
-}
-
-fn user(id: &str) -> Subject {
-    Subject::user(User::new(id))
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -389,7 +383,7 @@ async fn custom_permissions_fields_presets_validation_scope() {
         .await;
         for p in [
             // Everyone signed in reads published articles, but not `secret`.
-            json!({"role": "authenticated", "collection": "articles", "action": "read",
+            json!({"role": AUTHENTICATED, "collection": "articles", "action": "read",
                    "filter": {"status": {"_eq": "published"}}, "fields": ["title", "status", "views", "editor"]}),
             // Editors read drafts too, every field.
             json!({"role": "editor", "collection": "articles", "action": "read",

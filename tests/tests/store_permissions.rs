@@ -9,13 +9,11 @@
 )]
 
 use serde_json::json;
+use workeros_core::roles::{ADMIN, PUBLIC};
 use workeros_core::{ErrorCode, Subject, User};
 use workeros_store::{FieldList, NewCollection, PermissionInput, Store, migrate};
+use workeros_tests::fixtures::admin_of;
 use workeros_tests::stores::dbs;
-
-fn admin(tenant: &str) -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"])).with_tenant(tenant)
-}
 
 fn input(v: serde_json::Value) -> PermissionInput {
     serde_json::from_value(v).unwrap()
@@ -27,7 +25,7 @@ async fn permissions_are_checked_when_saved() {
         let name = t.name();
         migrate(&t.db).await.unwrap();
         let store = Store::new(t.db.clone());
-        let a = admin("tenant-a");
+        let a = admin_of("tenant-a");
         let posts: NewCollection = serde_json::from_value(json!({
             "slug": "posts", "ownerScoped": true,
             "fields": [{"name": "title", "type": "text"}, {"name": "views", "type": "integer"},
@@ -109,7 +107,7 @@ async fn permissions_are_checked_when_saved() {
                 "unknown in fields",
             ),
             (
-                json!({"role": "admin", "collection": "posts", "action": "read"}),
+                json!({"role": ADMIN, "collection": "posts", "action": "read"}),
                 "admin role",
             ),
             (
@@ -140,7 +138,7 @@ async fn permissions_are_checked_when_saved() {
         let user = Subject::user(User::new("u1")).with_tenant("tenant-a");
         let e = store.list_permissions(&user, None).await.unwrap_err();
         assert_eq!(e.code(), ErrorCode::Forbidden, "{name}");
-        let b = admin("tenant-b");
+        let b = admin_of("tenant-b");
         assert!(
             store.list_permissions(&b, None).await.unwrap().is_empty(),
             "{name}"
@@ -163,7 +161,7 @@ async fn other_processes_see_permission_changes_within_the_ttl() {
     for t in dbs().await {
         let name = t.name();
         migrate(&t.db).await.unwrap();
-        let a = admin("t");
+        let a = admin_of("t");
         // Two processes on one database: one changes permissions, the other serves reads.
         let writer = Store::new(t.db.clone());
         let fresh = Store::with_cache_ttl(t.db.clone(), std::time::Duration::ZERO);
@@ -181,7 +179,7 @@ async fn other_processes_see_permission_changes_within_the_ttl() {
         let p = writer
             .create_permission(
                 &a,
-                input(json!({"role": "public", "collection": "docs", "action": "read"})),
+                input(json!({"role": PUBLIC, "collection": "docs", "action": "read"})),
             )
             .await
             .unwrap();
@@ -200,7 +198,7 @@ async fn other_processes_see_permission_changes_within_the_ttl() {
         let p = writer
             .create_permission(
                 &a,
-                input(json!({"role": "public", "collection": "docs", "action": "read"})),
+                input(json!({"role": PUBLIC, "collection": "docs", "action": "read"})),
             )
             .await
             .unwrap();

@@ -12,7 +12,9 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use workeros_core::roles::{AUTHENTICATED, PUBLIC};
 use workeros_core::{Subject, User};
+use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::stores::dbs;
 
@@ -21,7 +23,7 @@ async fn review_findings() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
+        let admin = admin();
         let a = Some(&admin);
         call(
             &app,
@@ -41,10 +43,10 @@ async fn review_findings() {
             call(&app, a, "DELETE", &format!("/api/permissions/{id}"), None).await;
         }
         for p in [
-            json!({"role": "authenticated", "collection": "emp", "action": "read", "fields": ["title"]}),
-            json!({"role": "authenticated", "collection": "emp", "action": "read", "filter": {"owner_id": {"_eq": "$user.id"}}}),
-            json!({"role": "authenticated", "collection": "emp", "action": "create", "fields": ["title", "salary", "meta"]}),
-            json!({"role": "authenticated", "collection": "emp", "action": "create", "fields": ["title", "salary", "meta"], "presets": {"team": "support"}}),
+            json!({"role": AUTHENTICATED, "collection": "emp", "action": "read", "fields": ["title"]}),
+            json!({"role": AUTHENTICATED, "collection": "emp", "action": "read", "filter": {"owner_id": {"_eq": "$user.id"}}}),
+            json!({"role": AUTHENTICATED, "collection": "emp", "action": "create", "fields": ["title", "salary", "meta"]}),
+            json!({"role": AUTHENTICATED, "collection": "emp", "action": "create", "fields": ["title", "salary", "meta"], "presets": {"team": "support"}}),
         ] {
             let (s, v) = call(&app, a, "POST", "/api/permissions", Some(p)).await;
             assert_eq!(s, StatusCode::CREATED, "{name}: {v}");
@@ -140,7 +142,7 @@ async fn revisions_hide_states_the_subject_could_not_read() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
+        let admin = admin();
         let a = Some(&admin);
         call(
             &app,
@@ -157,7 +159,7 @@ async fn revisions_hide_states_the_subject_could_not_read() {
             a,
             "POST",
             "/api/permissions",
-            Some(json!({"role": "public", "collection": "posts",
+            Some(json!({"role": PUBLIC, "collection": "posts",
             "action": "read", "filter": {"status": {"_eq": "published"}}})),
         )
         .await;
@@ -215,7 +217,7 @@ async fn dropping_a_field_takes_it_out_of_permissions() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let admin = Subject::user(User::new("admin-1").with_roles(["admin"]));
+        let admin = admin();
         let a = Some(&admin);
         call(&app, a, "POST", "/api/collections", Some(json!({"slug": "emp", "fields": [
             {"name": "title", "type": "text"}, {"name": "salary", "type": "integer"}, {"name": "team", "type": "text"}

@@ -12,19 +12,16 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use workeros_core::{Subject, User};
 use workeros_store::{Store, migrate};
+use workeros_tests::fixtures::admin_of;
 use workeros_tests::http::call;
 use workeros_tests::stores::{TestDb, dbs};
-
-fn admin(tenant: &str) -> Subject {
-    Subject::user(User::new("admin-1").with_roles(["admin"])).with_tenant(tenant)
-}
 
 /// A store holding `articles` (title, views, secret) with three rows whose `secret`s are
 /// `secrets`; `reader` may read title and views only. Returns the app and the created ids.
 async fn world(t: &TestDb, secrets: [&str; 3]) -> (axum::Router, Vec<String>) {
     migrate(&t.db).await.unwrap();
     let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
-    let a = admin("t1");
+    let a = admin_of("t1");
     let a = Some(&a);
     call(&app, a, "POST", "/api/collections", Some(json!({"slug": "articles", "fields": [
         {"name": "title", "type": "text"}, {"name": "views", "type": "integer"}, {"name": "secret", "type": "text"}
@@ -150,7 +147,7 @@ async fn tenants_are_isolated() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let (a, b) = (admin("tenant-a"), admin("tenant-b"));
+        let (a, b) = (admin_of("tenant-a"), admin_of("tenant-b"));
         for s in [&a, &b] {
             let (st, v) = call(
                 &app,
@@ -241,7 +238,7 @@ async fn hostile_names_and_canaries_never_reach_sql() {
     for t in dbs().await {
         let name = t.name();
         let app = workeros_tests::stores::app(&t).await;
-        let a = admin("t1");
+        let a = admin_of("t1");
         let a = Some(&a);
         call(
             &app,
