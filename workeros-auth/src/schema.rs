@@ -33,8 +33,8 @@ pub(crate) const AUTH: &[Migration] = &[
     },
     Migration {
         version: 3,
-        tables: crate::sync::sync_v1,
-        indexes: crate::sync::sync_v1_indexes,
+        tables: sync_v1,
+        indexes: sync_v1_indexes,
         statements: no_statements,
     },
 ];
@@ -179,5 +179,86 @@ fn auth_v2_indexes() -> Vec<IndexCreateStatement> {
             false,
         ),
         index("users_tenant", "users", &["tenant_id"], false),
+    ]
+}
+
+/// The tables of role sync (auth migration 3).
+pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
+    let pk = |cols: &[&str]| {
+        let mut i = sea_query::Index::create();
+        for c in cols {
+            i.col(Alias::new(*c));
+        }
+        i.to_owned()
+    };
+    vec![
+        Table::create()
+            .table(Alias::new("sync_roles"))
+            .if_not_exists()
+            .col(col("urn", K::Text, d).not_null().primary_key())
+            .col(col("scope", K::Text, d).not_null())
+            .col(col("provider_org_id", K::Text, d))
+            .col(col("slug", K::Text, d).not_null())
+            .col(col("name", K::Text, d).not_null())
+            .col(col("description", K::Text, d))
+            .col(col("deleted", K::Bool, d).not_null())
+            .col(col("provider_updated_at", K::Ts, d).not_null())
+            .col(col("provider_event_id", K::Text, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("sync_memberships"))
+            .if_not_exists()
+            .col(col("provider_org_id", K::Text, d).not_null())
+            .col(col("provider_user_id", K::Text, d).not_null())
+            .col(col("membership_id", K::Text, d).not_null())
+            .col(col("email_lower", K::Text, d))
+            .col(col("user_id", K::Uuid, d))
+            .col(col("deleted", K::Bool, d).not_null())
+            .col(col("provider_updated_at", K::Ts, d).not_null())
+            .col(col("provider_event_id", K::Text, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .primary_key(&mut pk(&["provider_org_id", "provider_user_id"]))
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("sync_assignments"))
+            .if_not_exists()
+            .col(col("provider_org_id", K::Text, d).not_null())
+            .col(col("provider_user_id", K::Text, d).not_null())
+            .col(col("role_urn", K::Text, d).not_null())
+            .col(col("membership_id", K::Text, d).not_null())
+            .col(col("user_id", K::Uuid, d))
+            .col(col("provider_updated_at", K::Ts, d).not_null())
+            .primary_key(&mut pk(&[
+                "provider_org_id",
+                "provider_user_id",
+                "role_urn",
+            ]))
+            .to_owned(),
+        Table::create()
+            .table(Alias::new("sync_cursors"))
+            .if_not_exists()
+            .col(col("name", K::Text, d).not_null().primary_key())
+            .col(col("last_event_id", K::Text, d).not_null())
+            .col(col("created_at", K::Ts, d).not_null())
+            .col(col("updated_at", K::Ts, d).not_null())
+            .to_owned(),
+    ]
+}
+
+pub(crate) fn sync_v1_indexes() -> Vec<IndexCreateStatement> {
+    vec![
+        index(
+            "sync_assignments_user",
+            "sync_assignments",
+            &["user_id"],
+            false,
+        ),
+        index(
+            "sync_memberships_email",
+            "sync_memberships",
+            &["email_lower"],
+            false,
+        ),
     ]
 }

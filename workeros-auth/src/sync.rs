@@ -19,13 +19,9 @@
 
 use crate::AuthError;
 use crate::users::{self, UserStatus};
-use sea_query::{
-    Alias, Expr, ExprTrait, IndexCreateStatement, OnConflict, Query, Table, TableCreateStatement,
-};
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
-use workeros_dsl::Dialect;
-use workeros_store::migrate::{ColumnKind as K, col};
 use workeros_store::values::{self, bool_value, ts_value, uuid_value};
 use workeros_store::{Db, StoreError, Tx};
 
@@ -136,87 +132,6 @@ pub fn role_urn(role: &RoleRef, organization: &str) -> String {
             )
         ),
     }
-}
-
-/// The tables of role sync (auth migration 3).
-pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
-    let pk = |cols: &[&str]| {
-        let mut i = sea_query::Index::create();
-        for c in cols {
-            i.col(Alias::new(*c));
-        }
-        i.to_owned()
-    };
-    vec![
-        Table::create()
-            .table(Alias::new("sync_roles"))
-            .if_not_exists()
-            .col(col("urn", K::Text, d).not_null().primary_key())
-            .col(col("scope", K::Text, d).not_null())
-            .col(col("provider_org_id", K::Text, d))
-            .col(col("slug", K::Text, d).not_null())
-            .col(col("name", K::Text, d).not_null())
-            .col(col("description", K::Text, d))
-            .col(col("deleted", K::Bool, d).not_null())
-            .col(col("provider_updated_at", K::Ts, d).not_null())
-            .col(col("provider_event_id", K::Text, d).not_null())
-            .col(col("updated_at", K::Ts, d).not_null())
-            .to_owned(),
-        Table::create()
-            .table(Alias::new("sync_memberships"))
-            .if_not_exists()
-            .col(col("provider_org_id", K::Text, d).not_null())
-            .col(col("provider_user_id", K::Text, d).not_null())
-            .col(col("membership_id", K::Text, d).not_null())
-            .col(col("email_lower", K::Text, d))
-            .col(col("user_id", K::Uuid, d))
-            .col(col("deleted", K::Bool, d).not_null())
-            .col(col("provider_updated_at", K::Ts, d).not_null())
-            .col(col("provider_event_id", K::Text, d).not_null())
-            .col(col("updated_at", K::Ts, d).not_null())
-            .primary_key(&mut pk(&["provider_org_id", "provider_user_id"]))
-            .to_owned(),
-        Table::create()
-            .table(Alias::new("sync_assignments"))
-            .if_not_exists()
-            .col(col("provider_org_id", K::Text, d).not_null())
-            .col(col("provider_user_id", K::Text, d).not_null())
-            .col(col("role_urn", K::Text, d).not_null())
-            .col(col("membership_id", K::Text, d).not_null())
-            .col(col("user_id", K::Uuid, d))
-            .col(col("provider_updated_at", K::Ts, d).not_null())
-            .primary_key(&mut pk(&[
-                "provider_org_id",
-                "provider_user_id",
-                "role_urn",
-            ]))
-            .to_owned(),
-        Table::create()
-            .table(Alias::new("sync_cursors"))
-            .if_not_exists()
-            .col(col("name", K::Text, d).not_null().primary_key())
-            .col(col("last_event_id", K::Text, d).not_null())
-            .col(col("created_at", K::Ts, d).not_null())
-            .col(col("updated_at", K::Ts, d).not_null())
-            .to_owned(),
-    ]
-}
-
-pub(crate) fn sync_v1_indexes() -> Vec<IndexCreateStatement> {
-    vec![
-        crate::schema::index(
-            "sync_assignments_user",
-            "sync_assignments",
-            &["user_id"],
-            false,
-        ),
-        crate::schema::index(
-            "sync_memberships_email",
-            "sync_memberships",
-            &["email_lower"],
-            false,
-        ),
-    ]
 }
 
 /// Links organization `tenant` to provider organization `external_id` (whose synced roles then
@@ -680,44 +595,4 @@ pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), Auth
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// Unlinks local user `id` (deleted) from its memberships and assignments.
-pub(crate) async fn unlink_user(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
-    let d = tx.dialect();
-    for table in ["sync_memberships", "sync_assignments"] {
-        tx.execute(
-            Query::update()
-                .table(Alias::new(table))
-                .value(Alias::new("user_id"), values::uuid_null(d))
-                .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d))),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// The synced role slugs of local user `id` in `tenant`: assignments of the provider
-/// organization linked to the tenant, whose roles exist and are not deleted.
-pub(crate) fn synced_roles_query(tenant: &str, id: Uuid, d: Dialect) -> sea_query::SelectStatement {
-    let (a, o, r) = (Alias::new("a"), Alias::new("o"), Alias::new("r"));
-    Query::select()
-        .expr_as(
-            Expr::col((r.clone(), Alias::new("slug"))),
-            Alias::new("role"),
-        )
-        .from_as(Alias::new("sync_assignments"), a.clone())
-        .inner_join(
-            sea_query::TableRef::Table(Alias::new("organizations").into(), Some(o.clone().into())),
-            Expr::col((o.clone(), Alias::new("external_id")))
-                .equals((a.clone(), Alias::new("provider_org_id"))),
-        )
-        .inner_join(
-            sea_query::TableRef::Table(Alias::new("sync_roles").into(), Some(r.clone().into())),
-            Expr::col((r.clone(), Alias::new("urn"))).equals((a.clone(), Alias::new("role_urn"))),
-        )
-        .and_where(Expr::col((o.clone(), Alias::new("id"))).eq(tenant))
-        .and_where(Expr::col((a.clone(), Alias::new("user_id"))).eq(uuid_value(id, d)))
-        .and_where(Expr::col((r.clone(), Alias::new("deleted"))).eq(bool_value(false, d)))
-        .to_owned()
 }

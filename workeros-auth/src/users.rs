@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_core::{Subject, User};
-use workeros_store::values::{self, RowRef, ts_value, uuid_value};
+use workeros_dsl::Dialect;
+use workeros_store::values::{self, RowRef, bool_value, ts_value, uuid_value};
 use workeros_store::{Db, Rows, StoreError, Tx};
 
 /// The PostgreSQL advisory lock of [`lock_users`].
@@ -234,7 +235,7 @@ pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
         )
         .await?;
     }
-    crate::sync::unlink_user(tx, id).await
+    unlink_user(tx, id).await
 }
 
 /// The user with `email` (any case).
@@ -262,7 +263,7 @@ pub(crate) async fn roles_of(db: &Db, tenant: &str, id: Uuid) -> Result<Vec<Stri
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .union(
                     sea_query::UnionType::Distinct,
-                    crate::sync::synced_roles_query(tenant, id, d),
+                    synced_roles_query(tenant, id, d),
                 ),
         )
         .await?;
@@ -465,4 +466,44 @@ pub async fn create_user(
     .await?;
     tx.commit().await?;
     Ok(user.info(vec![role.to_owned()]))
+}
+
+/// Unlinks local user `id` (deleted) from its memberships and assignments.
+pub(crate) async fn unlink_user(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
+    let d = tx.dialect();
+    for table in ["sync_memberships", "sync_assignments"] {
+        tx.execute(
+            Query::update()
+                .table(Alias::new(table))
+                .value(Alias::new("user_id"), values::uuid_null(d))
+                .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d))),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The synced role slugs of local user `id` in `tenant`: assignments of the provider
+/// organization linked to the tenant, whose roles exist and are not deleted.
+pub(crate) fn synced_roles_query(tenant: &str, id: Uuid, d: Dialect) -> sea_query::SelectStatement {
+    let (a, o, r) = (Alias::new("a"), Alias::new("o"), Alias::new("r"));
+    Query::select()
+        .expr_as(
+            Expr::col((r.clone(), Alias::new("slug"))),
+            Alias::new("role"),
+        )
+        .from_as(Alias::new("sync_assignments"), a.clone())
+        .inner_join(
+            sea_query::TableRef::Table(Alias::new("organizations").into(), Some(o.clone().into())),
+            Expr::col((o.clone(), Alias::new("external_id")))
+                .equals((a.clone(), Alias::new("provider_org_id"))),
+        )
+        .inner_join(
+            sea_query::TableRef::Table(Alias::new("sync_roles").into(), Some(r.clone().into())),
+            Expr::col((r.clone(), Alias::new("urn"))).equals((a.clone(), Alias::new("role_urn"))),
+        )
+        .and_where(Expr::col((o.clone(), Alias::new("id"))).eq(tenant))
+        .and_where(Expr::col((a.clone(), Alias::new("user_id"))).eq(uuid_value(id, d)))
+        .and_where(Expr::col((r.clone(), Alias::new("deleted"))).eq(bool_value(false, d)))
+        .to_owned()
 }

@@ -148,6 +148,30 @@ impl Filter {
     }
 }
 
+/// Parses the JSON form and checks it against `schema` in one walk: the same result as
+/// `from_json(v)?.check(schema)` without building the intermediate [`Filter`] (what a server does
+/// with every stored permission and every `?filter=`). When the filter has several errors, the
+/// one reported is the first in document order, whether a syntax or a check error.
+///
+/// ```
+/// use workeros_dsl::{Schema, ValueKind, check_json, from_json};
+/// let schema = Schema::of([("views", ValueKind::Integer)])?;
+/// let json = serde_json::json!({"views": {"_gt": "10"}});
+/// let direct = check_json(&json, &schema)?;
+/// assert_eq!(direct.variables(), from_json(&json)?.check(&schema)?.variables());
+/// assert!(check_json(&serde_json::json!({"secret": {"_eq": 1}}), &schema).is_err());
+/// # Ok::<(), workeros_dsl::DslError>(())
+/// ```
+pub fn check_json(
+    v: &serde_json::Value,
+    schema: &crate::Schema,
+) -> Result<CheckedFilter, DslError> {
+    let mut path = crate::json::Path::new();
+    let mut sink = Direct::new(schema);
+    let root = crate::json::filter(v, &mut path, 0, &mut sink)?;
+    sink.finish(root)
+}
+
 /// The checker as a [`Sink`](crate::json::Sink) of the JSON walker: each node is checked as it is
 /// read ([`check_json`](crate::check_json)), with the depth and node limits of
 /// [`Filter::check`] counted on the way.

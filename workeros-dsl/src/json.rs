@@ -30,32 +30,8 @@ pub fn from_json(v: &Json) -> Result<Filter, DslError> {
     Ok(f)
 }
 
-/// Parses the JSON form and checks it against `schema` in one walk: the same result as
-/// `from_json(v)?.check(schema)` without building the intermediate [`Filter`] (what a server does
-/// with every stored permission and every `?filter=`). When the filter has several errors, the
-/// one reported is the first in document order, whether a syntax or a check error.
-///
-/// ```
-/// use workeros_dsl::{Schema, ValueKind, check_json, from_json};
-/// let schema = Schema::of([("views", ValueKind::Integer)])?;
-/// let json = serde_json::json!({"views": {"_gt": "10"}});
-/// let direct = check_json(&json, &schema)?;
-/// assert_eq!(direct.variables(), from_json(&json)?.check(&schema)?.variables());
-/// assert!(check_json(&serde_json::json!({"secret": {"_eq": 1}}), &schema).is_err());
-/// # Ok::<(), workeros_dsl::DslError>(())
-/// ```
-pub fn check_json(
-    v: &Json,
-    schema: &crate::Schema,
-) -> Result<crate::check::CheckedFilter, DslError> {
-    let mut path = Path(String::with_capacity(64));
-    let mut sink = crate::check::Direct::new(schema);
-    let root = filter(v, &mut path, 0, &mut sink)?;
-    sink.finish(root)
-}
-
 /// What the JSON walker builds from what it reads: the tree ([`Tree`]), or checked nodes directly
-/// ([`check_json`]). Both get the same calls in the same order, so both see one filter.
+/// ([`check_json`](crate::check_json)). Both get the same calls in the same order, so both see one filter.
 pub(crate) trait Sink {
     /// A built node.
     type Node;
@@ -99,6 +75,11 @@ impl Sink for Tree {
 pub(crate) struct Path(String);
 
 impl Path {
+    /// The pointer at the top of a filter.
+    pub(crate) fn new() -> Self {
+        Path(String::with_capacity(64))
+    }
+
     /// The pointer so far, as a location.
     pub(crate) fn loc(&self) -> Loc {
         Loc::Json(self.0.as_str().into())
@@ -191,7 +172,7 @@ fn kind_of(v: &Json) -> &'static str {
     }
 }
 
-fn filter<S: Sink>(
+pub(crate) fn filter<S: Sink>(
     v: &Json,
     path: &mut Path,
     depth: usize,

@@ -65,11 +65,11 @@ pub use ast::{
     Arity, Comparison, Filter, Ident, Op, Operand, RESERVED_WORDS, Shift, Unit, Value, Var,
 };
 pub use bind::{BoundFilter, Tri, variable_value};
-pub use check::{CheckedFilter, Scalar, applies};
+pub use check::{CheckedFilter, Scalar, applies, check_json};
 pub use compile::{CompileCache, Compiled, Dialect, Sql};
 pub use error::{DslError, ErrorKind, Loc};
 pub use index::{EqKey, Equality};
-pub use json::{check_json, from_json, from_json_str, parse_any};
+pub use json::{from_json, from_json_str, parse_any};
 pub use schema::{FieldSpec, OwnerLookup, Row, Schema, Source, ValueKind};
 pub use text::parse;
 pub use timefmt::parse_timestamp;
