@@ -9,7 +9,7 @@ use workeros_core::instant::{MAX_MICROS, MIN_MICROS, rfc3339_micros};
 
 /// The instant `t` as microseconds since the Unix epoch, truncated; `None` outside years 1..=9999.
 pub(crate) fn to_micros(t: OffsetDateTime) -> Option<i64> {
-    let m = i64::try_from(t.unix_timestamp_nanos().div_euclid(1000)).ok()?;
+    let m = workeros_core::instant::micros(t);
     (MIN_MICROS..=MAX_MICROS).contains(&m).then_some(m)
 }
 

@@ -263,12 +263,7 @@ impl Functions {
         Fut: std::future::Future<Output = Outcome> + Send + 'static,
     {
         self.taken(name)?;
-        if trigger.filter.is_some() && trigger.collections.is_empty() {
-            return Err(EventsError::invalid(
-                "filter",
-                "a filter needs `collections`: it is checked against their fields",
-            ));
-        }
+        trigger.check_shape("filter")?;
         let handler: EventHandler = Arc::new(move |c| Box::pin(handler(c)));
         self.inner
             .events
@@ -306,8 +301,8 @@ impl Functions {
     }
 
     /// Registers the event functions' outbox consumers (events committed from now on reach
-    /// them) and runs the dispatcher, cron and the workers until the handle is dropped. Call it
-    /// after registering, and after [`crate::migrate`].
+    /// them) and runs the dispatcher, cron and the workers until [`Workers::shutdown`] (or the
+    /// handle's drop). Call it after registering, and after [`crate::migrate`].
     pub async fn start(&self) -> Result<Workers, EventsError> {
         let event_fns: Vec<Arc<EventFn>> = self
             .inner

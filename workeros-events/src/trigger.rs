@@ -77,9 +77,38 @@ impl EventTrigger {
         })
     }
 
+    /// A trigger as it was saved (checked then): an action name it does not know selects
+    /// nothing, and a list of names none of which it knows makes the trigger select no event
+    /// (`None`), as matching the names against each event did.
+    pub(crate) fn from_saved(
+        collections: &[String],
+        actions: &[String],
+        filter: Option<&Json>,
+    ) -> Option<Self> {
+        let known: Vec<EventAction> = actions
+            .iter()
+            .filter_map(|a| EventAction::from_name(a))
+            .collect();
+        (actions.is_empty() || !known.is_empty()).then(|| Self {
+            collections: collections.to_vec(),
+            actions: known,
+            filter: filter.cloned(),
+        })
+    }
+
+    /// Refuses a filter without collections: they give it its fields. Errors name `field`.
+    pub(crate) fn check_shape(&self, field: &'static str) -> Result<(), EventsError> {
+        if self.filter.is_some() && self.collections.is_empty() {
+            return Err(EventsError::invalid(
+                field,
+                "a filter needs `collections`: it is checked against their fields",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the filter against each collection of `tenant` (as the admin `who` acts as); every
-    /// collection must exist. A filter needs collections: they give it its fields. Errors name
-    /// `field`.
+    /// collection must exist ([`check_shape`](Self::check_shape) first). Errors name `field`.
     pub(crate) async fn check(
         &self,
         store: &Store,
@@ -87,12 +116,7 @@ impl EventTrigger {
         tenant: &str,
         field: &'static str,
     ) -> Result<(), EventsError> {
-        if self.filter.is_some() && self.collections.is_empty() {
-            return Err(EventsError::invalid(
-                field,
-                "a filter needs `collections`: it is checked against their fields",
-            ));
-        }
+        self.check_shape(field)?;
         let admin = crate::admin::system_subject(who, tenant);
         for c in &self.collections {
             let rules = store.read_rules(tenant, c).await?;
@@ -159,4 +183,30 @@ pub(crate) fn event_data(e: &Event) -> Json {
         "previous": e.previous,
         "actor": e.actor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_triggers_select_by_the_names_they_know() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let t = EventTrigger::from_saved(&[], &names(&["create", "bogus"]), None);
+        assert_eq!(t.map(|t| t.actions), Some(vec![EventAction::Create]));
+        assert_eq!(
+            EventTrigger::from_saved(&[], &names(&["bogus"]), None),
+            None
+        );
+        let all = EventTrigger::from_saved(&[], &[], None);
+        assert_eq!(all.map(|t| t.actions), Some(Vec::new()));
+        let refused = EventTrigger::from_wire(&[], &names(&["bogus"]), None, "events");
+        assert!(matches!(
+            refused,
+            Err(EventsError::Invalid {
+                field: "events",
+                ..
+            })
+        ));
+    }
 }

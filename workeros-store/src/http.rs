@@ -1,8 +1,9 @@
 //! The axum routers (feature `axum`, on by default): thin handlers over [`Store`]'s methods.
 //!
 //! The [`Subject`] comes from a request extension that the host's auth layer sets, read by the
-//! [`Caller`] extractor (every crate's routes take it); a request without one is anonymous. Errors are `{"error":{"code":…,"message":…,"field":…}}` with the
-//! status of their [`ErrorCode`](workeros_core::ErrorCode).
+//! [`Caller`] extractor (every crate's routes take it); a request without one is anonymous.
+//! Errors are `{"error":{"code":…,"message":…,"field":…,"at":…,"help":…}}` (`field`, `at` and
+//! `help` when known) with the status of their [`ErrorCode`](workeros_core::ErrorCode).
 //!
 //! ```
 //! use axum::Router;

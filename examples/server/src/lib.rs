@@ -67,13 +67,16 @@ impl Engines {
     }
 
     /// Runs the engines' workers (webhook dispatch and delivery, flow runs and, on PostgreSQL,
-    /// realtime following other instances); shut each handle down to stop them.
+    /// realtime following other instances); shut each handle down to stop them. An instance that
+    /// cannot follow the others (a connection pooler that refuses `LISTEN`, say) logs it and
+    /// serves its own events.
     pub async fn start(&self) -> Result<Vec<Workers>, EventsError> {
-        Ok(vec![
-            self.realtime.start().await?,
-            self.webhooks.start().await?,
-            self.flows.start().await?,
-        ])
+        let mut workers = vec![self.webhooks.start().await?, self.flows.start().await?];
+        match self.realtime.start().await {
+            Ok(w) => workers.push(w),
+            Err(e) => tracing::error!(error = %e, "realtime: cannot follow other instances"),
+        }
+        Ok(workers)
     }
 }
 

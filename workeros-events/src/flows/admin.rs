@@ -9,6 +9,7 @@ use super::model::{
 use crate::EventsError;
 use crate::jobs::PENDING;
 use crate::signing::Secret;
+use crate::trigger::EventTrigger;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
@@ -187,8 +188,14 @@ pub(super) fn loaded_of(r: RowRef<'_>) -> Result<Loaded, EventsError> {
         Trigger::Schedule { cron } => crate::cron::parse_cron(cron).ok(),
         _ => None,
     };
-    // Saved flows were checked; one that no longer checks selects no event.
-    let events = flow.trigger.events().ok().flatten();
+    let events = match &flow.trigger {
+        Trigger::Event {
+            collections,
+            actions,
+            filter,
+        } => EventTrigger::from_saved(collections, actions, filter.as_ref()),
+        _ => None,
+    };
     Ok(Loaded {
         events,
         flow,

@@ -105,7 +105,8 @@ impl Flows {
     }
 
     /// Registers the flows' outbox consumer and runs the dispatcher, the schedules and the
-    /// workers until the handle is dropped. Call after [`crate::migrate`].
+    /// workers until [`Workers::shutdown`] (or the handle's drop). Call after
+    /// [`crate::migrate`].
     pub async fn start(&self) -> Result<Workers, EventsError> {
         workeros_store::register_consumer(self.db(), CONSUMER).await?;
         let (a, b, c) = (self.clone(), self.clone(), self.clone());

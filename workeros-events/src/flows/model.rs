@@ -153,9 +153,10 @@ pub enum ItemScope {
 }
 
 impl ItemScope {
-    /// The scope an option value names, if it names one.
+    /// The scope an option value names (`admin`, `caller`, `public`), if it names one.
     pub(crate) fn of(v: Option<&Json>) -> Option<ItemScope> {
-        v.and_then(|v| serde_json::from_value(v.clone()).ok())
+        let name = v?.as_str()?;
+        serde_json::from_value(Json::String(name.to_owned())).ok()
     }
 }
 
@@ -269,4 +270,20 @@ pub struct FlowRun {
     pub created_at: String,
     /// When it finished.
     pub finished_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_scopes_are_names() {
+        let of = |v: Json| ItemScope::of(Some(&v));
+        assert_eq!(of(Json::from("admin")), Some(ItemScope::Admin));
+        assert_eq!(of(Json::from("caller")), Some(ItemScope::Caller));
+        assert_eq!(of(Json::from("public")), Some(ItemScope::Public));
+        assert_eq!(of(serde_json::json!({"admin": null})), None);
+        assert_eq!(of(Json::from("Admin")), None);
+        assert_eq!(ItemScope::of(None), None);
+    }
 }

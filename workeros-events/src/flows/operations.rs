@@ -193,10 +193,10 @@ impl Flows {
                 Ok(json!({"to": email.to}))
             }
             OperationKind::Item => {
-                let scope = match input.get("permissions") {
-                    None | Some(Json::Null) => Some(ItemScope::Admin),
-                    Some(Json::String(s)) if s.is_empty() => Some(ItemScope::Admin),
-                    given => ItemScope::of(given),
+                // Saved flows state their scope; a rendered empty one is the admin's.
+                let scope = match text("permissions").as_str() {
+                    "" => Some(ItemScope::Admin),
+                    _ => ItemScope::of(input.get("permissions")),
                 };
                 let subject = match scope {
                     Some(ItemScope::Admin) => crate::admin::system_subject("flows", &l.tenant),

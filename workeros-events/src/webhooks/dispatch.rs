@@ -47,12 +47,11 @@ impl Webhooks {
                 secrets.push(Secret::parse(&p).map_err(EventsError::internal)?);
             }
             let webhook = webhook_of(r)?;
-            let trigger = EventTrigger::from_wire(
+            let trigger = EventTrigger::from_saved(
                 &webhook.collections,
                 &webhook.events,
                 webhook.filter.as_ref(),
-                "events",
-            )?;
+            );
             out.push(Target {
                 webhook,
                 trigger,
@@ -153,8 +152,10 @@ impl Webhooks {
     pub(super) async fn filters(&self, targets: &[Target]) -> Result<Filters, EventsError> {
         let mut out = Filters::new();
         for t in targets {
-            let bound = t
-                .trigger
+            let Some(trigger) = &t.trigger else {
+                continue;
+            };
+            let bound = trigger
                 .bind_each(&self.inner.store, "webhooks", &t.tenant)
                 .await?;
             for (c, b) in bound {
@@ -181,10 +182,12 @@ impl Webhooks {
 /// Whether webhook `t` receives event `e`.
 pub(super) fn wants(t: &Target, e: &Event, filters: &Filters) -> bool {
     t.tenant == e.tenant
-        && t.trigger.selects(e, || {
-            filters
-                .get(&(t.webhook.id, e.collection.clone()))
-                .and_then(Option::as_ref)
+        && t.trigger.as_ref().is_some_and(|trigger| {
+            trigger.selects(e, || {
+                filters
+                    .get(&(t.webhook.id, e.collection.clone()))
+                    .and_then(Option::as_ref)
+            })
         })
 }
 

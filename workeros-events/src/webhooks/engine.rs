@@ -46,8 +46,8 @@ pub(super) type Cached = (Arc<Vec<Target>>, Arc<Filters>);
 /// A webhook as the dispatcher and senders need it.
 pub(super) struct Target {
     pub(super) webhook: Webhook,
-    /// Which events it receives.
-    pub(super) trigger: EventTrigger,
+    /// Which events it receives (`None`: none, its saved actions name none this version knows).
+    pub(super) trigger: Option<EventTrigger>,
     pub(super) tenant: String,
     pub(super) secrets: Vec<Secret>,
 }
