@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 use workeros_core::{Subject, User};
-use workeros_store::{Db, ListQuery, NewItems, Store, migrate};
+use workeros_store::{DbPool, ListQuery, NewItems, Store, migrate};
 
 const ROWS: usize = 1_000;
 
@@ -92,12 +92,13 @@ struct Post {
 
 /// The same list, written by hand: owner filter + client filter, 50 rows, decoded to JSON.
 async fn by_hand(w: &World, min_views: i64) -> Vec<Value> {
-    match w.store.db() {
-        Db::Sqlite(pool) => {
+    let table = w.store.db().names().physical(&w.table);
+    let schema = w.store.db().names().namespace().to_string();
+    match w.store.db().pool() {
+        DbPool::Sqlite(pool) => {
             let sql = format!(
-                "SELECT id, created_at, updated_at, owner_id, title, views, status FROM \"{}\" \
-                 WHERE tenant_id = ?1 AND views > ?2 AND owner_id = ?3 ORDER BY id LIMIT 50",
-                w.table
+                "SELECT id, created_at, updated_at, owner_id, title, views, status FROM \"{table}\" \
+                 WHERE tenant_id = ?1 AND views > ?2 AND owner_id = ?3 ORDER BY id LIMIT 50"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&w.tenant)
@@ -121,11 +122,10 @@ async fn by_hand(w: &World, min_views: i64) -> Vec<Value> {
                 })
                 .collect()
         }
-        Db::Postgres(pool) => {
+        DbPool::Postgres(pool) => {
             let sql = format!(
-                "SELECT id, created_at, updated_at, owner_id, title, views, status FROM \"{}\" \
-                 WHERE tenant_id = $1 AND views > $2 AND owner_id = $3 ORDER BY id LIMIT 50",
-                w.table
+                "SELECT id, created_at, updated_at, owner_id, title, views, status FROM \"{schema}\".\"{table}\" \
+                 WHERE tenant_id = $1 AND views > $2 AND owner_id = $3 ORDER BY id LIMIT 50"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&w.tenant)

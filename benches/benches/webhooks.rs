@@ -33,7 +33,11 @@ async fn rig(url: Option<String>) -> Rig {
         Some(_) => {
             let (url, schema) = workeros_tests::backend::fresh_pg_schema().await.unwrap();
             let pool = workeros_tests::backend::pg_pool(&url, &schema, 8).await;
-            (Db::Postgres(pool), None, Some((url, schema)))
+            (
+                workeros_tests::stores::pg_db(pool, &schema).await,
+                None,
+                Some((url, schema)),
+            )
         }
         None => {
             let path = std::env::temp_dir()
@@ -116,7 +120,7 @@ async fn pending(db: &Db) -> usize {
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("COUNT(*) AS n"))
-                .from(Alias::new("webhook_deliveries"))
+                .from(db.table("webhook_deliveries"))
                 .and_where(Expr::col(Alias::new("state")).eq("pending")),
         )
         .await

@@ -3,15 +3,15 @@
 
 use crate::stores::TestDb;
 use workeros_adopt::Adopt;
-use workeros_store::{Db, Store};
+use workeros_store::{Db, DbPool, Store};
 
 /// Loads Chinook as the user's existing schema (SQLite: the script as is; PostgreSQL: from the
 /// first `CREATE TABLE`, as its README says).
 pub async fn load_chinook(db: &Db) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/chinook");
-    let sql = match db {
-        Db::Sqlite(_) => std::fs::read_to_string(format!("{dir}/Chinook_Sqlite.sql")).unwrap(),
-        Db::Postgres(_) => {
+    let sql = match db.pool() {
+        DbPool::Sqlite(_) => std::fs::read_to_string(format!("{dir}/Chinook_Sqlite.sql")).unwrap(),
+        DbPool::Postgres(_) => {
             let sql = std::fs::read_to_string(format!("{dir}/Chinook_PostgreSql.sql")).unwrap();
             let start = sql.find("CREATE TABLE").unwrap();
             sql[start..].to_owned()
@@ -24,11 +24,11 @@ pub async fn load_chinook(db: &Db) {
 /// workeros').
 pub async fn exec(db: &Db, sql: &str) {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match db {
-        Db::Sqlite(pool) => {
+    match db.pool() {
+        DbPool::Sqlite(pool) => {
             sqlx::raw_sql(sql).execute(pool).await.unwrap();
         }
-        Db::Postgres(pool) => {
+        DbPool::Postgres(pool) => {
             sqlx::raw_sql(sql).execute(pool).await.unwrap();
         }
     }
@@ -39,8 +39,8 @@ pub async fn exec(db: &Db, sql: &str) {
 pub async fn texts(db: &Db, sql: &str) -> Vec<Vec<Option<String>>> {
     use sqlx::Row;
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match db {
-        Db::Sqlite(pool) => sqlx::query(sql)
+    match db.pool() {
+        DbPool::Sqlite(pool) => sqlx::query(sql)
             .fetch_all(pool)
             .await
             .unwrap()
@@ -62,7 +62,7 @@ pub async fn texts(db: &Db, sql: &str) -> Vec<Vec<Option<String>>> {
                     .collect()
             })
             .collect(),
-        Db::Postgres(pool) => sqlx::query(sql)
+        DbPool::Postgres(pool) => sqlx::query(sql)
             .fetch_all(pool)
             .await
             .unwrap()

@@ -115,11 +115,27 @@ pub async fn pg_pool(url: &str, schema: &str, max: u32) -> PgPool {
         .expect("connect to PostgreSQL")
 }
 
-/// Drops a schema made by [`fresh_pg_schema`].
+/// Drops a schema made by [`fresh_pg_schema`], and the workeros namespaces beside it (every
+/// schema named after it: `<schema>_…`).
 pub async fn drop_pg_schema(url: &str, schema: &str) {
     if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(url).await {
-        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-        let _ = admin.execute(AssertSqlSafe(drop)).await;
+        let mut schemas: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1 || '_')",
+        )
+        .bind(schema)
+        .fetch_all(&admin)
+        .await
+        .unwrap_or_default();
+        schemas.push(schema.to_owned());
+        for s in schemas {
+            // Names made by the tests from UUIDs: `[a-z0-9_]` only.
+            if s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                let drop = format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE");
+                let _ = admin.execute(AssertSqlSafe(drop)).await;
+            }
+        }
         admin.close().await;
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::backend::{drop_pg_schema, fresh_pg_schema, pg_pool};
 use std::path::PathBuf;
-use workeros_store::Db;
+use workeros_store::{Db, DbPool, Namespace};
 
 /// One database a store test runs against.
 pub struct TestDb {
@@ -21,10 +21,16 @@ enum Cleanup {
 impl TestDb {
     /// A short name for messages.
     pub fn name(&self) -> &'static str {
-        match self.db {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match self.db.pool() {
+            DbPool::Sqlite(_) => "sqlite",
+            DbPool::Postgres(_) => "postgres",
         }
+    }
+
+    /// workeros's table `name` as raw test SQL writes it: quoted, in the namespace
+    /// (`"wtest_…_wk"."collections"`, `"workeros_collections"`).
+    pub fn table(&self, name: &str) -> String {
+        sql_table(&self.db, name)
     }
 
     /// How another process opens this database: `[sqlite-url]` or `[postgres-url, schema]`
@@ -67,7 +73,7 @@ pub async fn dbs() -> Vec<TestDb> {
     if let Some((url, schema)) = fresh_pg_schema().await {
         let pool = pg_pool(&url, &schema, 8).await;
         out.push(TestDb {
-            db: Db::Postgres(pool),
+            db: pg_db(pool, &schema).await,
             cleanup: Cleanup::Schema { url, schema },
         });
     }
@@ -96,7 +102,7 @@ pub async fn shared(n: usize) -> Vec<Vec<TestDb>> {
         let mut group = Vec::new();
         for i in 0..n {
             group.push(TestDb {
-                db: Db::Postgres(pg_pool(&url, &schema, 2).await),
+                db: pg_db(pg_pool(&url, &schema, 2).await, &schema).await,
                 cleanup: if i == 0 {
                     Cleanup::Schema {
                         url: url.clone(),
@@ -110,6 +116,30 @@ pub async fn shared(n: usize) -> Vec<Vec<TestDb>> {
         groups.push(group);
     }
     groups
+}
+
+/// The namespace of workeros in a test's PostgreSQL database: beside the test's own schema (the
+/// host schema, where the test's own tables are).
+pub fn pg_namespace(schema: &str) -> String {
+    format!("{schema}_wk")
+}
+
+/// A handle on a test's PostgreSQL schema: the host schema is `schema` (the pool's
+/// `search_path`), workeros's namespace [`pg_namespace`].
+pub async fn pg_db(pool: sqlx::PgPool, schema: &str) -> Db {
+    let ns = Namespace::new(pg_namespace(schema)).expect("a test namespace");
+    Db::from_pg_pool(pool, ns)
+        .await
+        .expect("open the test database")
+}
+
+/// workeros's table `name` of `db` as raw SQL writes it (quoted, in the namespace).
+pub fn sql_table(db: &Db, name: &str) -> String {
+    let names = db.names();
+    match db.pool() {
+        DbPool::Postgres(_) => format!("\"{}\".\"{name}\"", names.namespace()),
+        DbPool::Sqlite(_) => format!("\"{}\"", names.physical(name)),
+    }
 }
 
 /// The store's routes over `t`, migrated (a fresh [`workeros_store::Store`]).

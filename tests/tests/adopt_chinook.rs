@@ -14,7 +14,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use workeros_adopt::Inspection;
-use workeros_store::Db;
 use workeros_tests::adopt::{load_chinook, setup, texts};
 use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
@@ -71,7 +70,7 @@ fn as_text(v: &Value) -> Option<String> {
 async fn chinook_adopts_and_reads_like_sql() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         load_chinook(&t.db).await;
         let adopt = setup(&t).await;
         let store = adopt.store().clone();

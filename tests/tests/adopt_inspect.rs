@@ -15,7 +15,6 @@ use serde_json::json;
 use workeros_adopt::{AdoptError, Inspection};
 use workeros_core::roles::AUTHENTICATED;
 use workeros_core::{ErrorCode, FieldType, Subject, User};
-use workeros_store::Db;
 use workeros_tests::adopt::{exec, load_chinook, setup};
 use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
@@ -25,7 +24,7 @@ use workeros_tests::stores::dbs;
 async fn chinook_lists_and_inspects() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         load_chinook(&t.db).await;
         let adopt = setup(&t).await;
         let tables = adopt.tables(&admin()).await.unwrap();
@@ -168,7 +167,7 @@ async fn chinook_lists_and_inspects() {
 async fn odd_tables_and_hostile_names_are_reported_not_mangled() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         let adopt = setup(&t).await;
         let long = "n".repeat(63);
         exec(&t.db, &format!(
@@ -312,14 +311,10 @@ le" ("id" integer PRIMARY KEY);
             "{name}"
         );
 
-        // workeros' own tables and unknown tables are not there to inspect.
-        for hidden in [
-            "users",
-            "sessions",
-            "collections",
-            "workeros_migrations",
-            "nope",
-        ] {
+        // workeros' own tables (in its namespace) and unknown tables are not there to inspect.
+        let names = t.db.names();
+        let ours = ["users", "sessions", "collections", "migrations"].map(|n| names.physical(n));
+        for hidden in ours.iter().map(String::as_str).chain(["nope"]) {
             let e = adopt.inspect(&admin(), hidden).await.unwrap_err();
             assert_eq!(e.code(), ErrorCode::NotFound, "{name}: {hidden}");
         }

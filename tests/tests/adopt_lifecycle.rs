@@ -31,14 +31,14 @@ async fn app_on(t: &TestDb) -> Router {
 /// `legacy_notes` (text key, `modified_at`, no owner column). On SQLite `inserted_at` holds Unix
 /// milliseconds, as the contract allows.
 async fn legacy_tables(db: &Db) {
-    let sql = match db {
-        Db::Postgres(_) => {
+    let sql = match db.pool() {
+        workeros_store::DbPool::Postgres(_) => {
             "CREATE TABLE legacy_orders (id uuid PRIMARY KEY, total numeric(10, 2) NOT NULL, \
              inserted_at timestamptz NOT NULL DEFAULT now(), user_id text NOT NULL);
              CREATE TABLE legacy_notes (sku varchar(40) PRIMARY KEY, body text, \
              modified_at timestamptz)"
         }
-        Db::Sqlite(_) => {
+        workeros_store::DbPool::Sqlite(_) => {
             "CREATE TABLE legacy_orders (id UUID PRIMARY KEY, total NUMERIC(10, 2) NOT NULL, \
              inserted_at INTEGER NOT NULL, user_id TEXT NOT NULL);
              CREATE TABLE legacy_notes (sku VARCHAR(40) PRIMARY KEY, body TEXT, \
@@ -75,7 +75,7 @@ fn orders_body() -> Value {
 async fn legacy_orders_aliases_and_both_ownership_modes() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         legacy_tables(&t.db).await;
         let app = app_on(&t).await;
         let a = admin();
@@ -379,12 +379,11 @@ async fn legacy_orders_aliases_and_both_ownership_modes() {
         .await;
         assert_eq!(s, StatusCode::OK, "{name}: {v}");
         assert_eq!(v["data"]["body"], "x2");
-        let ownership = || {
-            texts(
-                &t.db,
-                "SELECT collection, item_id, owner_id FROM item_ownership ORDER BY item_id",
-            )
-        };
+        let ownership_sql = format!(
+            "SELECT collection, item_id, owner_id FROM {} ORDER BY item_id",
+            t.table("item_ownership")
+        );
+        let ownership = || texts(&t.db, &ownership_sql);
         let row = |c: &str, i: &str, o: &str| vec![Some(c.into()), Some(i.into()), Some(o.into())];
         assert_eq!(
             ownership().await,
@@ -447,7 +446,7 @@ async fn legacy_orders_aliases_and_both_ownership_modes() {
 async fn hostile_names_are_adopted_verbatim() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         let long = "c".repeat(63);
         let table = r#"Weird "Orders"; --"#;
         exec(
@@ -566,9 +565,11 @@ async fn hostile_names_are_adopted_verbatim() {
 /// Everything the database says about its schema, as text: SQLite's `sqlite_schema`; on
 /// PostgreSQL every column, index, constraint and trigger of the current schema.
 async fn schema(db: &Db) -> Vec<Vec<Option<String>>> {
-    let sql = match db {
-        Db::Sqlite(_) => "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name",
-        Db::Postgres(_) => {
+    let sql = match db.pool() {
+        workeros_store::DbPool::Sqlite(_) => {
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name"
+        }
+        workeros_store::DbPool::Postgres(_) => {
             "SELECT 'column', table_name::text, column_name::text, \
                     data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') \
                       || ' ' || ordinal_position::text \
@@ -596,7 +597,7 @@ async fn schema(db: &Db) -> Vec<Vec<Option<String>>> {
 async fn no_ddl_runs_against_adopted_tables() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         load_chinook(&t.db).await;
         legacy_tables(&t.db).await;
         let app = app_on(&t).await;
@@ -728,7 +729,7 @@ async fn no_ddl_runs_against_adopted_tables() {
 async fn adopted_rows_are_judged_on_their_stored_values() {
     for t in dbs().await {
         let name = t.name();
-        let pg = matches!(t.db, Db::Postgres(_));
+        let pg = matches!(t.db.pool(), workeros_store::DbPool::Postgres(_));
         let when = if pg { "timestamptz" } else { "DATETIME" };
         exec(
             &t.db,
@@ -830,12 +831,21 @@ async fn adopted_rows_are_judged_on_their_stored_values() {
         .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
         assert_eq!(v["error"]["field"], "createdAt", "{name}: {v}");
-        let store = workeros_store::Store::new(t.db.clone());
+        // A table of workeros's own is never adopted: on SQLite its prefixed name; on
+        // PostgreSQL any table, when the host schema is workeros's own.
+        let db = match t.db.pool() {
+            workeros_store::DbPool::Postgres(_) => {
+                let ns = t.db.names().namespace().to_string();
+                t.db.clone().with_host_schema(ns).unwrap()
+            }
+            workeros_store::DbPool::Sqlite(_) => t.db.clone(),
+        };
+        let store = workeros_store::Store::new(db);
         let e = store
             .create_adopted(
                 &a,
                 serde_json::from_value(json!({
-                    "slug": "perms", "physicalTable": "permissions", "ownerScoped": false,
+                    "slug": "perms", "physicalTable": t.db.names().physical("permissions"), "ownerScoped": false,
                     "fields": [], "adoption": {"pkColumn": "id", "pkType": "uuid"}
                 }))
                 .unwrap(),

@@ -33,11 +33,14 @@ fn login_body(email: &str, password: &str) -> serde_json::Value {
 /// Every text value of every table of the database, as one string per table.
 async fn dump(db: &Db) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    match db {
-        Db::Postgres(pool) => {
+    match db.pool() {
+        workeros_store::DbPool::Postgres(pool) => {
+            // workeros's tables: its namespace's schema.
+            let ns = db.names().namespace().to_string();
             let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
             )
+            .bind(&ns)
             .fetch_all(pool)
             .await
             .unwrap();
@@ -47,7 +50,10 @@ async fn dump(db: &Db) -> Vec<(String, String)> {
                     .expr(Expr::cust(
                         "coalesce(string_agg(row_to_json(x)::text, ' '), '')",
                     ))
-                    .from_as(Alias::new(t.as_str()), Alias::new("x"))
+                    .from_as(
+                        (Alias::new(ns.as_str()), Alias::new(t.as_str())),
+                        Alias::new("x"),
+                    )
                     .to_string(PostgresQueryBuilder);
                 let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                     .fetch_one(pool)
@@ -56,7 +62,7 @@ async fn dump(db: &Db) -> Vec<(String, String)> {
                 out.push((t, text));
             }
         }
-        Db::Sqlite(pool) => {
+        workeros_store::DbPool::Sqlite(pool) => {
             let tables: Vec<String> =
                 sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
                     .fetch_all(pool)
@@ -157,7 +163,8 @@ async fn no_plaintext_secret_at_rest() {
         secrets.push(r.data()["ticket"].as_str().unwrap().to_owned());
 
         let tables = dump(&t.db).await;
-        assert!(tables.iter().any(|(t, _)| t == "sessions"), "{name}");
+        let sessions = t.db.names().physical("sessions");
+        assert!(tables.iter().any(|(t, _)| *t == sessions), "{name}");
         let all: String = tables
             .iter()
             .map(|(_, v)| v.as_str())

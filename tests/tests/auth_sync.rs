@@ -150,7 +150,7 @@ async fn snapshot(db: &Db) -> Vec<String> {
     for (table, text_cols, key) in tables {
         let mut q = Query::select();
         q.columns(text_cols.iter().map(|c| Alias::new(*c)))
-            .from(Alias::new(table));
+            .from(db.table(table));
         let extra: &[&str] = match table {
             "sync_roles" => &["deleted", "provider_updated_at"],
             "sync_memberships" => &["user_id", "deleted", "provider_updated_at"],
@@ -188,7 +188,7 @@ async fn clear(db: &Db) {
         "sync_assignments",
         "sync_cursors",
     ] {
-        db.execute(Query::delete().from_table(Alias::new(t)))
+        db.execute(Query::delete().from_table(db.table(t)))
             .await
             .unwrap();
     }
@@ -206,7 +206,7 @@ async fn verify(db: &Db, email: &str) {
     let d = db.dialect();
     db.execute(
         Query::update()
-            .table(Alias::new("users"))
+            .table(db.table("users"))
             .value(
                 Alias::new("email_verified_at"),
                 workeros_store::values::ts_value(workeros_store::values::now(), d),

@@ -20,7 +20,7 @@ async fn hashes(db: &Db) -> Vec<String> {
         .fetch_all(
             Query::select()
                 .column(Alias::new("password_hash"))
-                .from(Alias::new("users")),
+                .from(db.table("users")),
         )
         .await
         .unwrap();

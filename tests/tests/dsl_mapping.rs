@@ -33,6 +33,7 @@ fn schema() -> Schema {
             .key("ownerId")
             .source(Source::Owner(OwnerLookup {
                 table: "item_ownership".into(),
+                table_schema: None,
                 collection_column: "collection".into(),
                 item_column: "item_id".into(),
                 owner_column: "owner_id".into(),

@@ -820,7 +820,7 @@ async fn dispatched(hooks: &Webhooks, id: &str, n: usize) -> usize {
 #[tokio::test]
 async fn an_event_committed_late_is_not_skipped() {
     for t in dbs().await {
-        let workeros_store::Db::Postgres(pool) = &t.db else {
+        let Some(pool) = t.db.pg_pool() else {
             t.close().await;
             continue; // SQLite has one writer: commit order is outbox order.
         };
@@ -835,14 +835,16 @@ async fn an_event_committed_late_is_not_skipped() {
         .await;
         // An open transaction that has written an event (its transaction id is the older one).
         let mut open = pool.begin().await.unwrap();
-        sqlx::query(
-            "INSERT INTO events (id, tenant_id, collection, action, item_id, data, created_at) \
-             VALUES (gen_random_uuid(), $1, 'tasks', 'create', 'late', '{\"title\": \"late\"}', now())",
-        )
-        .bind(workeros_core::DEFAULT_TENANT)
-        .execute(&mut *open)
-        .await
-        .unwrap();
+        let insert = format!(
+            "INSERT INTO {} (id, tenant_id, collection, action, item_id, data, created_at) \
+             VALUES (gen_random_uuid(), $1, 'tasks', 'create', 'late', '{{\"title\": \"late\"}}', now())",
+            t.table("events")
+        );
+        sqlx::query(sqlx::AssertSqlSafe(insert))
+            .bind(workeros_core::DEFAULT_TENANT)
+            .execute(&mut *open)
+            .await
+            .unwrap();
         ok(
             &app,
             "POST",
@@ -915,7 +917,7 @@ async fn pruning_keeps_what_is_pending_or_unread() {
             db.fetch_all(
                 Query::select()
                     .column(Alias::new("seq"))
-                    .from(Alias::new("events")),
+                    .from(db.table("events")),
             )
             .await
             .unwrap()

@@ -12,8 +12,8 @@ use sea_query::{Alias, Expr, ExprTrait, Query, Table};
 use serde_json::json;
 use workeros_core::{ErrorCode, Subject, User};
 use workeros_store::{
-    AdoptedCollection, CollectionPatch, CollectionStatus, Db, Deleted, NewCollection, Store,
-    StoreError, migrate,
+    AdoptedCollection, CollectionPatch, CollectionStatus, Db, DbPool, Deleted, NewCollection,
+    Store, StoreError, migrate,
 };
 use workeros_tests::fixtures::admin;
 use workeros_tests::stores::{TestDb, dbs};
@@ -30,30 +30,55 @@ async fn store_on(t: &TestDb) -> Store {
 /// How many rows `table` has where `column = value` (or in all, without a condition).
 async fn rows(db: &Db, table: &str, cond: Option<(&str, &str)>) -> usize {
     let mut q = Query::select();
-    q.expr(Expr::cust("1")).from(Alias::new(table));
+    q.expr(Expr::cust("1")).from(db.table(table));
     if let Some((c, v)) = cond {
         q.and_where(Expr::col(Alias::new(c)).eq(v));
     }
     db.fetch_all(&q).await.unwrap().len()
 }
 
-/// Whether `table` has `column`, from the catalog (not by selecting it: SQLite reads an unknown
-/// double-quoted identifier as a string literal).
-async fn has_column(db: &Db, table: &str, column: &str) -> bool {
-    match db {
-        Db::Sqlite(p) => sqlx::query("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+/// Whether host table `table` (an adopted one) has `column`, from the catalog.
+async fn host_has_column(db: &Db, table: &str, column: &str) -> bool {
+    match db.pool() {
+        DbPool::Sqlite(p) => sqlx::query("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
             .bind(table)
             .bind(column)
             .fetch_optional(p)
             .await
             .unwrap()
             .is_some(),
-        Db::Postgres(p) => sqlx::query(
+        DbPool::Postgres(p) => sqlx::query(
             "SELECT 1 FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
         )
         .bind(table)
         .bind(column)
+        .fetch_optional(p)
+        .await
+        .unwrap()
+        .is_some(),
+    }
+}
+
+/// Whether workeros's table `table` (a managed collection's) has `column`, from the catalog (not
+/// by selecting it: SQLite reads an unknown double-quoted identifier as a string literal).
+async fn has_column(db: &Db, table: &str, column: &str) -> bool {
+    let names = db.names();
+    match db.pool() {
+        DbPool::Sqlite(p) => sqlx::query("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+            .bind(names.physical(table))
+            .bind(column)
+            .fetch_optional(p)
+            .await
+            .unwrap()
+            .is_some(),
+        DbPool::Postgres(p) => sqlx::query(
+            "SELECT 1 FROM information_schema.columns \
+             WHERE table_schema = $3 AND table_name = $1 AND column_name = $2",
+        )
+        .bind(table)
+        .bind(column)
+        .bind(names.namespace().as_str())
         .fetch_optional(p)
         .await
         .unwrap()
@@ -204,7 +229,7 @@ async fn failed_ddl_leaves_nothing_half_made() {
         let mut tx = t.db.begin().await.unwrap();
         tx.ddl(
             Table::create()
-                .table(Alias::new("c_000000000000_clash"))
+                .table(t.db.table("c_000000000000_clash"))
                 .col(sea_query::ColumnDef::new(Alias::new("x")).integer()),
         )
         .await
@@ -342,7 +367,7 @@ async fn adopted_collections_archive_and_restore() {
             "{name}"
         );
         assert!(
-            has_column(&t.db, "legacy_orders", "id").await,
+            host_has_column(&t.db, "legacy_orders", "id").await,
             "{name}: table touched"
         );
         let e = store
@@ -385,7 +410,10 @@ async fn adopted_collections_archive_and_restore() {
             Deleted::Purged,
             "{name}"
         );
-        assert!(has_column(&t.db, "legacy_orders", "id").await, "{name}");
+        assert!(
+            host_has_column(&t.db, "legacy_orders", "id").await,
+            "{name}"
+        );
         assert_eq!(rows(&t.db, "collections", None).await, 0, "{name}");
         assert_eq!(rows(&t.db, "collection_adoptions", None).await, 0, "{name}");
         t.close().await;

@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-use sea_query::{Alias, Expr, Query};
+use sea_query::{Expr, Query};
 use workeros_store::{Db, migrate};
 use workeros_tests::stores::{dbs, shared};
 
@@ -21,18 +21,14 @@ const TABLES: &[&str] = &[
     "events",
     "collection_adoptions",
     "outbox_cursors",
-    "workeros_migrations",
+    "migrations",
 ];
 
 async fn count(db: &Db, table: &str) -> usize {
-    db.fetch_all(
-        Query::select()
-            .expr(Expr::cust("1"))
-            .from(Alias::new(table)),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("select from {table}: {e:?}"))
-    .len()
+    db.fetch_all(Query::select().expr(Expr::cust("1")).from(db.table(table)))
+        .await
+        .unwrap_or_else(|e| panic!("select from {table}: {e:?}"))
+        .len()
 }
 
 #[tokio::test]
@@ -43,11 +39,7 @@ async fn migrate_creates_the_tables_once() {
         assert!(migrate(db).await.unwrap().is_empty(), "{}", t.name());
         for table in TABLES {
             let n = count(db, table).await;
-            let want = if *table == "workeros_migrations" {
-                4
-            } else {
-                0
-            };
+            let want = if *table == "migrations" { 4 } else { 0 };
             assert_eq!(n, want, "{} {table}", t.name());
         }
         t.close().await;
@@ -75,11 +67,7 @@ async fn concurrent_starts_apply_each_version_once() {
             vec![1, 2, 3, 4],
             "{name}: exactly one process applies each version"
         );
-        assert_eq!(
-            count(&group[0].db, "workeros_migrations").await,
-            4,
-            "{name}"
-        );
+        assert_eq!(count(&group[0].db, "migrations").await, 4, "{name}");
         for t in group {
             t.close().await;
         }

@@ -5,34 +5,7 @@ use crate::types::{self, AliasRole, RESERVED_COLUMNS};
 use crate::{AdoptError, require_deployment_admin};
 use serde::{Deserialize, Serialize};
 use workeros_core::{FieldType, Subject};
-use workeros_store::{CollectionInfo, Db, Store};
-
-/// Tables of workeros itself beyond the store's own ([`workeros_store::STORE_TABLES`]): auth
-/// and events. Neither list is ever offered for adoption.
-pub const SYSTEM_TABLES: &[&str] = &[
-    // workeros-auth
-    "users",
-    "user_roles",
-    "roles",
-    "sessions",
-    "api_keys",
-    "organizations",
-    "one_time_tokens",
-    "sync_roles",
-    "sync_memberships",
-    "sync_assignments",
-    "sync_cursors",
-    // workeros-events
-    "webhooks",
-    "webhook_deliveries",
-    "webhook_attempts",
-    "flows",
-    "flow_runs",
-    "function_runs",
-];
-
-/// Whether `name` is a managed collection's table: `c_<12 hex>_<slug>`.
-pub use workeros_store::is_managed_name as is_managed_table;
+use workeros_store::{CollectionInfo, Db, Names, Store};
 
 /// A table as `GET /api/admin/adopt/tables` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,22 +136,20 @@ fn kind_reason(kind: TableKind) -> Option<&'static str> {
     }
 }
 
-/// The hidden tables and the collections of the subject's tenant.
+/// The hidden tables, workeros's names and the collections of the subject's tenant.
 pub(crate) struct Known {
     pub(crate) collections: Vec<CollectionInfo>,
     hidden: Vec<String>,
+    names: Names,
 }
 
 impl Known {
+    /// Whether `name` is not offered: the host hid it, or it is workeros's own (on SQLite, a
+    /// table with workeros's prefix; on PostgreSQL workeros's tables are in their own schema,
+    /// which the wizard never reads). A host table named like a workeros table (`users`,
+    /// `events`, …) is the host's, and offered.
     fn hidden(&self, name: &str) -> bool {
-        SYSTEM_TABLES.contains(&name)
-            || workeros_store::STORE_TABLES.contains(&name)
-            || self.hidden.iter().any(|h| h == name)
-            || is_managed_table(name)
-            || self
-                .collections
-                .iter()
-                .any(|c| !c.adopted && c.physical_table == name)
+        self.names.is_ours(name) || self.hidden.iter().any(|h| h == name)
     }
 
     pub(crate) fn adopted_as(&self, name: &str) -> Option<&CollectionInfo> {
@@ -200,12 +171,13 @@ pub(crate) async fn known(
     Ok(Known {
         collections: store.list_collections(subject, true).await?,
         hidden: hidden.to_vec(),
+        names: store.db().names().clone(),
     })
 }
 
-/// Every table of the database that could be adopted: base tables minus workeros' own, managed
-/// collection tables and tables already adopted; views, partitioned and foreign tables listed as
-/// not adoptable, with the reason.
+/// Every table of the host that could be adopted: base tables minus workeros' own and tables
+/// already adopted; views, partitioned and foreign tables listed as not adoptable, with the
+/// reason.
 pub(crate) async fn tables(
     store: &Store,
     subject: &Subject,
@@ -253,7 +225,7 @@ pub(crate) async fn inspect_known(
     table: &str,
 ) -> Result<Inspection, AdoptError> {
     let db: &Db = store.db();
-    let is_pg = matches!(db, Db::Postgres(_));
+    let is_pg = matches!(db.pool(), workeros_store::DbPool::Postgres(_));
     let intro = introspector(db);
     let not_found = || AdoptError::NotFound(format!("there is no table `{table}` to adopt"));
     if known.hidden(table) {
@@ -412,20 +384,5 @@ fn fk_report(fk: &RawForeignKey, known: &Known) -> ForeignKeyReport {
             .map(|c| TargetCollection {
                 slug: c.slug.as_str().to_owned(),
             }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn managed_tables_are_recognised() {
-        assert!(is_managed_table("c_000000000000_notes"));
-        assert!(is_managed_table("c_0123456789ab_x"));
-        assert!(!is_managed_table("c_0123456789AB_x"));
-        assert!(!is_managed_table("c_notes"));
-        assert!(!is_managed_table("customers"));
-        assert!(!is_managed_table("c_0123456789ab"));
     }
 }

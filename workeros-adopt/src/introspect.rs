@@ -1,11 +1,11 @@
 //! Reading the catalogs: tables, columns, primary keys and foreign keys, on PostgreSQL (scoped to
-//! `current_schema()`) and SQLite, behind one trait. Every catalog query binds the table name;
+//! the host schema) and SQLite, behind one trait. Every catalog query binds the table name;
 //! names come back exactly as the database has them.
 
 use crate::AdoptError;
 use async_trait::async_trait;
 use sqlx::Row;
-use workeros_store::Db;
+use workeros_store::{Db, DbPool};
 
 /// What kind of relation a catalog entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,7 +59,7 @@ pub struct RawForeignKey {
 /// Reads one database's catalog.
 #[async_trait]
 pub trait Introspector: Send + Sync {
-    /// Every relation of the schema (PostgreSQL: `current_schema()`), partitions excluded.
+    /// Every relation of the host's schema (PostgreSQL), partitions excluded.
     async fn tables(&self) -> Result<Vec<RawTable>, AdoptError>;
     /// The columns of `table`, in order; empty when there is no such table.
     async fn columns(&self, table: &str) -> Result<Vec<RawColumn>, AdoptError>;
@@ -69,11 +69,15 @@ pub trait Introspector: Send + Sync {
     async fn foreign_keys(&self, table: &str) -> Result<Vec<RawForeignKey>, AdoptError>;
 }
 
-/// The introspector of `db`'s dialect.
+/// The introspector of `db`'s dialect, over the host's tables (on PostgreSQL its host schema,
+/// [`Names::host_schema`](workeros_store::Names::host_schema)).
 pub fn introspector(db: &Db) -> Box<dyn Introspector> {
-    match db {
-        Db::Postgres(pool) => Box::new(Postgres(pool.clone())),
-        Db::Sqlite(pool) => Box::new(Sqlite(pool.clone())),
+    match db.pool() {
+        DbPool::Postgres(pool) => Box::new(Postgres {
+            pool: pool.clone(),
+            schema: db.names().host_schema().unwrap_or("public").to_owned(),
+        }),
+        DbPool::Sqlite(pool) => Box::new(Sqlite(pool.clone())),
     }
 }
 
@@ -81,9 +85,14 @@ fn db_err(e: sqlx::Error) -> AdoptError {
     AdoptError::Store(workeros_store::StoreError::from(e))
 }
 
-/// PostgreSQL, through `pg_catalog`.
+/// PostgreSQL, through `pg_catalog`: the tables of one schema (the host's).
 #[derive(Debug, Clone)]
-pub struct Postgres(pub sqlx::PgPool);
+pub struct Postgres {
+    /// The pool.
+    pub pool: sqlx::PgPool,
+    /// The schema whose tables are offered (the host schema of the store's database).
+    pub schema: String,
+}
 
 #[async_trait]
 impl Introspector for Postgres {
@@ -91,10 +100,11 @@ impl Introspector for Postgres {
         let rows = sqlx::query(
             "SELECT c.relname::text, c.relkind::text FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
              AND NOT c.relispartition ORDER BY c.relname",
         )
-        .fetch_all(&self.0)
+        .bind(&self.schema)
+        .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         rows.iter()
@@ -122,11 +132,12 @@ impl Introspector for Postgres {
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             WHERE n.nspname = current_schema() AND c.relname = $1 \
+             WHERE n.nspname = $2 AND c.relname = $1 \
              AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         )
         .bind(table)
-        .fetch_all(&self.0)
+        .bind(&self.schema)
+        .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         rows.iter()
@@ -158,11 +169,12 @@ impl Introspector for Postgres {
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
-             WHERE con.contype = 'p' AND n.nspname = current_schema() AND c.relname = $1 \
+             WHERE con.contype = 'p' AND n.nspname = $2 AND c.relname = $1 \
              ORDER BY k.ord",
         )
         .bind(table)
-        .fetch_all(&self.0)
+        .bind(&self.schema)
+        .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         rows.iter().map(|r| r.try_get(0).map_err(db_err)).collect()
@@ -180,12 +192,13 @@ impl Introspector for Postgres {
                AS k(attnum, fattnum, ord) \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
              JOIN pg_catalog.pg_attribute fa ON fa.attrelid = fc.oid AND fa.attnum = k.fattnum \
-             WHERE con.contype = 'f' AND n.nspname = current_schema() AND c.relname = $1 \
-             AND fn.nspname = current_schema() \
+             WHERE con.contype = 'f' AND n.nspname = $2 AND c.relname = $1 \
+             AND fn.nspname = $2 \
              ORDER BY con.conname, k.ord",
         )
         .bind(table)
-        .fetch_all(&self.0)
+        .bind(&self.schema)
+        .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
         let mut out: Vec<RawForeignKey> = Vec::new();

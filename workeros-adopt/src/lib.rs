@@ -56,8 +56,7 @@ pub mod types;
 
 pub use create::AdoptRequest;
 pub use inspect::{
-    AliasSuggestions, ColumnReport, ForeignKeyReport, Inspection, SYSTEM_TABLES, TableEntry,
-    TargetCollection, is_managed_table,
+    AliasSuggestions, ColumnReport, ForeignKeyReport, Inspection, TableEntry, TargetCollection,
 };
 
 use workeros_core::{ErrorBody, ErrorCode, Subject};

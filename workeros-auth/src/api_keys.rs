@@ -82,7 +82,7 @@ pub(crate) async fn create(
     let id = Uuid::now_v7();
     db.execute(
         Query::insert()
-            .into_table(Alias::new("api_keys"))
+            .into_table(db.table("api_keys"))
             .columns(
                 [
                     "id",
@@ -142,7 +142,7 @@ pub(crate) async fn list(db: &Db, id: Uuid) -> Result<Vec<ApiKeyInfo>, AuthError
                     ]
                     .map(Alias::new),
                 )
-                .from(Alias::new("api_keys"))
+                .from(db.table("api_keys"))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .and_where(Expr::col(Alias::new("revoked_at")).is_null())
                 .order_by(Alias::new("id"), Order::Desc),
@@ -159,7 +159,7 @@ pub(crate) async fn revoke(db: &Db, id: Uuid, key_id: &str) -> Result<(), AuthEr
     let n = db
         .execute(
             Query::update()
-                .table(Alias::new("api_keys"))
+                .table(db.table("api_keys"))
                 .value(Alias::new("revoked_at"), ts_value(values::now(), d))
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(key_id, d)))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
@@ -181,6 +181,7 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
     let d = db.dialect();
     let rows = db
         .fetch_all(&users::credential_with_user(
+            db.names(),
             "api_keys",
             &[
                 ("id", "key_id"),
@@ -214,7 +215,7 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
     if touch {
         db.execute(
             Query::update()
-                .table(Alias::new("api_keys"))
+                .table(db.table("api_keys"))
                 .value(Alias::new("last_used_at"), ts_value(now, d))
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(key_id, d))),
         )
@@ -230,7 +231,7 @@ pub(crate) async fn revoke_all(tx: &mut workeros_store::Tx, id: Uuid) -> Result<
     Ok(tx
         .execute(
             Query::update()
-                .table(Alias::new("api_keys"))
+                .table(tx.table("api_keys"))
                 .value(Alias::new("revoked_at"), ts_value(values::now(), d))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .and_where(Expr::col(Alias::new("revoked_at")).is_null()),

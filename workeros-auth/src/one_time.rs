@@ -45,7 +45,7 @@ pub(crate) async fn issue(
     let expires = now.saturating_add(time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX));
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("one_time_tokens"))
+            .into_table(tx.table("one_time_tokens"))
             .columns(
                 [
                     "id",
@@ -84,7 +84,7 @@ pub(crate) async fn consume(tx: &mut Tx, token: &str, purpose: Purpose) -> Resul
         .fetch_all(
             Query::select()
                 .columns(["id", "user_id", "purpose", "expires_at"].map(Alias::new))
-                .from(Alias::new("one_time_tokens"))
+                .from(tx.table("one_time_tokens"))
                 .and_where(Expr::col(Alias::new("token_hash")).eq(hash.as_str()))
                 .limit(1),
         )
@@ -105,7 +105,7 @@ pub(crate) async fn consume(tx: &mut Tx, token: &str, purpose: Purpose) -> Resul
     let n = tx
         .execute(
             Query::delete()
-                .from_table(Alias::new("one_time_tokens"))
+                .from_table(tx.table("one_time_tokens"))
                 .and_where(Expr::col(Alias::new("token_hash")).eq(hash)),
         )
         .await?;
@@ -125,7 +125,7 @@ pub(crate) async fn check(db: &Db, token: &str, purpose: Purpose) -> Result<(), 
         .fetch_all(
             Query::select()
                 .columns(["purpose", "expires_at"].map(Alias::new))
-                .from(Alias::new("one_time_tokens"))
+                .from(db.table("one_time_tokens"))
                 .and_where(Expr::col(Alias::new("token_hash")).eq(tokens::digest(token)))
                 .limit(1),
         )
@@ -152,7 +152,7 @@ pub(crate) async fn forget(
 ) -> Result<(), AuthError> {
     let d = tx.dialect();
     let mut q = Query::delete();
-    q.from_table(Alias::new("one_time_tokens"))
+    q.from_table(tx.table("one_time_tokens"))
         .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)));
     if let Some(p) = purpose {
         q.and_where(Expr::col(Alias::new("purpose")).eq(p.as_str()));

@@ -63,7 +63,7 @@ pub(crate) async fn list(db: &Db, tenant: &str) -> Result<Vec<RoleInfo>, AuthErr
         .fetch_all(
             Query::select()
                 .columns(["name", "description"].map(Alias::new))
-                .from(Alias::new("roles"))
+                .from(db.table("roles"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .order_by(Alias::new("name"), Order::Asc),
         )
@@ -97,7 +97,7 @@ pub(crate) async fn create(
     let d = db.dialect();
     db.execute(
         Query::insert()
-            .into_table(Alias::new("roles"))
+            .into_table(db.table("roles"))
             .columns(["tenant_id", "name", "description", "created_at"].map(Alias::new))
             .values([
                 Expr::val(tenant),
@@ -130,7 +130,7 @@ pub(crate) async fn delete(db: &Db, tenant: &str, name: &str) -> Result<(), Auth
     let n = tx
         .execute(
             Query::delete()
-                .from_table(Alias::new("roles"))
+                .from_table(db.table("roles"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("name")).eq(name)),
         )
@@ -140,7 +140,7 @@ pub(crate) async fn delete(db: &Db, tenant: &str, name: &str) -> Result<(), Auth
     }
     tx.execute(
         Query::delete()
-            .from_table(Alias::new("user_roles"))
+            .from_table(db.table("user_roles"))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
             .and_where(Expr::col(Alias::new("role")).eq(name)),
     )
@@ -163,7 +163,7 @@ pub(crate) async fn check_assignable(
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("1"))
-                .from(Alias::new("roles"))
+                .from(tx.table("roles"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("name")).eq(role))
                 .limit(1),
@@ -186,9 +186,9 @@ pub(crate) async fn keep_an_admin(tx: &mut Tx, tenant: &str, user: Uuid) -> Resu
         .fetch_all(
             Query::select()
                 .column((r.clone(), Alias::new("user_id")))
-                .from_as(Alias::new("user_roles"), r.clone())
+                .from_as(tx.table("user_roles"), r.clone())
                 .inner_join(
-                    sea_query::TableRef::Table(Alias::new("users").into(), Some(u.clone().into())),
+                    tx.table("users").alias(u.clone()),
                     Expr::col((u.clone(), Alias::new("id")))
                         .equals((r.clone(), Alias::new("user_id"))),
                 )

@@ -13,9 +13,8 @@
 
 use crate::AuthError;
 use sea_query::{Alias, Index, IndexCreateStatement, Table, TableCreateStatement};
-use workeros_dsl::Dialect;
-use workeros_store::Db;
 use workeros_store::migrate::{ColumnKind as K, Migration, col, no_statements};
+use workeros_store::{Db, Names};
 
 /// The auth component's migrations.
 pub(crate) const AUTH: &[Migration] = &[
@@ -39,10 +38,11 @@ pub(crate) const AUTH: &[Migration] = &[
     },
 ];
 
-fn auth_v1(d: Dialect) -> Vec<TableCreateStatement> {
+fn auth_v1(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("users"))
+            .table(names.table("users"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -56,7 +56,7 @@ fn auth_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("user_roles"))
+            .table(names.table("user_roles"))
             .if_not_exists()
             .col(col("tenant_id", K::Text, d).not_null())
             .col(col("user_id", K::Uuid, d).not_null())
@@ -71,16 +71,14 @@ fn auth_v1(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-fn auth_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
-    vec![
-        Index::create()
-            .name("users_email_lower")
-            .table(Alias::new("users"))
-            .col(Alias::new("email_lower"))
-            .unique()
-            .if_not_exists()
-            .to_owned(),
-    ]
+fn auth_v1_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
+    vec![index(
+        names,
+        "users_email_lower",
+        "users",
+        &["email_lower"],
+        true,
+    )]
 }
 
 /// Creates or upgrades the auth tables (see the [module](self)); idempotent, safe under
@@ -89,12 +87,13 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, AuthError> {
     Ok(workeros_store::migrate::run(db, "auth", AUTH).await?)
 }
 
-pub(crate) use workeros_store::migrate::index;
+use workeros_store::migrate::index;
 
-fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
+fn auth_v2(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("sessions"))
+            .table(names.table("sessions"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("token_hash", K::Text, d).not_null())
@@ -105,7 +104,7 @@ fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("max_expires_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("api_keys"))
+            .table(names.table("api_keys"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("key_hash", K::Text, d).not_null())
@@ -119,7 +118,7 @@ fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("revoked_at", K::Ts, d))
             .to_owned(),
         Table::create()
-            .table(Alias::new("roles"))
+            .table(names.table("roles"))
             .if_not_exists()
             .col(col("tenant_id", K::Text, d).not_null())
             .col(col("name", K::Text, d).not_null())
@@ -132,7 +131,7 @@ fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
             )
             .to_owned(),
         Table::create()
-            .table(Alias::new("organizations"))
+            .table(names.table("organizations"))
             .if_not_exists()
             .col(col("id", K::Text, d).not_null().primary_key())
             .col(col("name", K::Text, d).not_null())
@@ -141,7 +140,7 @@ fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("one_time_tokens"))
+            .table(names.table("one_time_tokens"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("token_hash", K::Text, d).not_null())
@@ -154,36 +153,46 @@ fn auth_v2(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-fn auth_v2_indexes() -> Vec<IndexCreateStatement> {
+fn auth_v2_indexes(names: &Names) -> Vec<IndexCreateStatement> {
     vec![
-        index("sessions_token_hash", "sessions", &["token_hash"], true),
-        index("sessions_user", "sessions", &["user_id"], false),
-        index("api_keys_key_hash", "api_keys", &["key_hash"], true),
-        index("api_keys_user", "api_keys", &["user_id"], false),
         index(
+            names,
+            "sessions_token_hash",
+            "sessions",
+            &["token_hash"],
+            true,
+        ),
+        index(names, "sessions_user", "sessions", &["user_id"], false),
+        index(names, "api_keys_key_hash", "api_keys", &["key_hash"], true),
+        index(names, "api_keys_user", "api_keys", &["user_id"], false),
+        index(
+            names,
             "organizations_external_id",
             "organizations",
             &["external_id"],
             true,
         ),
         index(
+            names,
             "one_time_tokens_token_hash",
             "one_time_tokens",
             &["token_hash"],
             true,
         ),
         index(
+            names,
             "one_time_tokens_user",
             "one_time_tokens",
             &["user_id"],
             false,
         ),
-        index("users_tenant", "users", &["tenant_id"], false),
+        index(names, "users_tenant", "users", &["tenant_id"], false),
     ]
 }
 
 /// The tables of role sync (auth migration 3).
-pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
+pub(crate) fn sync_v1(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     let pk = |cols: &[&str]| {
         let mut i = sea_query::Index::create();
         for c in cols {
@@ -193,7 +202,7 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
     };
     vec![
         Table::create()
-            .table(Alias::new("sync_roles"))
+            .table(names.table("sync_roles"))
             .if_not_exists()
             .col(col("urn", K::Text, d).not_null().primary_key())
             .col(col("scope", K::Text, d).not_null())
@@ -207,7 +216,7 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("sync_memberships"))
+            .table(names.table("sync_memberships"))
             .if_not_exists()
             .col(col("provider_org_id", K::Text, d).not_null())
             .col(col("provider_user_id", K::Text, d).not_null())
@@ -221,7 +230,7 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .primary_key(&mut pk(&["provider_org_id", "provider_user_id"]))
             .to_owned(),
         Table::create()
-            .table(Alias::new("sync_assignments"))
+            .table(names.table("sync_assignments"))
             .if_not_exists()
             .col(col("provider_org_id", K::Text, d).not_null())
             .col(col("provider_user_id", K::Text, d).not_null())
@@ -236,7 +245,7 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
             ]))
             .to_owned(),
         Table::create()
-            .table(Alias::new("sync_cursors"))
+            .table(names.table("sync_cursors"))
             .if_not_exists()
             .col(col("name", K::Text, d).not_null().primary_key())
             .col(col("last_event_id", K::Text, d).not_null())
@@ -246,15 +255,17 @@ pub(crate) fn sync_v1(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-pub(crate) fn sync_v1_indexes() -> Vec<IndexCreateStatement> {
+pub(crate) fn sync_v1_indexes(names: &Names) -> Vec<IndexCreateStatement> {
     vec![
         index(
+            names,
             "sync_assignments_user",
             "sync_assignments",
             &["user_id"],
             false,
         ),
         index(
+            names,
             "sync_memberships_email",
             "sync_memberships",
             &["email_lower"],

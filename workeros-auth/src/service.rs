@@ -232,7 +232,7 @@ impl Auth {
                 let now = ts_value(values::now(), tx.dialect());
                 tx.execute(
                     Query::insert()
-                        .into_table(Alias::new("organizations"))
+                        .into_table(self.inner.db.table("organizations"))
                         .columns(["id", "name", "created_at", "updated_at"].map(Alias::new))
                         .values([
                             Expr::val(id.as_str()),
@@ -434,7 +434,7 @@ impl Auth {
             .fetch_all(
                 Query::select()
                     .columns(["id", "name"].map(Alias::new))
-                    .from(Alias::new("organizations"))
+                    .from(self.inner.db.table("organizations"))
                     .and_where(Expr::col(Alias::new("id")).eq(subject.tenant_id()))
                     .limit(1),
             )
@@ -554,7 +554,7 @@ impl Auth {
         let db = &self.inner.db;
         let rows = db
             .fetch_all(
-                users::select_users()
+                users::select_users(db.names())
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .order_by(Alias::new("id"), sea_query::Order::Asc),
             )
@@ -608,7 +608,7 @@ impl Auth {
         if let Some(n) = &patch.name {
             tx.execute(
                 Query::update()
-                    .table(Alias::new("users"))
+                    .table(self.inner.db.table("users"))
                     .value(Alias::new("name"), n.as_str())
                     .value(Alias::new("updated_at"), now.clone())
                     .and_where(this_user()),
@@ -624,7 +624,7 @@ impl Auth {
             let n = tx
                 .execute(
                     Query::update()
-                        .table(Alias::new("users"))
+                        .table(self.inner.db.table("users"))
                         .value(Alias::new("status"), status.as_str())
                         .value(Alias::new("updated_at"), now)
                         .and_where(this_user())
@@ -676,7 +676,7 @@ impl Auth {
         let d = tx.dialect();
         tx.execute(
             Query::delete()
-                .from_table(Alias::new("user_roles"))
+                .from_table(self.inner.db.table("user_roles"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(user.id, d))),
         )
@@ -808,7 +808,7 @@ impl Auth {
         let id = one_time::consume(&mut tx, token, Purpose::Invite).await?;
         let now = values::now();
         let mut q = Query::update();
-        q.table(Alias::new("users"))
+        q.table(self.inner.db.table("users"))
             .value(Alias::new("password_hash"), hash.as_str())
             .value(Alias::new("status"), UserStatus::Active.as_str())
             .value(Alias::new("email_verified_at"), ts_value(now, d))
@@ -864,7 +864,7 @@ impl Auth {
         let now = ts_value(values::now(), d);
         tx.execute(
             Query::update()
-                .table(Alias::new("users"))
+                .table(self.inner.db.table("users"))
                 .value(Alias::new("email_verified_at"), now.clone())
                 .value(Alias::new("updated_at"), now)
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
@@ -971,7 +971,7 @@ async fn set_password(tx: &mut workeros_store::Tx, id: Uuid, hash: &str) -> Resu
     let d = tx.dialect();
     tx.execute(
         Query::update()
-            .table(Alias::new("users"))
+            .table(tx.table("users"))
             .value(Alias::new("password_hash"), hash)
             .value(Alias::new("updated_at"), ts_value(values::now(), d))
             .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),

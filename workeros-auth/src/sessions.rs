@@ -43,7 +43,7 @@ pub(crate) async fn create(
     let idle = Ord::min(now.saturating_add(duration(cfg.session_idle)), max);
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("sessions"))
+            .into_table(tx.table("sessions"))
             .columns(
                 [
                     "id",
@@ -87,6 +87,7 @@ pub(crate) async fn authenticate(
     let d = db.dialect();
     let hash = tokens::digest(token);
     let q = users::credential_with_user(
+        db.names(),
         "sessions",
         &[
             ("id", "session_id"),
@@ -115,7 +116,7 @@ pub(crate) async fn authenticate(
     if slid - expires >= Ord::min(SLIDE_EVERY, duration(cfg.session_idle) / 2) {
         db.execute(
             Query::update()
-                .table(Alias::new("sessions"))
+                .table(db.table("sessions"))
                 .value(Alias::new("expires_at"), ts_value(slid, d))
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(
                     Uuid::try_parse(&session_id).map_err(AuthError::internal)?,
@@ -135,7 +136,7 @@ pub(crate) async fn revoke(db: &Db, token: &str) -> Result<(), AuthError> {
     }
     db.execute(
         Query::delete()
-            .from_table(Alias::new("sessions"))
+            .from_table(db.table("sessions"))
             .and_where(Expr::col(Alias::new("token_hash")).eq(tokens::digest(token))),
     )
     .await?;
@@ -148,7 +149,7 @@ pub(crate) async fn revoke_all(tx: &mut Tx, id: Uuid) -> Result<u64, AuthError> 
     Ok(tx
         .execute(
             Query::delete()
-                .from_table(Alias::new("sessions"))
+                .from_table(tx.table("sessions"))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d))),
         )
         .await?)
@@ -160,7 +161,7 @@ pub(crate) async fn sweep(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::delete()
-            .from_table(Alias::new("sessions"))
+            .from_table(tx.table("sessions"))
             .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
             .and_where(
                 Expr::col(Alias::new("expires_at"))

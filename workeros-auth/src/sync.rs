@@ -145,7 +145,7 @@ pub async fn set_external_id(
     let n = db
         .execute(
             Query::update()
-                .table(Alias::new("organizations"))
+                .table(db.table("organizations"))
                 .value(Alias::new("external_id"), external_id.map(str::to_owned))
                 .value(Alias::new("updated_at"), ts_value(values::now(), d))
                 .and_where(Expr::col(Alias::new("id")).eq(tenant)),
@@ -169,7 +169,7 @@ pub async fn cursor(db: &Db, name: &str) -> Result<Option<String>, AuthError> {
         .fetch_all(
             Query::select()
                 .column(Alias::new("last_event_id"))
-                .from(Alias::new("sync_cursors"))
+                .from(db.table("sync_cursors"))
                 .and_where(Expr::col(Alias::new("name")).eq(name)),
         )
         .await?;
@@ -189,13 +189,7 @@ pub async fn apply(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
     let mut tx = db.begin().await?;
     // One event at a time: the staleness check and the write must not interleave with another
     // event's (SQLite's write lock already serialises; PostgreSQL takes a transaction lock).
-    if let Tx::Postgres(t) = &mut tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SYNC_LOCK)
-            .execute(&mut **t)
-            .await
-            .map_err(StoreError::from)?;
-    }
+    tx.lock(SYNC_LOCK).await?;
     let stamp = Stamp {
         at: event.updated_at,
         event: &event.id,
@@ -278,7 +272,7 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
         .fetch_all(
             Query::select()
                 .column(Alias::new("last_event_id"))
-                .from(Alias::new("sync_cursors"))
+                .from(tx.table("sync_cursors"))
                 .and_where(Expr::col(Alias::new("name")).eq(name)),
         )
         .await?;
@@ -290,7 +284,7 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
         None => {
             tx.execute(
                 Query::insert()
-                    .into_table(Alias::new("sync_cursors"))
+                    .into_table(tx.table("sync_cursors"))
                     .columns(["name", "last_event_id", "created_at", "updated_at"].map(Alias::new))
                     .values([
                         Expr::val(name),
@@ -305,7 +299,7 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
         Some(last) if last.as_str() < id => {
             tx.execute(
                 Query::update()
-                    .table(Alias::new("sync_cursors"))
+                    .table(tx.table("sync_cursors"))
                     .value(Alias::new("last_event_id"), id)
                     .value(Alias::new("updated_at"), now)
                     .and_where(Expr::col(Alias::new("name")).eq(name)),
@@ -333,7 +327,7 @@ async fn is_stale(
 ) -> Result<bool, AuthError> {
     let mut q = Query::select();
     q.columns(["provider_updated_at", "provider_event_id"].map(Alias::new))
-        .from(Alias::new(table));
+        .from(tx.table(table));
     for (k, v) in keys {
         q.and_where(Expr::col(Alias::new(*k)).eq(*v));
     }
@@ -382,7 +376,7 @@ async fn put_role(
     ];
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("sync_roles"))
+            .into_table(tx.table("sync_roles"))
             .columns(cols.map(Alias::new))
             .values([
                 Expr::val(urn),
@@ -443,7 +437,7 @@ async fn put_membership(
         Some(e) => {
             let rows = tx
                 .fetch_all(
-                    users::select_users()
+                    users::select_users(tx.names())
                         .and_where(Expr::col(Alias::new("email_lower")).eq(e.as_str()))
                         .limit(1),
                 )
@@ -465,7 +459,7 @@ async fn put_membership(
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("sync_memberships"))
+            .into_table(tx.table("sync_memberships"))
             .columns(
                 [
                     "provider_org_id",
@@ -513,7 +507,7 @@ async fn put_membership(
     // The membership's assignments are replaced by the event's set.
     tx.execute(
         Query::delete()
-            .from_table(Alias::new("sync_assignments"))
+            .from_table(tx.table("sync_assignments"))
             .and_where(Expr::col(Alias::new("provider_org_id")).eq(organization))
             .and_where(Expr::col(Alias::new("provider_user_id")).eq(user)),
     )
@@ -525,7 +519,7 @@ async fn put_membership(
         for urn in urns {
             tx.execute(
                 Query::insert()
-                    .into_table(Alias::new("sync_assignments"))
+                    .into_table(tx.table("sync_assignments"))
                     .columns(
                         [
                             "provider_org_id",
@@ -562,7 +556,7 @@ pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), Auth
         .fetch_all(
             Query::select()
                 .columns(["provider_org_id", "provider_user_id"].map(Alias::new))
-                .from(Alias::new("sync_memberships"))
+                .from(db.table("sync_memberships"))
                 .and_where(Expr::col(Alias::new("email_lower")).eq(email_lower.as_str()))
                 .and_where(Expr::col(Alias::new("user_id")).is_null()),
         )
@@ -584,7 +578,7 @@ pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), Auth
         for table in ["sync_memberships", "sync_assignments"] {
             tx.execute(
                 Query::update()
-                    .table(Alias::new(table))
+                    .table(tx.table(table))
                     .value(Alias::new("user_id"), uuid_value(id, d))
                     .and_where(Expr::col(Alias::new("provider_org_id")).eq(org.as_str()))
                     .and_where(Expr::col(Alias::new("provider_user_id")).eq(user.as_str()))

@@ -8,9 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_core::{Subject, User};
-use workeros_dsl::Dialect;
 use workeros_store::values::{self, RowRef, bool_value, ts_value, uuid_value};
-use workeros_store::{Db, Rows, StoreError, Tx};
+use workeros_store::{Db, Names, Rows, StoreError, Tx};
 
 /// The PostgreSQL advisory lock of [`lock_users`].
 const USERS_LOCK: i64 = 0x7573_6572_7300; // "users"
@@ -153,10 +152,10 @@ impl UserRow {
 }
 
 /// A `SELECT` of the user columns from `users`.
-pub(crate) fn select_users() -> SelectStatement {
+pub(crate) fn select_users(names: &Names) -> SelectStatement {
     Query::select()
         .columns(USER_COLUMNS.map(Alias::new))
-        .from(Alias::new("users"))
+        .from(names.table("users"))
         .to_owned()
 }
 
@@ -164,6 +163,7 @@ pub(crate) fn select_users() -> SelectStatement {
 /// joined with its user: the user columns, then `extra` columns of `t` under their aliases.
 /// One round trip for a credential lookup (sessions, API keys).
 pub(crate) fn credential_with_user(
+    names: &Names,
     table: &str,
     extra: &[(&str, &str)],
     key: &str,
@@ -178,9 +178,9 @@ pub(crate) fn credential_with_user(
     for (c, alias) in extra {
         q.expr_as(Expr::col((t.clone(), Alias::new(*c))), Alias::new(*alias));
     }
-    q.from_as(Alias::new(table), t.clone())
+    q.from_as(names.table(table), t.clone())
         .inner_join(
-            sea_query::TableRef::Table(Alias::new("users").into(), Some(u.clone().into())),
+            names.table("users").alias(u.clone()),
             Expr::col((u.clone(), Alias::new("id"))).equals((t.clone(), Alias::new("user_id"))),
         )
         .and_where(Expr::col((t, Alias::new(key))).eq(value))
@@ -198,22 +198,22 @@ pub(crate) fn parse_user_id(id: &str) -> Result<Uuid, AuthError> {
     Uuid::try_parse(id).map_err(|_| AuthError::NotFound(format!("no user `{id}`")))
 }
 
-fn by_id_query(id: Uuid, d: workeros_dsl::Dialect) -> SelectStatement {
-    select_users()
-        .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)))
+fn by_id_query(names: &Names, id: Uuid) -> SelectStatement {
+    select_users(names)
+        .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, names.dialect())))
         .limit(1)
         .to_owned()
 }
 
 /// The user with `id`.
 pub(crate) async fn by_id(db: &Db, id: Uuid) -> Result<Option<UserRow>, AuthError> {
-    let rows = db.fetch_all(&by_id_query(id, db.dialect())).await?;
+    let rows = db.fetch_all(&by_id_query(db.names(), id)).await?;
     Ok(user_rows(&rows)?.into_iter().next())
 }
 
 /// The user with `id`, read in `tx`.
 pub(crate) async fn by_id_in(tx: &mut Tx, id: Uuid) -> Result<Option<UserRow>, AuthError> {
-    let rows = tx.fetch_all(&by_id_query(id, tx.dialect())).await?;
+    let rows = tx.fetch_all(&by_id_query(tx.names(), id)).await?;
     Ok(user_rows(&rows)?.into_iter().next())
 }
 
@@ -230,7 +230,7 @@ pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
     ] {
         tx.execute(
             Query::delete()
-                .from_table(Alias::new(table))
+                .from_table(tx.table(table))
                 .and_where(Expr::col(Alias::new(column)).eq(uuid_value(id, d))),
         )
         .await?;
@@ -242,7 +242,7 @@ pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
 pub(crate) async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, AuthError> {
     let rows = db
         .fetch_all(
-            select_users()
+            select_users(db.names())
                 .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase()))
                 .limit(1),
         )
@@ -258,12 +258,12 @@ pub(crate) async fn roles_of(db: &Db, tenant: &str, id: Uuid) -> Result<Vec<Stri
         .fetch_all(
             Query::select()
                 .column(Alias::new("role"))
-                .from(Alias::new("user_roles"))
+                .from(db.table("user_roles"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .union(
                     sea_query::UnionType::Distinct,
-                    synced_roles_query(tenant, id, d),
+                    synced_roles_query(db.names(), tenant, id),
                 ),
         )
         .await?;
@@ -328,7 +328,7 @@ pub(crate) async fn insert(tx: &mut Tx, u: NewUser<'_>, role: &str) -> Result<Us
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("users"))
+            .into_table(tx.table("users"))
             .columns(
                 [
                     "id",
@@ -390,7 +390,7 @@ pub(crate) async fn add_role(
     let d = tx.dialect();
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("user_roles"))
+            .into_table(tx.table("user_roles"))
             .columns(["tenant_id", "user_id", "role"].map(Alias::new))
             .values([
                 Expr::val(tenant),
@@ -408,13 +408,7 @@ pub(crate) async fn add_role(
 /// (PostgreSQL; SQLite's write lock already does), so "the first user" and "the last admin" are
 /// decided one change at a time.
 pub(crate) async fn lock_users(tx: &mut Tx) -> Result<(), AuthError> {
-    if let Tx::Postgres(t) = tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(USERS_LOCK)
-            .execute(&mut **t)
-            .await
-            .map_err(StoreError::from)?;
-    }
+    tx.lock(USERS_LOCK).await?;
     Ok(())
 }
 
@@ -425,7 +419,7 @@ pub(crate) async fn default_role(tx: &mut Tx) -> Result<&'static str, AuthError>
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("1"))
-                .from(Alias::new("users"))
+                .from(tx.table("users"))
                 .limit(1),
         )
         .await?
@@ -474,7 +468,7 @@ pub(crate) async fn unlink_user(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> 
     for table in ["sync_memberships", "sync_assignments"] {
         tx.execute(
             Query::update()
-                .table(Alias::new(table))
+                .table(tx.table(table))
                 .value(Alias::new("user_id"), values::uuid_null(d))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d))),
         )
@@ -485,21 +479,26 @@ pub(crate) async fn unlink_user(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> 
 
 /// The synced role slugs of local user `id` in `tenant`: assignments of the provider
 /// organization linked to the tenant, whose roles exist and are not deleted.
-pub(crate) fn synced_roles_query(tenant: &str, id: Uuid, d: Dialect) -> sea_query::SelectStatement {
+pub(crate) fn synced_roles_query(
+    names: &Names,
+    tenant: &str,
+    id: Uuid,
+) -> sea_query::SelectStatement {
+    let d = names.dialect();
     let (a, o, r) = (Alias::new("a"), Alias::new("o"), Alias::new("r"));
     Query::select()
         .expr_as(
             Expr::col((r.clone(), Alias::new("slug"))),
             Alias::new("role"),
         )
-        .from_as(Alias::new("sync_assignments"), a.clone())
+        .from_as(names.table("sync_assignments"), a.clone())
         .inner_join(
-            sea_query::TableRef::Table(Alias::new("organizations").into(), Some(o.clone().into())),
+            names.table("organizations").alias(o.clone()),
             Expr::col((o.clone(), Alias::new("external_id")))
                 .equals((a.clone(), Alias::new("provider_org_id"))),
         )
         .inner_join(
-            sea_query::TableRef::Table(Alias::new("sync_roles").into(), Some(r.clone().into())),
+            names.table("sync_roles").alias(r.clone()),
             Expr::col((r.clone(), Alias::new("urn"))).equals((a.clone(), Alias::new("role_urn"))),
         )
         .and_where(Expr::col((o.clone(), Alias::new("id"))).eq(tenant))

@@ -76,6 +76,8 @@ pub enum Source {
 pub struct OwnerLookup {
     /// The side table, usually `item_ownership`.
     pub table: String,
+    /// The side table's schema (`None`: the table's name alone).
+    pub table_schema: Option<String>,
     /// Its column naming the collection.
     pub collection_column: String,
     /// Its column holding the item's primary key as text.
@@ -92,6 +94,9 @@ pub struct OwnerLookup {
     /// The primary key column of the outer table.
     pub outer_pk: String,
 }
+
+/// The alias of an owner lookup's side table inside its subquery.
+const SIDE_ALIAS: &str = "workeros_owner";
 
 impl OwnerLookup {
     /// The correlated subquery that reads the owner of the outer row (null when none is
@@ -112,13 +117,19 @@ impl OwnerLookup {
         scope: Option<sea_query::Expr>,
         collection: sea_query::Expr,
     ) -> sea_query::Expr {
-        use sea_query::{Alias, Expr, ExprTrait, Query, SubQueryStatement};
-        let side = |c: &str| Expr::col((Alias::new(&self.table), Alias::new(c)));
+        use sea_query::{Alias, Expr, ExprTrait, Query, SubQueryStatement, TableRef};
+        // The side table under its own alias, so its columns never resolve to an outer table
+        // of the same name.
+        let alias = || Alias::new(SIDE_ALIAS);
+        let side = |c: &str| Expr::col((alias(), Alias::new(c)));
         let outer_pk = Expr::col((Alias::new(&self.outer_table), Alias::new(&self.outer_pk)))
             .cast_as(Alias::new("TEXT"));
+        let table: TableRef = match &self.table_schema {
+            Some(schema) => (Alias::new(schema), Alias::new(&self.table)).into(),
+            None => Alias::new(&self.table).into(),
+        };
         let mut sub = Query::select();
-        sub.expr(side(&self.owner_column))
-            .from(Alias::new(&self.table));
+        sub.expr(side(&self.owner_column)).from_as(table, alias());
         if let (Some((column, _)), Some(v)) = (&self.scope, scope) {
             sub.and_where(side(column).eq(v));
         }

@@ -76,7 +76,7 @@ pub(crate) async fn resume_after(
         .fetch_all(
             Query::select()
                 .column(Alias::new("slot"))
-                .from(Alias::new(table))
+                .from(db.table(table))
                 .and_where(Expr::col(Alias::new(key)).eq(value))
                 .and_where(Expr::col(Alias::new("slot")).is_not_null())
                 .order_by(Alias::new("slot"), Order::Desc)

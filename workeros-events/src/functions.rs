@@ -38,9 +38,9 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
 use workeros_core::Event;
-use workeros_dsl::{BoundFilter, Dialect};
+use workeros_dsl::BoundFilter;
 use workeros_store::values::{RowRef, json_value, now, ts_null, ts_value, uuid_null, uuid_value};
-use workeros_store::{Db, Store};
+use workeros_store::{Db, Names, Store};
 
 /// What an event function's handler returns: `Err` with a message to retry.
 pub type Outcome = Result<(), String>;
@@ -436,7 +436,6 @@ impl Functions {
             return Ok((0, 0));
         };
         let at = now();
-        let d = claim.tx().dialect();
         let mut made = 0;
         for e in events.iter().filter(|e| wants(f, e, &filters)) {
             made += 1;
@@ -444,7 +443,7 @@ impl Functions {
             claim
                 .tx()
                 .execute(&insert_run(
-                    d,
+                    self.db().names(),
                     &f.name,
                     Some(e.id),
                     None,
@@ -467,7 +466,6 @@ impl Functions {
             .map_err(EventsError::internal)?
             .clone();
         let to = now();
-        let d = self.db().dialect();
         let mut made = 0;
         for c in &crons {
             let since = c.since.lock().ok().and_then(|s| *s).unwrap_or(to);
@@ -476,7 +474,14 @@ impl Functions {
             for slot in due {
                 let n = self
                     .db()
-                    .execute(&insert_run(d, &c.name, None, Some(slot), None, to)?)
+                    .execute(&insert_run(
+                        self.db().names(),
+                        &c.name,
+                        None,
+                        Some(slot),
+                        None,
+                        to,
+                    )?)
                     .await?;
                 made += usize::try_from(n).unwrap_or(0);
             }
@@ -689,7 +694,7 @@ impl Functions {
         self.db()
             .execute(
                 Query::update()
-                    .table(Alias::new("function_runs"))
+                    .table(self.db().table("function_runs"))
                     .value(Alias::new("state"), state)
                     .value(Alias::new("attempts"), attempts)
                     .value(
@@ -727,7 +732,7 @@ impl Functions {
                         ]
                         .map(Alias::new),
                     )
-                    .from(Alias::new("function_runs"))
+                    .from(self.db().table("function_runs"))
                     .and_where(Expr::col(Alias::new("function")).eq(name))
                     .order_by(Alias::new("created_at"), Order::Desc)
                     .order_by(Alias::new("id"), Order::Desc),
@@ -795,16 +800,17 @@ fn wants(f: &EventFn, e: &Event, filters: &Filters) -> bool {
 }
 
 fn insert_run(
-    d: Dialect,
+    names: &Names,
     name: &str,
     event: Option<Uuid>,
     slot: Option<OffsetDateTime>,
     payload: Option<&Json>,
     at: OffsetDateTime,
 ) -> Result<sea_query::InsertStatement, EventsError> {
+    let d = names.dialect();
     let conflict = if event.is_some() { "event_id" } else { "slot" };
     Ok(Query::insert()
-        .into_table(Alias::new("function_runs"))
+        .into_table(names.table("function_runs"))
         .columns(
             [
                 "id",

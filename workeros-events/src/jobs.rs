@@ -68,7 +68,7 @@ pub(crate) async fn claim_due(
     let at = now();
     let mut due = Query::select();
     due.column(Alias::new("id"))
-        .from(Alias::new(table))
+        .from(db.table(table))
         .and_where(Expr::col(Alias::new("state")).eq(PENDING))
         .and_where(Expr::col(Alias::new("next_at")).lte(ts_value(at, d)))
         .and_where(
@@ -90,7 +90,7 @@ pub(crate) async fn claim_due(
     Ok(db
         .fetch_all(
             Query::update()
-                .table(Alias::new(table))
+                .table(db.table(table))
                 .value(Alias::new("lease_until"), ts_value(at + lease, d))
                 .value(Alias::new("claim"), uuid_value(claim, d))
                 .and_where(Expr::col(Alias::new("id")).in_subquery(due))
@@ -329,7 +329,7 @@ pub(crate) async fn prune_finished(
     let old = || {
         Query::select()
             .column(Alias::new("id"))
-            .from(Alias::new(table))
+            .from(db.table(table))
             .and_where(Expr::col(Alias::new("state")).ne(PENDING))
             .and_where(Expr::col(Alias::new(time)).lt(ts_value(before, d)))
             .to_owned()
@@ -338,7 +338,7 @@ pub(crate) async fn prune_finished(
     for (child, column) in children {
         tx.execute(
             Query::delete()
-                .from_table(Alias::new(*child))
+                .from_table(db.table(child))
                 .and_where(Expr::col(Alias::new(*column)).in_subquery(old())),
         )
         .await?;
@@ -346,7 +346,7 @@ pub(crate) async fn prune_finished(
     let n = tx
         .execute(
             Query::delete()
-                .from_table(Alias::new(table))
+                .from_table(db.table(table))
                 .and_where(Expr::col(Alias::new("id")).in_subquery(old())),
         )
         .await?;
@@ -368,7 +368,7 @@ pub(crate) async fn stamp(
             Query::select()
                 .expr_as(Expr::col(Alias::new("id")).count(), Alias::new("n"))
                 .expr_as(Expr::col(Alias::new("updated_at")).max(), Alias::new("at"))
-                .from(Alias::new(table))
+                .from(tx.table(table))
                 .and_where(
                     Expr::col(Alias::new(flag)).eq(workeros_store::values::bool_value(true, d)),
                 ),

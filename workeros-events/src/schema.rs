@@ -3,10 +3,9 @@
 
 use crate::EventsError;
 use crate::webhooks::CONSUMER;
-use sea_query::{Alias, Table, TableCreateStatement};
-use workeros_dsl::Dialect;
-use workeros_store::Db;
+use sea_query::{Table, TableCreateStatement};
 use workeros_store::migrate::{ColumnKind as K, Migration, col, index, no_statements};
+use workeros_store::{Db, Names};
 
 /// The events component's migrations (webhooks, and the flows and functions that come after).
 pub(crate) const EVENTS: &[Migration] = &[
@@ -43,10 +42,11 @@ pub async fn migrate(db: &Db) -> Result<Vec<i64>, EventsError> {
     Ok(applied)
 }
 
-fn events_v1(d: Dialect) -> Vec<TableCreateStatement> {
+fn events_v1(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("webhooks"))
+            .table(names.table("webhooks"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -65,7 +65,7 @@ fn events_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("webhook_deliveries"))
+            .table(names.table("webhook_deliveries"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -86,7 +86,7 @@ fn events_v1(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("webhook_attempts"))
+            .table(names.table("webhook_attempts"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("delivery_id", K::Uuid, d).not_null())
@@ -99,28 +99,32 @@ fn events_v1(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-fn events_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
+fn events_v1_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
     vec![
-        index("webhooks_tenant", "webhooks", &["tenant_id"], false),
+        index(names, "webhooks_tenant", "webhooks", &["tenant_id"], false),
         index(
+            names,
             "webhook_deliveries_once",
             "webhook_deliveries",
             &["webhook_id", "event_id"],
             true,
         ),
         index(
+            names,
             "webhook_deliveries_due",
             "webhook_deliveries",
             &["state", "next_at"],
             false,
         ),
         index(
+            names,
             "webhook_deliveries_log",
             "webhook_deliveries",
             &["webhook_id", "created_at"],
             false,
         ),
         index(
+            names,
             "webhook_attempts_delivery",
             "webhook_attempts",
             &["delivery_id"],
@@ -129,10 +133,11 @@ fn events_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
     ]
 }
 
-pub(crate) fn functions_v2(d: Dialect) -> Vec<TableCreateStatement> {
+pub(crate) fn functions_v2(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("function_runs"))
+            .table(names.table("function_runs"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("function", K::Text, d).not_null())
@@ -151,22 +156,25 @@ pub(crate) fn functions_v2(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-pub(crate) fn functions_v2_indexes() -> Vec<sea_query::IndexCreateStatement> {
+pub(crate) fn functions_v2_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
     use workeros_store::migrate::index;
     vec![
         index(
+            names,
             "function_runs_event",
             "function_runs",
             &["function", "event_id"],
             true,
         ),
         index(
+            names,
             "function_runs_slot",
             "function_runs",
             &["function", "slot"],
             true,
         ),
         index(
+            names,
             "function_runs_due",
             "function_runs",
             &["state", "next_at"],
@@ -175,10 +183,11 @@ pub(crate) fn functions_v2_indexes() -> Vec<sea_query::IndexCreateStatement> {
     ]
 }
 
-pub(crate) fn flows_v3(d: Dialect) -> Vec<TableCreateStatement> {
+pub(crate) fn flows_v3(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("flows"))
+            .table(names.table("flows"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -192,7 +201,7 @@ pub(crate) fn flows_v3(d: Dialect) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(Alias::new("flow_runs"))
+            .table(names.table("flow_runs"))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("flow_id", K::Uuid, d).not_null())
@@ -214,19 +223,33 @@ pub(crate) fn flows_v3(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-pub(crate) fn flows_v3_indexes() -> Vec<sea_query::IndexCreateStatement> {
+pub(crate) fn flows_v3_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
     use workeros_store::migrate::index;
     vec![
-        index("flows_tenant", "flows", &["tenant_id"], false),
+        index(names, "flows_tenant", "flows", &["tenant_id"], false),
         index(
+            names,
             "flow_runs_event",
             "flow_runs",
             &["flow_id", "event_id"],
             true,
         ),
-        index("flow_runs_slot", "flow_runs", &["flow_id", "slot"], true),
-        index("flow_runs_due", "flow_runs", &["state", "next_at"], false),
         index(
+            names,
+            "flow_runs_slot",
+            "flow_runs",
+            &["flow_id", "slot"],
+            true,
+        ),
+        index(
+            names,
+            "flow_runs_due",
+            "flow_runs",
+            &["state", "next_at"],
+            false,
+        ),
+        index(
+            names,
             "flow_runs_log",
             "flow_runs",
             &["flow_id", "created_at"],

@@ -6,6 +6,7 @@
 
 use crate::catalog::CollectionInfo;
 use crate::columns::{Col, schema_of};
+use crate::names::Names;
 use crate::permissions::{FieldList, fields_and_presets};
 use crate::value::RowRef;
 use crate::{StoreError, Tx};
@@ -136,7 +137,7 @@ impl ReadAccess {
     /// fields the subject may filter on. An empty filter is `None`.
     pub fn check_filter(&self, filter: &Json) -> Result<Option<CheckedFilter>, StoreError> {
         let readable = |f: &str| self.access.may_filter(f);
-        let schema = schema_of(&self.view.info, Some(&readable))?;
+        let schema = schema_of(&self.view.info, &self.view.names, Some(&readable))?;
         client_filter(&Some(filter.clone()), &schema)
     }
 
@@ -167,6 +168,9 @@ impl ReadAccess {
 #[derive(Debug)]
 pub(crate) struct ReadView {
     pub(crate) info: CollectionInfo,
+    /// The names of the store's database (the owner lookup of an adopted collection is in
+    /// workeros's namespace).
+    pub(crate) names: Names,
     pub(crate) cols: Vec<Col>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) loaded: std::time::Instant,
@@ -237,14 +241,14 @@ pub(crate) async fn load_rules(
                 .columns(
                     ["id", "role", "filter", "fields", "validation", "presets"].map(Alias::new),
                 )
-                .from(Alias::new("permissions"))
+                .from(tx.table("permissions"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
                 .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))
                 .order_by(Alias::new("id"), Order::Asc),
         )
         .await?;
-    let schema = schema_of(info, None)?;
+    let schema = schema_of(info, tx.names(), None)?;
     let mut rules = Vec::new();
     for r in rows.iter() {
         match rule_of(r, &schema) {

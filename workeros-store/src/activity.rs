@@ -176,7 +176,7 @@ impl Store {
                 ]
                 .map(Alias::new),
             )
-            .from(Alias::new("activity"));
+            .from(self.db().table("activity"));
         for c in &conds {
             select.and_where(c.clone());
         }
@@ -194,7 +194,8 @@ impl Store {
             .is_some_and(|m| m.split(',').any(|p| p == "count" || p == "*"))
         {
             let mut c = Query::select();
-            c.expr(Expr::cust("COUNT(*)")).from(Alias::new("activity"));
+            c.expr(Expr::cust("COUNT(*)"))
+                .from(self.db().table("activity"));
             for cond in conds {
                 c.and_where(cond);
             }
@@ -227,7 +228,7 @@ impl Store {
             .fetch_all(
                 Query::select()
                     .columns(["id", "activity_id", "data", "delta", "created_at"].map(Alias::new))
-                    .from(Alias::new("revisions"))
+                    .from(self.db().table("revisions"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .and_where(Expr::col(Alias::new("collection")).eq(collection))
                     .and_where(Expr::col(Alias::new("item_id")).eq(item.as_str()))

@@ -6,7 +6,6 @@ use crate::catalog::{
     ADOPTION_COLUMNS, Adoption, AliasColumn, CollectionInfo, is_key_type, require_admin,
 };
 use crate::collections::{check_fields, check_relation_target, insert_collection};
-use crate::ddl::{STORE_TABLES, is_managed_name};
 use crate::permissions::seed_owner_permissions;
 use crate::value::{json_value, uuid_value};
 use crate::{Store, StoreError};
@@ -78,7 +77,9 @@ impl Store {
         }
         let slug = new.slug.as_str();
         let table = new.physical_table.as_str();
-        if STORE_TABLES.contains(&table) || is_managed_name(table) {
+        let names = self.db().names();
+        let in_namespace = names.host_schema() == Some(names.namespace().as_str());
+        if names.is_ours(table) || in_namespace {
             return Err(StoreError::validation(
                 format!("table `{table}` belongs to workeros and cannot be adopted"),
                 Some("physicalTable"),
@@ -98,7 +99,7 @@ impl Store {
             .fetch_all(
                 Query::select()
                     .columns(["slug", "physical_table"].map(Alias::new))
-                    .from(Alias::new("collections"))
+                    .from(self.db().table("collections"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .and_where(
                         Expr::col(Alias::new("slug"))
@@ -156,7 +157,7 @@ impl Store {
         columns.extend(ADOPTION_COLUMNS.iter().skip(2).copied());
         tx.execute(
             Query::insert()
-                .into_table(Alias::new("collection_adoptions"))
+                .into_table(self.db().table("collection_adoptions"))
                 .columns(columns.into_iter().map(Alias::new))
                 .values([
                     Expr::val(uuid_value(id, d)),

@@ -1,6 +1,7 @@
 //! The collection metadata every other part reads: [`CollectionInfo`] with its status and
 //! adoption, how it is loaded from `collections` and `collection_adoptions`, and who may manage it.
 
+use crate::names::Names;
 use crate::value::RowRef;
 use crate::{StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -69,6 +70,25 @@ impl CollectionInfo {
         self.adoption
             .as_ref()
             .map_or(FieldType::Uuid, |a| a.pk_type)
+    }
+
+    /// The collection's table where it is: a managed one in workeros's namespace, an adopted
+    /// one in the host's schema.
+    pub(crate) fn table(&self, names: &Names) -> sea_query::TableRef {
+        if self.adopted {
+            names.host_table(&self.physical_table)
+        } else {
+            names.table(&self.physical_table)
+        }
+    }
+
+    /// The name that qualifies the table's columns (its name without a schema).
+    pub(crate) fn qualifier(&self, names: &Names) -> Alias {
+        if self.adopted {
+            Alias::new(self.physical_table.as_str())
+        } else {
+            Alias::new(names.physical(&self.physical_table))
+        }
     }
 
     /// Whether items carry an owner (`ownerId`): owner-scoped, or adopted with an owner column.
@@ -282,14 +302,18 @@ pub(crate) fn info_of(r: RowRef<'_>) -> Result<CollectionInfo, StoreError> {
     })
 }
 
-pub(crate) fn select_collections(tenant: &str) -> sea_query::SelectStatement {
-    let c = || Alias::new("collections");
-    let a = || Alias::new("collection_adoptions");
+/// The collections of `tenant` with their adoption rows (`collections` as `c`, joined
+/// `collection_adoptions` as `a`).
+pub(crate) fn select_collections(names: &Names, tenant: &str) -> sea_query::SelectStatement {
+    let c = || Alias::new("c");
+    let a = || Alias::new("a");
     let mut q = Query::select();
     q.columns(COLUMNS.map(|n| (c(), Alias::new(n))))
         .columns(ADOPTION_COLUMNS.map(|n| (a(), Alias::new(n))))
-        .from(c())
-        .left_join(
+        .from_as(names.table("collections"), c())
+        .join_as(
+            sea_query::JoinType::LeftJoin,
+            names.table("collection_adoptions"),
             a(),
             Expr::col((a(), Alias::new("collection_id"))).equals((c(), Alias::new("id"))),
         )
@@ -300,7 +324,7 @@ pub(crate) fn select_collections(tenant: &str) -> sea_query::SelectStatement {
 
 /// `collections.slug = slug`, for [`select_collections`].
 pub(crate) fn slug_is(slug: &str) -> sea_query::SimpleExpr {
-    Expr::col((Alias::new("collections"), Alias::new("slug"))).eq(slug)
+    Expr::col((Alias::new("c"), Alias::new("slug"))).eq(slug)
 }
 
 /// Reads one collection's metadata in a transaction (archived ones included).
@@ -310,7 +334,7 @@ pub(crate) async fn load_in(
     slug: &str,
 ) -> Result<Option<CollectionInfo>, StoreError> {
     let rows = tx
-        .fetch_all(select_collections(tenant).and_where(slug_is(slug)))
+        .fetch_all(select_collections(tx.names(), tenant).and_where(slug_is(slug)))
         .await?;
     rows.iter().next().map(info_of).transpose()
 }

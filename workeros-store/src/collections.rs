@@ -180,7 +180,6 @@ impl Store {
         let slug = new.slug.as_str();
         let table = managed_table(tenant, &new.slug);
         let mut tx = self.db().begin().await?;
-        let d = tx.dialect();
         if load_in(&mut tx, tenant, slug).await?.is_some() {
             return Err(StoreError::Conflict {
                 message: format!("collection `{slug}` already exists"),
@@ -200,11 +199,16 @@ impl Store {
             &new.fields,
         )
         .await?;
-        tx.ddl(&create_table(&table, new.owner_scoped, &new.fields, d))
-            .await
-            .map_err(|e| ddl_error(e, slug))?;
+        tx.ddl(&create_table(
+            self.db().names(),
+            &table,
+            new.owner_scoped,
+            &new.fields,
+        ))
+        .await
+        .map_err(|e| ddl_error(e, slug))?;
         for f in new.fields.iter().filter(|f| f.unique) {
-            tx.ddl(&unique_index(&table, f.name.as_str()))
+            tx.ddl(&unique_index(self.db().names(), &table, f.name.as_str()))
                 .await
                 .map_err(|e| ddl_error(e, slug))?;
         }
@@ -248,7 +252,7 @@ impl Store {
         require_admin(subject)?;
         let rows = self
             .db()
-            .fetch_all(&select_collections(subject.tenant_id()))
+            .fetch_all(&select_collections(self.db().names(), subject.tenant_id()))
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows.iter() {
@@ -270,7 +274,9 @@ impl Store {
         require_admin(subject)?;
         let rows = self
             .db()
-            .fetch_all(select_collections(subject.tenant_id()).and_where(slug_is(slug)))
+            .fetch_all(
+                select_collections(self.db().names(), subject.tenant_id()).and_where(slug_is(slug)),
+            )
             .await?;
         match rows.iter().next().map(info_of).transpose()? {
             Some(info) if include_archived || info.status == CollectionStatus::Active => Ok(info),
@@ -324,15 +330,19 @@ impl Store {
             check_relation_target(&mut tx, tenant, f, slug, FieldType::Uuid, false).await?;
             tx.ddl(
                 Table::alter()
-                    .table(Alias::new(info.physical_table.as_str()))
+                    .table(info.table(self.db().names()))
                     .add_column(field_column(f, d)),
             )
             .await
             .map_err(|e| ddl_error(e, slug))?;
             if f.unique {
-                tx.ddl(&unique_index(&info.physical_table, f.name.as_str()))
-                    .await
-                    .map_err(|e| ddl_error(e, slug))?;
+                tx.ddl(&unique_index(
+                    self.db().names(),
+                    &info.physical_table,
+                    f.name.as_str(),
+                ))
+                .await
+                .map_err(|e| ddl_error(e, slug))?;
             }
         }
         update_fields(&mut tx, tenant, slug, &all).await?;
@@ -366,15 +376,19 @@ impl Store {
         if f.unique {
             tx.ddl(
                 Index::drop()
-                    .name(unique_index_name(&info.physical_table, field))
-                    .table(Alias::new(info.physical_table.as_str())),
+                    .name(unique_index_name(
+                        self.db().names(),
+                        &info.physical_table,
+                        field,
+                    ))
+                    .table(info.table(self.db().names())),
             )
             .await
             .map_err(|e| ddl_error(e, slug))?;
         }
         tx.ddl(
             Table::alter()
-                .table(Alias::new(info.physical_table.as_str()))
+                .table(info.table(self.db().names()))
                 .drop_column(Alias::new(field)),
         )
         .await
@@ -411,7 +425,7 @@ impl Store {
                 let t = ts_value(now(), d);
                 tx.execute(
                     Query::update()
-                        .table(Alias::new("collections"))
+                        .table(self.db().table("collections"))
                         .value(Alias::new("status"), CollectionStatus::Archived.as_str())
                         .value(Alias::new("archived_at"), t.clone())
                         .value(Alias::new("updated_at"), t)
@@ -427,12 +441,12 @@ impl Store {
                 if adopted {
                     tx.execute(
                         Query::delete()
-                            .from_table(Alias::new("collection_adoptions"))
+                            .from_table(self.db().table("collection_adoptions"))
                             .and_where(
                                 Expr::col(Alias::new("collection_id")).in_subquery(
                                     Query::select()
                                         .column(Alias::new("id"))
-                                        .from(Alias::new("collections"))
+                                        .from(self.db().table("collections"))
                                         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                                         .and_where(Expr::col(Alias::new("slug")).eq(slug))
                                         .to_owned(),
@@ -441,7 +455,7 @@ impl Store {
                     )
                     .await?;
                 } else {
-                    tx.ddl(Table::drop().table(Alias::new(info.physical_table.as_str())))
+                    tx.ddl(Table::drop().table(info.table(self.db().names())))
                         .await
                         .map_err(|e| ddl_error(e, slug))?;
                 }
@@ -453,7 +467,7 @@ impl Store {
                     };
                     tx.execute(
                         Query::delete()
-                            .from_table(Alias::new(table))
+                            .from_table(self.db().table(table))
                             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                             .and_where(Expr::col(Alias::new(column)).eq(slug)),
                     )
@@ -498,7 +512,7 @@ impl Store {
                 .fetch_all(
                     Query::select()
                         .expr(Expr::cust("1"))
-                        .from(Alias::new("permissions"))
+                        .from(self.db().table("permissions"))
                         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                         .and_where(Expr::col(Alias::new("collection")).eq(slug))
                         .and_where(Expr::col(Alias::new("role")).eq(roles::AUTHENTICATED)),
@@ -510,7 +524,7 @@ impl Store {
         }
         tx.execute(
             Query::update()
-                .table(Alias::new("collections"))
+                .table(self.db().table("collections"))
                 .value(Alias::new("status"), CollectionStatus::Active.as_str())
                 .value(Alias::new("archived_at"), crate::value::ts_null(d))
                 .value(Alias::new("updated_at"), ts_value(now(), d))
@@ -539,7 +553,7 @@ pub(crate) async fn insert_collection(
     let fields = serde_json::to_value(fields).map_err(StoreError::internal)?;
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("collections"))
+            .into_table(tx.table("collections"))
             .columns(
                 [
                     "id",
@@ -583,7 +597,7 @@ async fn update_fields(
     let v = serde_json::to_value(fields).map_err(StoreError::internal)?;
     tx.execute(
         Query::update()
-            .table(Alias::new("collections"))
+            .table(tx.table("collections"))
             .value(Alias::new("fields"), json_value(Some(&v), d))
             .value(Alias::new("updated_at"), ts_value(now(), d))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))

@@ -4,6 +4,7 @@
 
 use crate::StoreError;
 use crate::catalog::CollectionInfo;
+use crate::names::Names;
 use crate::value::RowRef;
 use sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use serde_json::{Map, Value as Json};
@@ -161,18 +162,17 @@ pub(crate) fn key_col(cols: &[Col]) -> Result<&Col, StoreError> {
 /// are read as they are; an adopted table's columns are cast to the type the field decodes from
 /// (an `int4` read as `bigint`, a `numeric` as a double, a `timestamp` as `timestamptz`), and
 /// an owner kept in `item_ownership` is a correlated subquery.
-pub(crate) fn read_expr(info: &CollectionInfo, c: &Col, d: Dialect) -> SimpleExpr {
-    let table = || Alias::new(info.physical_table.as_str());
-    let col = Expr::col((table(), Alias::new(c.column.as_str())));
+pub(crate) fn read_expr(info: &CollectionInfo, c: &Col, names: &Names) -> SimpleExpr {
+    let col = Expr::col((info.qualifier(names), Alias::new(c.column.as_str())));
     if !info.adopted {
         return col;
     }
     if c.role == Role::OwnerSide
-        && let Some(o) = owner_lookup(info)
+        && let Some(o) = owner_lookup(info, names)
     {
         return o.subquery();
     }
-    let cast = match (d, c.ty) {
+    let cast = match (names.dialect(), c.ty) {
         (Dialect::Postgres, FieldType::Integer) => "bigint",
         (Dialect::Postgres, FieldType::Number) => "double precision",
         (Dialect::Postgres, FieldType::Text | FieldType::Longtext) => "text",
@@ -189,13 +189,13 @@ pub(crate) fn read_expr(info: &CollectionInfo, c: &Col, d: Dialect) -> SimpleExp
 pub(crate) fn select_of(
     info: &CollectionInfo,
     cols: &[Col],
-    d: Dialect,
+    names: &Names,
 ) -> sea_query::SelectStatement {
     let mut q = Query::select();
     for c in cols {
-        q.expr(read_expr(info, c, d));
+        q.expr(read_expr(info, c, names));
     }
-    q.from(Alias::new(info.physical_table.as_str()));
+    q.from(info.table(names));
     q
 }
 
@@ -310,10 +310,14 @@ pub(crate) fn find_col<'c>(cols: &'c [Col], name: &str) -> Option<&'c Col> {
 
 /// Where an adopted collection keeps its owners when it has no owner column: `item_ownership`,
 /// by collection slug and the key as text (`None` for managed collections).
-pub(crate) fn owner_lookup(info: &CollectionInfo) -> Option<OwnerLookup> {
+pub(crate) fn owner_lookup(info: &CollectionInfo, names: &Names) -> Option<OwnerLookup> {
     let a = info.adoption.as_ref()?;
     Some(OwnerLookup {
-        table: "item_ownership".into(),
+        table: names.physical("item_ownership"),
+        table_schema: match names.dialect() {
+            Dialect::Postgres => Some(names.namespace().as_str().to_owned()),
+            Dialect::Sqlite => None,
+        },
         collection_column: "collection".into(),
         item_column: "item_id".into(),
         owner_column: "owner_id".into(),
@@ -329,12 +333,13 @@ pub(crate) fn owner_lookup(info: &CollectionInfo) -> Option<OwnerLookup> {
 /// fields the subject may filter on (`None`: all).
 pub(crate) fn schema_of(
     info: &CollectionInfo,
+    names: &Names,
     readable: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<Schema, StoreError> {
     let mut s = Schema::new();
     for c in columns(info) {
         let mut spec = FieldSpec::new(&c.name, ValueKind::from(c.ty))?.key(&c.key);
-        spec = match owner_lookup(info).filter(|_| c.role == Role::OwnerSide) {
+        spec = match owner_lookup(info, names).filter(|_| c.role == Role::OwnerSide) {
             Some(o) => spec.source(Source::Owner(o)),
             None => spec.column(&c.column),
         };

@@ -1,6 +1,7 @@
 //! The database handle: a sqlx pool for PostgreSQL or SQLite that knows its dialect.
 
 use crate::StoreError;
+use crate::names::{Names, Namespace};
 use sea_query::{PostgresQueryBuilder, SchemaStatementBuilder, SqliteQueryBuilder};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -10,6 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Executor, Postgres, Sqlite, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use workeros_dsl::Dialect;
 
@@ -17,27 +19,49 @@ use workeros_dsl::Dialect;
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A PostgreSQL or SQLite connection pool (an enum over the two, not `sqlx::Any`, so each keeps
-/// its own types). Cloning is cheap and shares the pool.
+/// its own types) with the [`Names`] of its database: workeros's namespace and the host schema.
+/// Cloning is cheap and shares the pool.
 #[derive(Debug, Clone)]
-pub enum Db {
-    /// PostgreSQL 15+.
+pub struct Db {
+    pool: Pool,
+    names: Arc<Names>,
+}
+
+/// The pool under a [`Db`] ([`Db::pool`]).
+#[derive(Debug, Clone, Copy)]
+pub enum DbPool<'a> {
+    /// PostgreSQL.
+    Postgres(&'a PgPool),
+    /// SQLite.
+    Sqlite(&'a SqlitePool),
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
     Postgres(PgPool),
-    /// SQLite (bundled), a file or memory.
     Sqlite(SqlitePool),
 }
 
 impl Db {
     /// Opens a pool from a URL: `postgres://…`, `sqlite://path/to/file.sqlite` (the folder and the
     /// file are created) or `sqlite::memory:` (one connection that lives as long as the pool).
-    /// SQLite runs with WAL, foreign keys on and a busy timeout of five seconds.
+    /// SQLite runs with WAL, foreign keys on and a busy timeout of five seconds. workeros's
+    /// objects go to the default [`Namespace`] (`workeros`); see [`Db::connect_in`].
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        Self::connect_in(url, Namespace::default()).await
+    }
+
+    /// [`Db::connect`] with workeros's objects in `namespace`: a PostgreSQL schema, or on SQLite
+    /// a prefix of table names. On PostgreSQL the host schema (where adopted tables are read) is
+    /// the connection's `current_schema()`.
+    pub async fn connect_in(url: &str, namespace: Namespace) -> Result<Db, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .connect(url)
                 .await
                 .map_err(|e| connect_error("PostgreSQL", &e))?;
-            return Ok(Db::Postgres(pool));
+            return Db::from_pg_pool(pool, namespace).await;
         }
         if !url.starts_with("sqlite:") {
             return Err(StoreError::Config(
@@ -82,43 +106,127 @@ impl Db {
         .connect_with(options)
         .await
         .map_err(|e| connect_error("SQLite", &e))?;
-        Ok(Db::Sqlite(pool))
+        Ok(Db::from_sqlite_pool(pool, namespace))
+    }
+
+    /// A handle over a pool the host made, with workeros's objects in `namespace`; the host
+    /// schema (where adopted tables are read) is the pool's `current_schema()`
+    /// ([`Db::with_host_schema`] picks another).
+    pub async fn from_pg_pool(pool: PgPool, namespace: Namespace) -> Result<Db, StoreError> {
+        let host: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| connect_error("PostgreSQL", &e))?;
+        Ok(Db {
+            names: Arc::new(Names::new(Dialect::Postgres, namespace, Some(host))),
+            pool: Pool::Postgres(pool),
+        })
+    }
+
+    /// A handle over a SQLite pool the host made, with workeros's tables prefixed by
+    /// `namespace` and `_`.
+    pub fn from_sqlite_pool(pool: SqlitePool, namespace: Namespace) -> Db {
+        Db {
+            names: Arc::new(Names::new(Dialect::Sqlite, namespace, None)),
+            pool: Pool::Sqlite(pool),
+        }
+    }
+
+    /// The same database with adopted tables read in PostgreSQL schema `schema` (nothing changes
+    /// on SQLite).
+    pub fn with_host_schema(self, schema: impl Into<String>) -> Result<Db, StoreError> {
+        let schema = schema.into();
+        if schema.is_empty() || schema.len() > 63 || schema.chars().any(char::is_control) {
+            return Err(StoreError::Config(format!(
+                "`{}` cannot name the host schema: use 1 to 63 printable characters",
+                schema.chars().take(60).collect::<String>()
+            )));
+        }
+        let names = Names::new(
+            self.names.dialect(),
+            self.names.namespace().clone(),
+            Some(schema),
+        );
+        Ok(Db {
+            names: Arc::new(names),
+            pool: self.pool,
+        })
+    }
+
+    /// The names of this database: workeros's namespace, the host schema, how tables are named.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// System table or managed collection table `name` in workeros's namespace (see
+    /// [`Names::table`]).
+    pub fn table(&self, name: &str) -> sea_query::TableRef {
+        self.names.table(name)
+    }
+
+    /// The driver's pool, for a host's own queries and for catalog reads.
+    pub fn pool(&self) -> DbPool<'_> {
+        match &self.pool {
+            Pool::Postgres(p) => DbPool::Postgres(p),
+            Pool::Sqlite(p) => DbPool::Sqlite(p),
+        }
+    }
+
+    /// The PostgreSQL pool, when this is PostgreSQL.
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite pool, when this is SQLite.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
     }
 
     /// The dialect, for compiling filters and building statements.
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Postgres(_) => Dialect::Postgres,
-            Db::Sqlite(_) => Dialect::Sqlite,
-        }
+        self.names.dialect()
     }
 
     /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so a transaction that reads
     /// before it writes cannot fail to upgrade its lock).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        let inner = match &self.pool {
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+        };
+        Ok(Tx {
+            inner,
+            names: self.names.clone(),
         })
     }
 
     /// Begins a read transaction (a consistent snapshot; on SQLite a deferred `BEGIN`, so readers
     /// do not queue behind each other).
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+        let inner = match &self.pool {
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+        };
+        Ok(Tx {
+            inner,
+            names: self.names.clone(),
         })
     }
 
     /// Runs a statement built by sea-query; returns the rows it affected.
     pub async fn execute<S: SqlxBinder>(&self, stmt: &S) -> Result<u64, StoreError> {
-        Ok(match self {
-            Db::Postgres(p) => {
+        Ok(match &self.pool {
+            Pool::Postgres(p) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 pg_query(sql, values).execute(p).await?.rows_affected()
             }
-            Db::Sqlite(p) => {
+            Pool::Sqlite(p) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 sqlite_query(sql, values).execute(p).await?.rows_affected()
             }
@@ -127,12 +235,12 @@ impl Db {
 
     /// Runs a query built by sea-query and returns its rows.
     pub async fn fetch_all<S: SqlxBinder>(&self, stmt: &S) -> Result<Rows, StoreError> {
-        Ok(match self {
-            Db::Postgres(p) => {
+        Ok(match &self.pool {
+            Pool::Postgres(p) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 Rows::Postgres(pg_query(sql, values).fetch_all(p).await?)
             }
-            Db::Sqlite(p) => {
+            Pool::Sqlite(p) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 Rows::Sqlite(sqlite_query(sql, values).fetch_all(p).await?)
             }
@@ -150,13 +258,13 @@ impl Db {
         offset: u64,
     ) -> Result<Rows, StoreError> {
         let page = format!(" LIMIT {limit} OFFSET {offset}");
-        Ok(match self {
-            Db::Postgres(p) => {
+        Ok(match &self.pool {
+            Pool::Postgres(p) => {
                 let (mut sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 sql.push_str(&page);
                 Rows::Postgres(pg_query(sql, values).fetch_all(p).await?)
             }
-            Db::Sqlite(p) => {
+            Pool::Sqlite(p) => {
                 let (mut sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 sql.push_str(&page);
                 Rows::Sqlite(sqlite_query(sql, values).fetch_all(p).await?)
@@ -166,9 +274,9 @@ impl Db {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
-        match self {
-            Db::Postgres(p) => p.close().await,
-            Db::Sqlite(p) => p.close().await,
+        match &self.pool {
+            Pool::Postgres(p) => p.close().await,
+            Pool::Sqlite(p) => p.close().await,
         }
     }
 }
@@ -205,35 +313,61 @@ impl Rows {
     }
 }
 
-/// An open write transaction. Dropped without [`commit`](Tx::commit), it rolls back.
+/// An open transaction, with the [`Names`] of its database. Dropped without
+/// [`commit`](Tx::commit), it rolls back.
 #[derive(Debug)]
-pub enum Tx {
-    /// On PostgreSQL.
+pub struct Tx {
+    inner: TxInner,
+    names: Arc<Names>,
+}
+
+#[derive(Debug)]
+enum TxInner {
     Postgres(Transaction<'static, Postgres>),
-    /// On SQLite.
     Sqlite(Transaction<'static, Sqlite>),
 }
 
 impl Tx {
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Tx::Postgres(_) => Dialect::Postgres,
-            Tx::Sqlite(_) => Dialect::Sqlite,
+        self.names.dialect()
+    }
+
+    /// The names of the transaction's database.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// System table or managed collection table `name` in workeros's namespace (see
+    /// [`Names::table`]).
+    pub fn table(&self, name: &str) -> sea_query::TableRef {
+        self.names.table(name)
+    }
+
+    /// Takes transaction-scoped lock `key` (PostgreSQL `pg_advisory_xact_lock`; on SQLite the
+    /// write transaction's lock already serialises writers): changes that must be decided one
+    /// at a time (the first user, the last admin, a migration) take it first.
+    pub async fn lock(&mut self, key: i64) -> Result<(), StoreError> {
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **t)
+                .await?;
         }
+        Ok(())
     }
 
     /// Runs a statement built by sea-query; returns the rows it affected.
     pub async fn execute<S: SqlxBinder>(&mut self, stmt: &S) -> Result<u64, StoreError> {
-        Ok(match self {
-            Tx::Postgres(t) => {
+        Ok(match &mut self.inner {
+            TxInner::Postgres(t) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 pg_query(sql, values)
                     .execute(&mut **t)
                     .await?
                     .rows_affected()
             }
-            Tx::Sqlite(t) => {
+            TxInner::Sqlite(t) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 sqlite_query(sql, values)
                     .execute(&mut **t)
@@ -245,12 +379,12 @@ impl Tx {
 
     /// Runs a query built by sea-query and returns its rows.
     pub async fn fetch_all<S: SqlxBinder>(&mut self, stmt: &S) -> Result<Rows, StoreError> {
-        Ok(match self {
-            Tx::Postgres(t) => {
+        Ok(match &mut self.inner {
+            TxInner::Postgres(t) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 Rows::Postgres(pg_query(sql, values).fetch_all(&mut **t).await?)
             }
-            Tx::Sqlite(t) => {
+            TxInner::Sqlite(t) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 Rows::Sqlite(sqlite_query(sql, values).fetch_all(&mut **t).await?)
             }
@@ -260,12 +394,12 @@ impl Tx {
     /// Runs a schema statement (`CREATE TABLE`, `ALTER TABLE`, …) built by sea-query. Its
     /// identifiers come from validated types; it carries no values.
     pub async fn ddl<S: SchemaStatementBuilder>(&mut self, stmt: &S) -> Result<(), StoreError> {
-        match self {
-            Tx::Postgres(t) => {
+        match &mut self.inner {
+            TxInner::Postgres(t) => {
                 let sql = stmt.to_string(PostgresQueryBuilder);
                 t.execute(AssertSqlSafe(sql)).await?;
             }
-            Tx::Sqlite(t) => {
+            TxInner::Sqlite(t) => {
                 let sql = stmt.to_string(SqliteQueryBuilder);
                 t.execute(AssertSqlSafe(sql)).await?;
             }
@@ -273,14 +407,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Runs constant SQL (a migration's [`statements`](crate::migrate::Migration::statements)):
-    /// `&'static str` only, so nothing from input can reach it.
-    pub async fn fixed(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        match self {
-            Tx::Postgres(t) => {
+    /// Runs a migration's [`statements`](crate::migrate::Migration::statements): constant SQL
+    /// with, at most, workeros's namespace in it (validated by [`Namespace::new`]), so nothing
+    /// from input can reach it.
+    pub(crate) async fn fixed(&mut self, sql: String) -> Result<(), StoreError> {
+        match &mut self.inner {
+            TxInner::Postgres(t) => {
                 t.execute(AssertSqlSafe(sql)).await?;
             }
-            Tx::Sqlite(t) => {
+            TxInner::Sqlite(t) => {
                 t.execute(AssertSqlSafe(sql)).await?;
             }
         }
@@ -289,9 +424,9 @@ impl Tx {
 
     /// Commits.
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Postgres(t) => t.commit().await?,
-            Tx::Sqlite(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Postgres(t) => t.commit().await?,
+            TxInner::Sqlite(t) => t.commit().await?,
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use crate::StoreError;
 use crate::migrate::{ColumnKind, col};
+use crate::names::Names;
 use sea_query::{Alias, ColumnDef, Index, Table};
 use sha2::{Digest, Sha256};
 use workeros_core::{Field, FieldType, Slug};
@@ -19,31 +20,6 @@ pub(crate) fn tenant_prefix(tenant: &str) -> String {
             .map(|b| format!("{b:02x}"))
             .collect(),
     }
-}
-
-/// The store's own tables (never adoptable; `workeros-adopt` also hides other crates' tables).
-pub const STORE_TABLES: &[&str] = &[
-    "workeros_migrations",
-    "collections",
-    "permissions",
-    "activity",
-    "revisions",
-    "item_ownership",
-    "events",
-    "collection_adoptions",
-    "outbox_cursors",
-];
-
-/// Whether `name` has the shape of a managed collection's table: `c_<12 lowercase hex>_…`.
-pub fn is_managed_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    b.len() > 15
-        && name.starts_with("c_")
-        && b.get(2..14).is_some_and(|h| {
-            h.iter()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-        })
-        && b.get(14) == Some(&b'_')
 }
 
 /// The physical table of a managed collection: `c_<tenantPrefix12>_<slug>` (at most 63 bytes).
@@ -75,31 +51,38 @@ pub(crate) fn field_column(f: &Field, d: Dialect) -> ColumnDef {
     c
 }
 
-/// The name of the unique index of `table.field`: short and deterministic whatever the lengths.
-pub(crate) fn unique_index_name(table: &str, field: &str) -> String {
+/// The name of the unique index of `table.field`: short and deterministic whatever the lengths
+/// (in the namespace: SQLite's index names are global to the database).
+pub(crate) fn unique_index_name(names: &Names, table: &str, field: &str) -> String {
     let h = Sha256::digest(format!("{table}.{field}").as_bytes());
     let hex: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("uq_{hex}")
+    names.index(&format!("uq_{hex}"))
 }
 
-pub(crate) fn unique_index(table: &str, field: &str) -> sea_query::IndexCreateStatement {
+/// The unique index of `field` of managed table `table`.
+pub(crate) fn unique_index(
+    names: &Names,
+    table: &str,
+    field: &str,
+) -> sea_query::IndexCreateStatement {
     Index::create()
-        .name(unique_index_name(table, field))
-        .table(Alias::new(table))
+        .name(unique_index_name(names, table, field))
+        .table(names.table(table))
         .col(Alias::new(field))
         .unique()
         .to_owned()
 }
 
-/// The `CREATE TABLE` of a managed collection.
+/// The `CREATE TABLE` of a managed collection, in workeros's namespace.
 pub(crate) fn create_table(
+    names: &Names,
     table: &str,
     owner_scoped: bool,
     fields: &[Field],
-    d: Dialect,
 ) -> sea_query::TableCreateStatement {
+    let d = names.dialect();
     let mut t = Table::create();
-    t.table(Alias::new(table))
+    t.table(names.table(table))
         .col(col("id", ColumnKind::Uuid, d).not_null().primary_key())
         .col(col("tenant_id", ColumnKind::Text, d).not_null())
         .col(col("created_at", ColumnKind::Ts, d).not_null())
@@ -146,6 +129,12 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         );
-        assert_eq!(unique_index_name(&t, "x").len(), 19);
+        let pg = Names::new(Dialect::Postgres, Default::default(), None);
+        let lite = Names::new(Dialect::Sqlite, Default::default(), None);
+        assert_eq!(unique_index_name(&pg, &t, "x").len(), 19);
+        assert_eq!(
+            unique_index_name(&lite, &t, "x"),
+            format!("workeros_{}", unique_index_name(&pg, &t, "x"))
+        );
     }
 }

@@ -91,7 +91,7 @@ impl Store {
         let access = access_from(subject, &view.rules, info, Action::Read, at)?;
         let cols = &view.cols;
         let readable = |f: &str| access.may_filter(f);
-        let schema = schema_of(info, Some(&readable))?;
+        let schema = schema_of(info, self.db().names(), Some(&readable))?;
         let client = client_filter(&q.filter, &schema)?;
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
         if q.offset.is_some_and(|o| i64::try_from(o).is_err()) {
@@ -140,7 +140,7 @@ impl Store {
         if let Some(cond) = access.condition(d)? {
             where_.push(cond);
         }
-        let mut select = select_of(info, cols, d);
+        let mut select = select_of(info, cols, self.db().names());
         for w in &where_ {
             select.and_where(w.clone());
         }
@@ -166,7 +166,11 @@ impl Store {
             };
             if c.role == Role::OwnerSide {
                 // Not a column of the table: the owner as the row reads it.
-                select.order_by_expr_with_nulls(read_expr(info, c, d), order, nulls);
+                select.order_by_expr_with_nulls(
+                    read_expr(info, c, self.db().names()),
+                    order,
+                    nulls,
+                );
             } else {
                 select.order_by_with_nulls(Alias::new(c.column.as_str()), order, nulls);
             }
@@ -184,7 +188,7 @@ impl Store {
         let count = if q.count {
             let mut c = Query::select();
             c.expr(Expr::cust("COUNT(*)"))
-                .from(Alias::new(info.physical_table.as_str()));
+                .from(info.table(self.db().names()));
             for w in where_ {
                 c.and_where(w);
             }

@@ -19,7 +19,7 @@ pub(crate) async fn record_activity(
     let id = uuid::Uuid::now_v7();
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("activity"))
+            .into_table(tx.table("activity"))
             .columns(
                 [
                     "id",
@@ -61,7 +61,7 @@ pub(crate) async fn record_revision(
     let d = tx.dialect();
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("revisions"))
+            .into_table(tx.table("revisions"))
             .columns(
                 [
                     "id",

@@ -3,12 +3,16 @@
 //!
 //! What is here:
 //!
-//! - [`Db`], a sqlx pool for PostgreSQL or SQLite that knows its dialect (WAL, foreign keys and a
-//!   busy timeout on SQLite), with write transactions ([`Tx`]);
+//! - [`Db`], a sqlx pool for PostgreSQL or SQLite (opened from a URL or the host's own) that
+//!   knows its dialect and its [`Names`] (WAL, foreign keys and a busy timeout on SQLite), with
+//!   transactions ([`Tx`]);
+//! - a [`Namespace`] for everything workeros creates: a PostgreSQL schema (`workeros` by default)
+//!   or, on SQLite, a table-name prefix (`workeros_`), so a host's own tables — `users`, `events`,
+//!   `collections`, … — are never touched and can be adopted;
 //! - [`migrate`], which creates or upgrades the store's system tables (`collections`,
 //!   `permissions`, `activity`, `revisions`, `item_ownership`, `events`,
-//!   `collection_adoptions`), idempotent and safe
-//!   when several processes start at once;
+//!   `collection_adoptions`, `outbox_cursors`) in the namespace, idempotent and safe when several
+//!   processes start at once;
 //! - [`Store`]: the collections lifecycle (managed tables created with their metadata in one
 //!   transaction, additive `apply_collection`, explicit `drop_field`, delete — drop for managed,
 //!   archive then purge for adopted — and restore, owner permissions seeded; adopted collections
@@ -29,10 +33,16 @@
 //! | `axum` | yes | the `http` module |
 //!
 //! ```no_run
+//! use workeros_store::{Db, Namespace};
 //! # async fn demo() -> Result<(), workeros_store::StoreError> {
-//! let db = workeros_store::Db::connect("sqlite://./.data/workeros.sqlite").await?;
+//! let db = Db::connect("sqlite://./.data/workeros.sqlite").await?;
 //! workeros_store::migrate(&db).await?; // a second call applies nothing
 //! assert!(workeros_store::migrate(&db).await?.is_empty());
+//! assert_eq!(db.names().physical("users"), "workeros_users"); // SQLite: the prefix
+//!
+//! // In a host's PostgreSQL database, everything of workeros in schema `cms`:
+//! let pg = Db::connect_in("postgres://app@db/shop", Namespace::new("cms")?).await?;
+//! workeros_store::migrate(&pg).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -54,6 +64,7 @@ pub mod http;
 mod items;
 mod journal;
 pub mod migrate;
+mod names;
 mod outbox;
 mod permissions;
 mod value;
@@ -76,11 +87,12 @@ pub use catalog::{
     Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionStatus, is_key_type,
 };
 pub use collections::{CollectionPatch, Deleted, NewCollection};
-pub use db::{Db, Rows, Tx};
-pub use ddl::{STORE_TABLES, is_managed_name, storage_type};
+pub use db::{Db, DbPool, Rows, Tx};
+pub use ddl::storage_type;
 pub use error::StoreError;
 pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, SortKey};
 pub use migrate::migrate;
+pub use names::{Names, Namespace};
 pub use outbox::{OutboxClaim, register_consumer};
 pub use permissions::{FieldList, PermissionInfo, PermissionInput};
 pub use writes::{NewItems, Written};

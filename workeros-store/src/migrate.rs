@@ -6,6 +6,7 @@
 //! write transaction that first takes a lock (`pg_advisory_xact_lock` on PostgreSQL; `BEGIN
 //! IMMEDIATE` on SQLite), so several processes starting at once apply each version exactly once.
 
+use crate::names::Names;
 use crate::{Db, StoreError, Tx};
 use sea_query::{Alias, ColumnDef, Expr, ExprTrait, Index, Query, Table, TableCreateStatement};
 use workeros_dsl::Dialect;
@@ -51,16 +52,19 @@ pub fn col(name: &str, kind: ColumnKind, d: Dialect) -> ColumnDef {
     c
 }
 
-/// An index `name` of `table` on `cols` (`IF NOT EXISTS`), unique or not: what a migration's
-/// `indexes` list.
+/// An index `name` of system table `table` on `cols` (`IF NOT EXISTS`), unique or not, in
+/// workeros's namespace: what a migration's `indexes` list.
 pub fn index(
+    names: &Names,
     name: &str,
     table: &str,
     cols: &[&str],
     unique: bool,
 ) -> sea_query::IndexCreateStatement {
     let mut i = Index::create();
-    i.name(name).table(Alias::new(table)).if_not_exists();
+    i.name(names.index(name))
+        .table(names.table(table))
+        .if_not_exists();
     for c in cols {
         i.col(Alias::new(*c));
     }
@@ -70,50 +74,57 @@ pub fn index(
     i.to_owned()
 }
 
-/// One migration of a component: the tables and indexes a version creates, per dialect.
+/// One migration of a component: the tables and indexes a version creates, named in workeros's
+/// namespace ([`Names`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     /// The version (from 1, increasing).
     pub version: i64,
-    /// The tables it creates (`IF NOT EXISTS`).
-    pub tables: fn(Dialect) -> Vec<TableCreateStatement>,
-    /// The indexes it creates (`IF NOT EXISTS`).
-    pub indexes: fn() -> Vec<sea_query::IndexCreateStatement>,
-    /// Fixed SQL it runs after them, for what sea-query cannot build (PostgreSQL functions and
-    /// triggers). Constant text only: never formatted from input.
-    pub statements: fn(Dialect) -> &'static [&'static str],
+    /// The tables it creates (`IF NOT EXISTS`), each named with [`Names::table`].
+    pub tables: fn(&Names) -> Vec<TableCreateStatement>,
+    /// The indexes it creates (`IF NOT EXISTS`), each made with [`index`].
+    pub indexes: fn(&Names) -> Vec<sea_query::IndexCreateStatement>,
+    /// SQL it runs after them, for what sea-query cannot build (PostgreSQL functions and
+    /// triggers): constant text with, at most, the namespace (validated by
+    /// [`Namespace::new`](crate::Namespace::new)) in it; never formatted from input.
+    pub statements: fn(&Names) -> Vec<String>,
 }
 
 /// [`Migration::statements`] of a migration that has none.
-pub fn no_statements(_: Dialect) -> &'static [&'static str] {
-    &[]
-}
-
-/// The PostgreSQL channel on which every committed event's id is announced (by a trigger on the
-/// outbox, so only committed events are): other instances of the app listen on it.
-pub const EVENTS_CHANNEL: &str = "workeros_events";
-
-/// v3: on PostgreSQL, a trigger announces each outbox row's id on [`EVENTS_CHANNEL`]; the
-/// notification is sent at commit, never for a rolled-back write.
-fn store_v3_statements(d: Dialect) -> &'static [&'static str] {
-    match d {
-        Dialect::Postgres => &[
-            "CREATE OR REPLACE FUNCTION workeros_events_notify() RETURNS trigger \
-             LANGUAGE plpgsql AS $$ BEGIN \
-             PERFORM pg_notify('workeros_events', NEW.id::text); RETURN NULL; END $$",
-            "DROP TRIGGER IF EXISTS workeros_events_notify ON events",
-            "CREATE TRIGGER workeros_events_notify AFTER INSERT ON events \
-             FOR EACH ROW EXECUTE FUNCTION workeros_events_notify()",
-        ],
-        Dialect::Sqlite => &[],
-    }
-}
-
-fn no_tables(_: Dialect) -> Vec<TableCreateStatement> {
+pub fn no_statements(_: &Names) -> Vec<String> {
     Vec::new()
 }
 
-fn no_indexes() -> Vec<sea_query::IndexCreateStatement> {
+/// v3: on PostgreSQL, a trigger announces each outbox row's id on the namespace's events channel
+/// ([`Names::events_channel`]); the notification is sent at commit, never for a rolled-back
+/// write.
+fn store_v3_statements(names: &Names) -> Vec<String> {
+    match names.dialect() {
+        Dialect::Postgres => {
+            let schema = names.quoted_schema();
+            let channel = names.events_channel();
+            vec![
+                format!(
+                    "CREATE OR REPLACE FUNCTION {schema}.events_notify() RETURNS trigger \
+                     LANGUAGE plpgsql AS $$ BEGIN \
+                     PERFORM pg_notify('{channel}', NEW.id::text); RETURN NULL; END $$"
+                ),
+                format!("DROP TRIGGER IF EXISTS events_notify ON {schema}.events"),
+                format!(
+                    "CREATE TRIGGER events_notify AFTER INSERT ON {schema}.events \
+                     FOR EACH ROW EXECUTE FUNCTION {schema}.events_notify()"
+                ),
+            ]
+        }
+        Dialect::Sqlite => Vec::new(),
+    }
+}
+
+fn no_tables(_: &Names) -> Vec<TableCreateStatement> {
+    Vec::new()
+}
+
+fn no_indexes(_: &Names) -> Vec<sea_query::IndexCreateStatement> {
     Vec::new()
 }
 
@@ -129,16 +140,20 @@ pub async fn run(
     migrations: &[Migration],
 ) -> Result<Vec<i64>, StoreError> {
     let mut tx = db.begin().await?;
-    if let Tx::Postgres(t) = &mut tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut **t)
-            .await?;
+    tx.lock(MIGRATION_LOCK).await?;
+    let names = db.names().clone();
+    let d = names.dialect();
+    if d == Dialect::Postgres {
+        // Everything workeros makes lives in its schema.
+        tx.fixed(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            names.quoted_schema()
+        ))
+        .await?;
     }
-    let d = tx.dialect();
     tx.ddl(
         Table::create()
-            .table(Alias::new("workeros_migrations"))
+            .table(names.table("migrations"))
             .if_not_exists()
             .col(col("component", ColumnKind::Text, d).not_null())
             .col(col("version", ColumnKind::BigInt, d).not_null())
@@ -156,18 +171,18 @@ pub async fn run(
         if applied.contains(&m.version) {
             continue;
         }
-        for t in (m.tables)(d) {
+        for t in (m.tables)(&names) {
             tx.ddl(&t).await?;
         }
-        for i in (m.indexes)() {
+        for i in (m.indexes)(&names) {
             tx.ddl(&i).await?;
         }
-        for sql in (m.statements)(d) {
+        for sql in (m.statements)(&names) {
             tx.fixed(sql).await?;
         }
         tx.execute(
             Query::insert()
-                .into_table(Alias::new("workeros_migrations"))
+                .into_table(names.table("migrations"))
                 .columns([
                     Alias::new("component"),
                     Alias::new("version"),
@@ -191,11 +206,12 @@ pub async fn run(
 }
 
 async fn applied_versions(tx: &mut Tx, component: &str) -> Result<Vec<i64>, StoreError> {
+    let migrations = tx.table("migrations");
     let rows = tx
         .fetch_all(
             Query::select()
                 .column(Alias::new("version"))
-                .from(Alias::new("workeros_migrations"))
+                .from(migrations)
                 .and_where(Expr::col(Alias::new("component")).eq(component)),
         )
         .await?;
@@ -234,10 +250,11 @@ pub(crate) const STORE: &[Migration] = &[
 /// dispatch, flows, event functions) has read; on PostgreSQL every event also records the id of
 /// the transaction that wrote it (`txid`), so a consumer reads only events of transactions older
 /// than every running one and never skips an event whose transaction commits late.
-fn store_v4(d: Dialect) -> Vec<TableCreateStatement> {
+fn store_v4(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("outbox_cursors"))
+            .table(names.table("outbox_cursors"))
             .if_not_exists()
             .col(
                 col("consumer", ColumnKind::Text, d)
@@ -250,38 +267,43 @@ fn store_v4(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-fn store_v4_statements(d: Dialect) -> &'static [&'static str] {
-    match d {
-        Dialect::Postgres => &[
-            "ALTER TABLE events ADD COLUMN IF NOT EXISTS txid bigint NOT NULL \
-             DEFAULT (pg_current_xact_id()::text)::bigint",
-            "CREATE INDEX IF NOT EXISTS events_txid_seq ON events (txid, seq)",
-        ],
-        Dialect::Sqlite => &[],
+fn store_v4_statements(names: &Names) -> Vec<String> {
+    match names.dialect() {
+        Dialect::Postgres => {
+            let schema = names.quoted_schema();
+            vec![
+                format!(
+                    "ALTER TABLE {schema}.events ADD COLUMN IF NOT EXISTS txid bigint NOT NULL \
+                     DEFAULT (pg_current_xact_id()::text)::bigint"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS events_txid_seq ON {schema}.events (txid, seq)"
+                ),
+            ]
+        }
+        Dialect::Sqlite => Vec::new(),
     }
 }
 
 /// v2: one collection per table and tenant (two concurrent adoptions of a table cannot both
 /// commit).
-fn store_v2_indexes() -> Vec<sea_query::IndexCreateStatement> {
-    vec![
-        Index::create()
-            .name("collections_tenant_table")
-            .table(Alias::new("collections"))
-            .col(Alias::new("tenant_id"))
-            .col(Alias::new("physical_table"))
-            .unique()
-            .if_not_exists()
-            .to_owned(),
-    ]
+fn store_v2_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
+    vec![index(
+        names,
+        "collections_tenant_table",
+        "collections",
+        &["tenant_id", "physical_table"],
+        true,
+    )]
 }
 
 /// v2: what an adopted collection knows about its table (the key, the alias columns and their
 /// types, the key types of its relations), one row per adopted collection.
-fn store_v2(d: Dialect) -> Vec<TableCreateStatement> {
+fn store_v2(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     vec![
         Table::create()
-            .table(Alias::new("collection_adoptions"))
+            .table(names.table("collection_adoptions"))
             .if_not_exists()
             .col(
                 col("collection_id", ColumnKind::Uuid, d)
@@ -301,10 +323,11 @@ fn store_v2(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
+fn store_v1(names: &Names) -> Vec<TableCreateStatement> {
+    let d = names.dialect();
     let t = |name: &str| {
         let mut t = Table::create();
-        t.table(Alias::new(name)).if_not_exists();
+        t.table(names.table(name)).if_not_exists();
         t
     };
     let id = || {
@@ -397,8 +420,10 @@ fn store_v1(d: Dialect) -> Vec<TableCreateStatement> {
     ]
 }
 
-fn store_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
-    let idx = index;
+fn store_v1_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
+    let idx = |name: &str, table: &str, cols: &[&str], unique: bool| {
+        index(names, name, table, cols, unique)
+    };
     vec![
         idx(
             "collections_tenant_slug",
@@ -428,8 +453,9 @@ fn store_v1_indexes() -> Vec<sea_query::IndexCreateStatement> {
 }
 
 /// Creates or upgrades the store's system tables (`collections`, `permissions`, `activity`,
-/// `revisions`, `item_ownership`, `events`). Idempotent, and safe when several processes start at
-/// once; returns the versions it applied (empty when the database was current).
+/// `revisions`, `item_ownership`, `events`, …) in workeros's namespace (on PostgreSQL its schema
+/// first). Idempotent, and safe when several processes start at once; returns the versions it
+/// applied (empty when the database was current).
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, StoreError> {
     run(db, "store", STORE).await
 }

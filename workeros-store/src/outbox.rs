@@ -13,7 +13,7 @@ pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
     let d = tx.dialect();
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("events"))
+            .into_table(tx.table("events"))
             // Every column but `seq`, which the database numbers.
             .columns(EVENT_COLUMNS.iter().skip(1).map(|c| Alias::new(*c)))
             .values([
@@ -108,7 +108,7 @@ impl crate::Store {
             .fetch_all(
                 Query::select()
                     .column(Alias::new("seq"))
-                    .from(Alias::new("events"))
+                    .from(self.db().table("events"))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(after, d)))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant)),
             )
@@ -124,7 +124,7 @@ impl crate::Store {
         };
         let mut q = Query::select();
         q.columns(EVENT_COLUMNS.map(Alias::new))
-            .from(Alias::new("events"))
+            .from(self.db().table("events"))
             .and_where(Expr::col(Alias::new("seq")).gt(seq))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
             .order_by(Alias::new("seq"), sea_query::Order::Asc);
@@ -150,7 +150,7 @@ impl crate::Store {
             .fetch_all(
                 Query::select()
                     .columns(EVENT_COLUMNS.map(Alias::new))
-                    .from(Alias::new("events"))
+                    .from(self.db().table("events"))
                     .and_where(
                         Expr::col(Alias::new("id")).is_in(ids.iter().map(|i| uuid_value(*i, d))),
                     )
@@ -194,7 +194,7 @@ impl OutboxClaim {
             self.tx
                 .execute(
                     Query::update()
-                        .table(Alias::new("outbox_cursors"))
+                        .table(self.tx.table("outbox_cursors"))
                         .value(Alias::new("txid"), txid)
                         .value(Alias::new("seq"), seq)
                         .and_where(Expr::col(Alias::new("consumer")).eq(self.consumer.as_str())),
@@ -228,7 +228,7 @@ impl crate::Store {
         let mut cursor = Query::select();
         cursor
             .columns([Alias::new("txid"), Alias::new("seq")])
-            .from(Alias::new("outbox_cursors"))
+            .from(self.db().table("outbox_cursors"))
             .and_where(Expr::col(Alias::new("consumer")).eq(consumer));
         if pg {
             cursor.lock_with_behavior(
@@ -243,7 +243,7 @@ impl crate::Store {
         let (txid, seq) = (row.int("txid")?.unwrap_or(0), row.int("seq")?.unwrap_or(0));
         let mut q = Query::select();
         q.columns(EVENT_COLUMNS.map(Alias::new))
-            .from(Alias::new("events"))
+            .from(self.db().table("events"))
             .limit(limit);
         if pg {
             q.column(Alias::new("txid"))
@@ -287,14 +287,24 @@ pub async fn register_consumer(db: &crate::Db, consumer: &str) -> Result<(), Sto
     let (start_txid, start_seq) = if pg {
         (Expr::cust(format!("{PG_XMIN} - 1")), Expr::val(i64::MAX))
     } else {
+        let newest = Query::select()
+            .expr(Expr::col(Alias::new("seq")).max())
+            .from(db.table("events"))
+            .to_owned();
         (
             Expr::val(0_i64),
-            Expr::cust("COALESCE((SELECT MAX(seq) FROM events), 0)"),
+            Expr::expr(sea_query::Func::coalesce([
+                Expr::SubQuery(
+                    None,
+                    Box::new(sea_query::SubQueryStatement::SelectStatement(newest)),
+                ),
+                Expr::val(0_i64),
+            ])),
         )
     };
     let mut start = Query::insert();
     start
-        .into_table(Alias::new("outbox_cursors"))
+        .into_table(db.table("outbox_cursors"))
         .columns([
             Alias::new("consumer"),
             Alias::new("txid"),
@@ -324,8 +334,10 @@ impl crate::Store {
     /// event answers with a `reset`).
     pub async fn prune_outbox(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let d = self.db().dialect();
-        let ev = |c: &str| Expr::col((Alias::new("events"), Alias::new(c)));
-        let cur = |c: &str| Expr::col((Alias::new("outbox_cursors"), Alias::new(c)));
+        // The outer table by its name (without the schema), the cursors under an alias.
+        let events = self.db().names().physical("events");
+        let ev = |c: &str| Expr::col((Alias::new(events.as_str()), Alias::new(c)));
+        let cur = |c: &str| Expr::col((Alias::new("c"), Alias::new(c)));
         // A consumer that has not passed the event: its cursor is before it.
         let ahead = if d == workeros_dsl::Dialect::Postgres {
             ev("txid")
@@ -337,13 +349,13 @@ impl crate::Store {
         self.db()
             .execute(
                 Query::delete()
-                    .from_table(Alias::new("events"))
+                    .from_table(self.db().table("events"))
                     .and_where(Expr::col(Alias::new("created_at")).lt(ts_value(before, d)))
                     .and_where(
                         Expr::exists(
                             Query::select()
                                 .expr(Expr::val(1))
-                                .from(Alias::new("outbox_cursors"))
+                                .from_as(self.db().table("outbox_cursors"), Alias::new("c"))
                                 .and_where(ahead)
                                 .to_owned(),
                         )
@@ -360,7 +372,7 @@ impl crate::Store {
             .db()
             .execute(
                 Query::delete()
-                    .from_table(Alias::new("outbox_cursors"))
+                    .from_table(self.db().table("outbox_cursors"))
                     .and_where(Expr::col(Alias::new("consumer")).eq(consumer)),
             )
             .await?;

@@ -6,6 +6,7 @@
 use crate::catalog::{CollectionInfo, CollectionStatus, load_in, require_admin};
 use crate::columns::{columns, schema_of};
 use crate::journal::record_activity;
+use crate::names::Names;
 use crate::value::{RowRef, json_value, now, ts_value, uuid_value};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -135,7 +136,11 @@ pub(crate) fn check_rule(
 }
 
 /// Checks a permission against its collection.
-fn check_input(p: &PermissionInput, info: &CollectionInfo) -> Result<PermissionParts, StoreError> {
+fn check_input(
+    p: &PermissionInput,
+    info: &CollectionInfo,
+    names: &Names,
+) -> Result<PermissionParts, StoreError> {
     if p.role.is_empty() || p.role.len() > 64 || p.role.chars().any(char::is_control) {
         return Err(StoreError::validation(
             "`role` must be 1 to 64 printable characters",
@@ -148,7 +153,7 @@ fn check_input(p: &PermissionInput, info: &CollectionInfo) -> Result<PermissionP
             Some("role"),
         ));
     }
-    let schema = schema_of(info, None)?;
+    let schema = schema_of(info, names, None)?;
     let filter = p
         .filter
         .as_ref()
@@ -260,7 +265,7 @@ pub(crate) async fn forget_field(
         .fetch_all(
             Query::select()
                 .columns(["id", "fields", "presets"].map(Alias::new))
-                .from(Alias::new("permissions"))
+                .from(tx.table("permissions"))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("collection")).eq(slug)),
         )
@@ -293,7 +298,7 @@ pub(crate) async fn forget_field(
         let uid = uuid::Uuid::try_parse(&id).map_err(StoreError::internal)?;
         tx.execute(
             Query::update()
-                .table(Alias::new("permissions"))
+                .table(tx.table("permissions"))
                 .value(
                     Alias::new("fields"),
                     json_value(fields_json(&fields).as_ref(), d),
@@ -395,12 +400,12 @@ impl Store {
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = permission_collection(&mut tx, tenant, &input.collection).await?;
-        let parts = check_input(&input, &info)?;
+        let parts = check_input(&input, &info, tx.names())?;
         let id = uuid::Uuid::now_v7();
         let t = ts_value(now(), d);
         tx.execute(
             Query::insert()
-                .into_table(Alias::new("permissions"))
+                .into_table(self.db().table("permissions"))
                 .columns(
                     [
                         "id",
@@ -459,7 +464,7 @@ impl Store {
         require_admin(subject)?;
         let mut q = Query::select();
         q.columns(COLUMNS.map(Alias::new))
-            .from(Alias::new("permissions"))
+            .from(self.db().table("permissions"))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
             .order_by(Alias::new("id"), sea_query::Order::Asc);
         if let Some(c) = collection {
@@ -482,7 +487,7 @@ impl Store {
             .fetch_all(
                 Query::select()
                     .columns(COLUMNS.map(Alias::new))
-                    .from(Alias::new("permissions"))
+                    .from(self.db().table("permissions"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
                     .and_where(
                         Expr::col(Alias::new("id")).eq(uuid_value(uid, self.db().dialect())),
@@ -509,11 +514,11 @@ impl Store {
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
         let info = permission_collection(&mut tx, tenant, &input.collection).await?;
-        let parts = check_input(&input, &info)?;
+        let parts = check_input(&input, &info, tx.names())?;
         let n = tx
             .execute(
                 Query::update()
-                    .table(Alias::new("permissions"))
+                    .table(self.db().table("permissions"))
                     .value(Alias::new("role"), input.role.as_str())
                     .value(Alias::new("collection"), input.collection.as_str())
                     .value(Alias::new("action"), input.action.as_str())
@@ -560,7 +565,7 @@ impl Store {
         let n = tx
             .execute(
                 Query::delete()
-                    .from_table(Alias::new("permissions"))
+                    .from_table(self.db().table("permissions"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(uid, d))),
             )
@@ -588,7 +593,7 @@ pub(crate) async fn insert_permission(
     let t = ts_value(now(), d);
     tx.execute(
         Query::insert()
-            .into_table(Alias::new("permissions"))
+            .into_table(tx.table("permissions"))
             .columns(
                 [
                     "id",

@@ -48,6 +48,7 @@ impl Store {
         let view = std::sync::Arc::new(ReadView {
             cols: columns(&info),
             info,
+            names: self.db().names().clone(),
             rules,
             loaded: std::time::Instant::now(),
             serial,

@@ -118,7 +118,7 @@ impl Store {
             }
             let mut insert = Query::insert();
             insert
-                .into_table(Alias::new(info.physical_table.as_str()))
+                .into_table(info.table(self.db().names()))
                 .columns(names);
             insert.values(values).map_err(StoreError::internal)?;
             tx.execute(&insert).await?;
@@ -394,7 +394,7 @@ impl Store {
         };
         self.check_relations(&mut tx, tenant, &info, &sets).await?;
         let mut update = Query::update();
-        update.table(Alias::new(info.physical_table.as_str()));
+        update.table(info.table(self.db().names()));
         if let Some(c) = updated {
             update.value(Alias::new(c.column.as_str()), instant_value(c.ty, at, d));
         }
@@ -469,7 +469,7 @@ impl Store {
             .await?;
         let mut delete = Query::delete();
         delete
-            .from_table(Alias::new(info.physical_table.as_str()))
+            .from_table(info.table(self.db().names()))
             .and_where(key.condition(&cols)?);
         if let Some(t) = tenant_scope(&info, tenant) {
             delete.and_where(t);
@@ -662,7 +662,7 @@ impl Store {
             for key in keys {
                 let mut q = Query::select();
                 q.expr(Expr::cust("1"))
-                    .from(Alias::new(target.physical_table.as_str()))
+                    .from(target.table(self.db().names()))
                     .and_where(Expr::col(Alias::new(target.key_field())).eq(key));
                 if let Some(t) = tenant_scope(&target, tenant) {
                     q.and_where(t);
@@ -691,7 +691,7 @@ async fn set_side_owner(
     owner: Option<&str>,
 ) -> Result<(), StoreError> {
     let scope = |q: &mut sea_query::DeleteStatement| {
-        q.from_table(Alias::new("item_ownership"))
+        q.from_table(tx.table("item_ownership"))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(workeros_core::DEFAULT_TENANT))
             .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
             .and_where(Expr::col(Alias::new("item_id")).eq(item));
@@ -702,7 +702,7 @@ async fn set_side_owner(
     if let Some(owner) = owner {
         tx.execute(
             Query::insert()
-                .into_table(Alias::new("item_ownership"))
+                .into_table(tx.table("item_ownership"))
                 .columns(["tenant_id", "collection", "item_id", "owner_id"].map(Alias::new))
                 .values([
                     Expr::val(workeros_core::DEFAULT_TENANT),
@@ -756,7 +756,7 @@ async fn sql_matches(
     };
     let mut q = Query::select();
     q.expr(Expr::cust("1"))
-        .from(Alias::new(info.physical_table.as_str()))
+        .from(info.table(tx.names()))
         .and_where(key.condition(cols)?)
         .and_where(cond);
     Ok(!tx.fetch_all(&q).await?.is_empty())
@@ -772,7 +772,7 @@ pub(crate) async fn row_by_key(
     lock: bool,
 ) -> Result<Option<Map<String, Json>>, StoreError> {
     let d = tx.dialect();
-    let mut q = select_of(info, cols, d);
+    let mut q = select_of(info, cols, tx.names());
     q.and_where(key.condition(cols)?);
     if let Some(t) = tenant_scope(info, tenant) {
         q.and_where(t);

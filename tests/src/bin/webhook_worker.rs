@@ -12,7 +12,8 @@ use workeros_store::{Db, Store};
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let db = if args[1].starts_with("postgres") {
-        Db::Postgres(workeros_tests::backend::pg_pool(&args[1], &args[2], 4).await)
+        let pool = workeros_tests::backend::pg_pool(&args[1], &args[2], 4).await;
+        workeros_tests::stores::pg_db(pool, &args[2]).await
     } else {
         Db::connect(&args[1]).await.expect("open the database")
     };

@@ -257,7 +257,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::insert()
-                    .into_table(Alias::new("flows"))
+                    .into_table(self.db().table("flows"))
                     .columns(FLOW_COLUMNS.map(Alias::new))
                     .values([
                         Expr::val(uuid_value(id, d)),
@@ -291,7 +291,7 @@ impl Flows {
         let d = self.db().dialect();
         let mut q = Query::select();
         q.columns(FLOW_COLUMNS.map(Alias::new))
-            .from(Alias::new("flows"))
+            .from(self.db().table("flows"))
             .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)));
         if let Some(t) = tenant {
             q.and_where(Expr::col(Alias::new("tenant_id")).eq(t));
@@ -323,7 +323,7 @@ impl Flows {
             .fetch_all(
                 Query::select()
                     .columns(FLOW_COLUMNS.map(Alias::new))
-                    .from(Alias::new("flows"))
+                    .from(self.db().table("flows"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .order_by(Alias::new("created_at"), Order::Asc)
                     .order_by(Alias::new("id"), Order::Asc),
@@ -347,7 +347,7 @@ impl Flows {
         self.check_trigger_fields(tenant, &trigger).await?;
         let d = self.db().dialect();
         let mut q = Query::update();
-        q.table(Alias::new("flows"))
+        q.table(self.db().table("flows"))
             .value(Alias::new("trigger"), json_value(Some(&json!(trigger)), d))
             .value(
                 Alias::new("operations"),
@@ -382,7 +382,7 @@ impl Flows {
         for (table, key) in [("flow_runs", "flow_id"), ("flows", "id")] {
             tx.execute(
                 Query::delete()
-                    .from_table(Alias::new(table))
+                    .from_table(self.db().table(table))
                     .and_where(Expr::col(Alias::new(key)).eq(uuid_value(id, d)))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str())),
             )
@@ -407,7 +407,7 @@ impl Flows {
             .fetch_page(
                 Query::select()
                     .columns(RUN_COLUMNS.map(Alias::new))
-                    .from(Alias::new("flow_runs"))
+                    .from(self.db().table("flow_runs"))
                     .and_where(Expr::col(Alias::new("flow_id")).eq(uuid_value(id, d)))
                     .order_by(Alias::new("created_at"), Order::Desc)
                     .order_by(Alias::new("id"), Order::Desc),

@@ -14,7 +14,8 @@ use std::time::Instant;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::Event;
-use workeros_dsl::{BoundFilter, Dialect};
+use workeros_dsl::BoundFilter;
+use workeros_store::Names;
 use workeros_store::values::{
     bool_value, json_value, now, ts_null, ts_value, uuid_null, uuid_value,
 };
@@ -35,7 +36,7 @@ impl Flows {
             .fetch_all(
                 Query::select()
                     .columns(FLOW_COLUMNS.map(Alias::new))
-                    .from(Alias::new("flows"))
+                    .from(self.db().table("flows"))
                     .and_where(Expr::col(Alias::new("active")).eq(bool_value(true, d))),
             )
             .await?;
@@ -122,7 +123,6 @@ impl Flows {
             self.changed().await;
         };
         let events: Vec<Event> = claim.events().to_vec();
-        let d = claim.tx().dialect();
         let at = now();
         let mut made = 0;
         for e in &events {
@@ -130,7 +130,15 @@ impl Flows {
                 let data = crate::trigger::event_data(e);
                 claim
                     .tx()
-                    .execute(&queue_run(d, l, "event", Some(e.id), None, &data, at)?)
+                    .execute(&queue_run(
+                        self.db().names(),
+                        l,
+                        "event",
+                        Some(e.id),
+                        None,
+                        &data,
+                        at,
+                    )?)
                     .await?;
                 made += 1;
             }
@@ -166,7 +174,15 @@ impl Flows {
                 let data = json!({"slot": workeros_core::instant::rfc3339(slot)});
                 let n = self
                     .db()
-                    .execute(&queue_run(d, l, "schedule", None, Some(slot), &data, to)?)
+                    .execute(&queue_run(
+                        self.db().names(),
+                        l,
+                        "schedule",
+                        None,
+                        Some(slot),
+                        &data,
+                        to,
+                    )?)
                     .await?;
                 made += usize::try_from(n).unwrap_or(0);
             }
@@ -216,7 +232,7 @@ pub(super) fn wants(
 }
 
 fn queue_run(
-    d: Dialect,
+    names: &Names,
     l: &Loaded,
     trigger: &str,
     event: Option<Uuid>,
@@ -224,9 +240,10 @@ fn queue_run(
     data: &Json,
     at: OffsetDateTime,
 ) -> Result<sea_query::InsertStatement, EventsError> {
+    let d = names.dialect();
     let conflict = if event.is_some() { "event_id" } else { "slot" };
     Ok(Query::insert()
-        .into_table(Alias::new("flow_runs"))
+        .into_table(names.table("flow_runs"))
         .columns(
             [
                 "id",

@@ -84,7 +84,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::insert()
-                    .into_table(Alias::new("flow_runs"))
+                    .into_table(self.db().table("flow_runs"))
                     .columns(
                         [
                             "id",
@@ -124,7 +124,7 @@ impl Flows {
             .fetch_all(
                 Query::select()
                     .columns(RUN_COLUMNS.map(Alias::new))
-                    .from(Alias::new("flow_runs"))
+                    .from(self.db().table("flow_runs"))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(run, d))),
             )
             .await?;
@@ -181,7 +181,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::update()
-                    .table(Alias::new("flow_runs"))
+                    .table(self.db().table("flow_runs"))
                     .value(Alias::new("claims"), Expr::col(Alias::new("claims")).add(1))
                     .and_where(Expr::col(Alias::new("claim")).eq(uuid_value(claim, d))),
             )
@@ -236,7 +236,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::update()
-                    .table(Alias::new("flow_runs"))
+                    .table(self.db().table("flow_runs"))
                     .value(
                         Alias::new("state"),
                         if error.is_none() {

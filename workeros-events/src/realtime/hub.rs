@@ -512,22 +512,24 @@ impl Realtime {
 
 impl Realtime {
     /// Runs what the hub does beside the requests: on PostgreSQL, following the events that
-    /// other instances of the app commit. It listens on
-    /// [`EVENTS_CHANNEL`](workeros_store::migrate::EVENTS_CHANNEL) (the outbox trigger announces
-    /// each committed event's id there), reads those events from the outbox and publishes them
+    /// other instances of the app commit. It listens on the namespace's events channel
+    /// ([`Names::events_channel`](workeros_store::Names::events_channel): the outbox trigger
+    /// announces each committed event's id there), reads those events from the outbox and
+    /// publishes them
     /// here (events this process published already are skipped), until [`Workers::shutdown`],
     /// the handle's drop or the hub's; it reconnects after a lost connection (events committed
     /// while it was away reach subscribers that resume with `Last-Event-ID`). On SQLite (one
     /// process) there is nothing to follow: the handle runs no loop.
     pub async fn start(&self) -> Result<Workers, EventsError> {
-        let workeros_store::Db::Postgres(pool) = self.inner.store.db() else {
+        let db = self.inner.store.db();
+        let Some(pool) = db.pg_pool() else {
             return Ok(Workers::spawn(Vec::new()));
         };
         let mut listener = sqlx::postgres::PgListener::connect_with(pool)
             .await
             .map_err(EventsError::internal)?;
         listener
-            .listen(workeros_store::migrate::EVENTS_CHANNEL)
+            .listen(&db.names().events_channel())
             .await
             .map_err(EventsError::internal)?;
         let weak = Arc::downgrade(&self.inner);

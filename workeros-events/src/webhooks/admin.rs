@@ -172,7 +172,7 @@ impl Webhooks {
         self.db()
             .execute(
                 Query::insert()
-                    .into_table(Alias::new("webhooks"))
+                    .into_table(self.db().table("webhooks"))
                     .columns(
                         [
                             "id",
@@ -228,7 +228,7 @@ impl Webhooks {
             .fetch_all(
                 Query::select()
                     .columns(WEBHOOK_COLUMNS.map(Alias::new))
-                    .from(Alias::new("webhooks"))
+                    .from(self.db().table("webhooks"))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .order_by(Alias::new("created_at"), Order::Asc)
                     .order_by(Alias::new("id"), Order::Asc),
@@ -245,7 +245,7 @@ impl Webhooks {
             .fetch_all(
                 Query::select()
                     .columns(WEBHOOK_COLUMNS.map(Alias::new))
-                    .from(Alias::new("webhooks"))
+                    .from(self.db().table("webhooks"))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, self.d())))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant)),
             )
@@ -279,7 +279,7 @@ impl Webhooks {
             .await?;
         let d = self.d();
         let mut q = Query::update();
-        q.table(Alias::new("webhooks"))
+        q.table(self.db().table("webhooks"))
             .value(Alias::new("updated_at"), ts_value(now(), d))
             .value(
                 Alias::new("collections"),
@@ -322,12 +322,12 @@ impl Webhooks {
         let mut tx = self.db().begin().await?;
         tx.execute(
             Query::delete()
-                .from_table(Alias::new("webhook_attempts"))
+                .from_table(self.db().table("webhook_attempts"))
                 .and_where(
                     Expr::col(Alias::new("delivery_id")).in_subquery(
                         Query::select()
                             .column(Alias::new("id"))
-                            .from(Alias::new("webhook_deliveries"))
+                            .from(self.db().table("webhook_deliveries"))
                             .and_where(Expr::col(Alias::new("webhook_id")).eq(uuid_value(id, d)))
                             .to_owned(),
                     ),
@@ -342,7 +342,7 @@ impl Webhooks {
             };
             tx.execute(
                 Query::delete()
-                    .from_table(Alias::new(table))
+                    .from_table(self.db().table(table))
                     .and_where(Expr::col(Alias::new(key)).eq(uuid_value(id, d)))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_str())),
             )
@@ -364,7 +364,7 @@ impl Webhooks {
         self.db()
             .execute(
                 Query::update()
-                    .table(Alias::new("webhooks"))
+                    .table(self.db().table("webhooks"))
                     .value(
                         Alias::new("previous_secret"),
                         Expr::col(Alias::new("secret")),
@@ -394,7 +394,7 @@ impl Webhooks {
         let d = self.d();
         let mut q = Query::select();
         q.columns(DELIVERY_COLUMNS.map(Alias::new))
-            .from(Alias::new("webhook_deliveries"))
+            .from(self.db().table("webhook_deliveries"))
             .and_where(Expr::col(Alias::new("webhook_id")).eq(uuid_value(id, d)))
             .order_by(Alias::new("created_at"), Order::Desc)
             .order_by(Alias::new("id"), Order::Desc);
@@ -421,7 +421,7 @@ impl Webhooks {
             .fetch_all(
                 Query::select()
                     .columns(DELIVERY_COLUMNS.map(Alias::new))
-                    .from(Alias::new("webhook_deliveries"))
+                    .from(self.db().table("webhook_deliveries"))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(delivery, d)))
                     .and_where(Expr::col(Alias::new("webhook_id")).eq(uuid_value(id, d))),
             )
@@ -439,7 +439,7 @@ impl Webhooks {
                     .columns(
                         ["attempt", "started_at", "status", "error", "duration_ms"].map(Alias::new),
                     )
-                    .from(Alias::new("webhook_attempts"))
+                    .from(self.db().table("webhook_attempts"))
                     .and_where(Expr::col(Alias::new("delivery_id")).eq(uuid_value(delivery, d)))
                     .order_by(Alias::new("started_at"), Order::Asc)
                     .order_by(Alias::new("attempt"), Order::Asc),
@@ -476,7 +476,7 @@ impl Webhooks {
             .db()
             .execute(
                 Query::update()
-                    .table(Alias::new("webhook_deliveries"))
+                    .table(self.db().table("webhook_deliveries"))
                     .value(Alias::new("state"), DeliveryState::Pending.as_str())
                     .value(Alias::new("next_at"), ts_value(at, d))
                     .value(Alias::new("lease_until"), ts_null(d))

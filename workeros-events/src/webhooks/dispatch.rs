@@ -27,7 +27,7 @@ impl Webhooks {
         let mut q = Query::select();
         q.columns(WEBHOOK_COLUMNS.map(Alias::new))
             .columns(["secret", "previous_secret", "previous_until"].map(Alias::new))
-            .from(Alias::new("webhooks"));
+            .from(self.db().table("webhooks"));
         if ids.is_empty() {
             q.and_where(Expr::col(Alias::new("enabled")).eq(bool_value(true, d)));
         } else {
@@ -202,7 +202,7 @@ async fn insert_deliveries(
         return Ok(());
     }
     let mut q = Query::insert();
-    q.into_table(Alias::new("webhook_deliveries")).columns(
+    q.into_table(tx.table("webhook_deliveries")).columns(
         [
             "id",
             "tenant_id",

@@ -200,7 +200,7 @@ impl Webhooks {
             }
             tx.execute(
                 Query::update()
-                    .table(Alias::new("webhook_deliveries"))
+                    .table(self.db().table("webhook_deliveries"))
                     .value(Alias::new("state"), DeliveryState::Succeeded.as_str())
                     .value(Alias::new("attempts"), case(&|o| o.attempts.into()))
                     .value(Alias::new("tries"), case(&|o| o.tries.into()))
@@ -243,7 +243,7 @@ impl Webhooks {
             let next_at = at + jittered(next.unwrap_or_default());
             tx.execute(
                 Query::update()
-                    .table(Alias::new("webhook_deliveries"))
+                    .table(self.db().table("webhook_deliveries"))
                     .value(Alias::new("state"), state.as_str())
                     .value(Alias::new("attempts"), o.attempts)
                     .value(Alias::new("tries"), o.tries)
@@ -262,7 +262,7 @@ impl Webhooks {
                 disabled = true;
                 tx.execute(
                     Query::update()
-                        .table(Alias::new("webhooks"))
+                        .table(self.db().table("webhooks"))
                         .value(Alias::new("enabled"), bool_value(false, d))
                         .value(
                             Alias::new("disabled_reason"),
@@ -281,7 +281,7 @@ impl Webhooks {
             .collect();
         for chunk in logged.chunks(256) {
             let mut q = Query::insert();
-            q.into_table(Alias::new("webhook_attempts")).columns(
+            q.into_table(self.db().table("webhook_attempts")).columns(
                 [
                     "id",
                     "delivery_id",
