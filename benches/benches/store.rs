@@ -92,7 +92,7 @@ struct Post {
 
 /// The same list, written by hand: owner filter + client filter, 50 rows, decoded to JSON.
 async fn by_hand(w: &World, min_views: i64) -> Vec<Value> {
-    let table = w.store.db().names().physical(&w.table);
+    let table = w.store.db().names().collection_physical(&w.table);
     let schema = w.store.db().names().namespace().to_string();
     match w.store.db().pool() {
         DbPool::Sqlite(pool) => {

@@ -120,7 +120,13 @@ async fn pending(db: &Db) -> usize {
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("COUNT(*) AS n"))
-                .from(db.table("webhook_deliveries"))
+                .from(
+                    db.table(
+                        workeros_events::SCHEMA
+                            .table("webhook_deliveries")
+                            .expect("an events table"),
+                    ),
+                )
                 .and_where(Expr::col(Alias::new("state")).eq("pending")),
         )
         .await

@@ -42,7 +42,7 @@ fn main() {
         let u1 = Subject::user(User::new("u1"));
         let q = ListQuery { filter: Some(json!({"views": {"_gt": 100}})), limit: Some(50), ..ListQuery::default() };
         let Some(pool) = db.sqlite_pool() else { panic!() };
-        let sql = format!("SELECT id, created_at, updated_at, owner_id, title, views, status FROM \"{}\" WHERE tenant_id = ?1 AND views > ?2 AND owner_id = ?3 ORDER BY id LIMIT 50", db.names().physical(&info.physical_table));
+        let sql = format!("SELECT id, created_at, updated_at, owner_id, title, views, status FROM \"{}\" WHERE tenant_id = ?1 AND views > ?2 AND owner_id = ?3 ORDER BY id LIMIT 50", db.names().collection_physical(&info.physical_table));
         for _ in 0..n {
             match op.as_str() {
                 "list" => assert_eq!(store.list_items(&u1, "posts", &q).await.unwrap().data.len(), 50),

@@ -133,12 +133,30 @@ pub async fn pg_db(pool: sqlx::PgPool, schema: &str) -> Db {
         .expect("open the test database")
 }
 
+/// The system table `name` of whichever component owns it (the store, auth, events): the
+/// registry the migrations declare. Panics for a name no component has.
+pub fn system_table(name: &str) -> workeros_store::SystemTable {
+    [
+        workeros_store::SCHEMA,
+        workeros_auth::SCHEMA,
+        workeros_events::SCHEMA,
+    ]
+    .iter()
+    .find_map(|c| c.table(name))
+    .or((name == "migrations").then_some(workeros_store::migrate::MIGRATIONS))
+    .unwrap_or_else(|| panic!("no workeros component has a system table `{name}`"))
+}
+
 /// workeros's table `name` of `db` as raw SQL writes it (quoted, in the namespace).
 pub fn sql_table(db: &Db, name: &str) -> String {
     let names = db.names();
     match db.pool() {
-        DbPool::Postgres(_) => format!("\"{}\".\"{name}\"", names.namespace()),
-        DbPool::Sqlite(_) => format!("\"{}\"", names.physical(name)),
+        DbPool::Postgres(_) => format!(
+            "\"{}\".\"{}\"",
+            names.namespace(),
+            system_table(name).name()
+        ),
+        DbPool::Sqlite(_) => format!("\"{}\"", names.physical(system_table(name))),
     }
 }
 

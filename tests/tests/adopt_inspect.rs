@@ -18,7 +18,7 @@ use workeros_core::{ErrorCode, FieldType, Subject, User};
 use workeros_tests::adopt::{exec, load_chinook, setup};
 use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
-use workeros_tests::stores::dbs;
+use workeros_tests::stores::{dbs, system_table};
 
 #[tokio::test]
 async fn chinook_lists_and_inspects() {
@@ -313,7 +313,8 @@ le" ("id" integer PRIMARY KEY);
 
         // workeros' own tables (in its namespace) and unknown tables are not there to inspect.
         let names = t.db.names();
-        let ours = ["users", "sessions", "collections", "migrations"].map(|n| names.physical(n));
+        let ours = ["users", "sessions", "collections", "migrations"]
+            .map(|n| names.physical(system_table(n)));
         for hidden in ours.iter().map(String::as_str).chain(["nope"]) {
             let e = adopt.inspect(&admin(), hidden).await.unwrap_err();
             assert_eq!(e.code(), ErrorCode::NotFound, "{name}: {hidden}");

@@ -20,7 +20,7 @@ use workeros_store::Db;
 use workeros_tests::adopt::{exec, load_chinook, setup, texts};
 use workeros_tests::fixtures::{ADMIN_ID, admin, user};
 use workeros_tests::http::call;
-use workeros_tests::stores::{TestDb, dbs};
+use workeros_tests::stores::{TestDb, dbs, system_table};
 
 async fn app_on(t: &TestDb) -> Router {
     let adopt = setup(t).await;
@@ -845,7 +845,7 @@ async fn adopted_rows_are_judged_on_their_stored_values() {
             .create_adopted(
                 &a,
                 serde_json::from_value(json!({
-                    "slug": "perms", "physicalTable": t.db.names().physical("permissions"), "ownerScoped": false,
+                    "slug": "perms", "physicalTable": t.db.names().physical(system_table("permissions")), "ownerScoped": false,
                     "fields": [], "adoption": {"pkColumn": "id", "pkType": "uuid"}
                 }))
                 .unwrap(),

@@ -142,6 +142,50 @@ fn every_source_file_is_in_the_map_and_says_what_it_owns() {
     );
 }
 
+/// Where a library may name a system table (`SystemTable::new`): each component's schema module,
+/// and the migration mechanism (its own `migrations` table).
+const NAMES_TABLES: [&str; 4] = [
+    "workeros-store/src/schema.rs",
+    "workeros-store/src/migrate/mod.rs",
+    "workeros-auth/src/schema.rs",
+    "workeros-events/src/schema.rs",
+];
+
+#[test]
+fn system_tables_are_named_only_where_their_migrations_are() {
+    let root = root();
+    let mut stray = Vec::new();
+    for krate in LIBRARIES.iter().chain(["workeros-dsl"].iter()) {
+        let src = root.join(krate).join("src");
+        for rel in rust_files(&src) {
+            let path = format!("{krate}/src/{}", slash(&rel));
+            let body = std::fs::read_to_string(src.join(&rel)).unwrap();
+            let code = code_of(&body);
+            if code.contains("SystemTable::new(") && !NAMES_TABLES.contains(&path.as_str()) {
+                stray.push(path);
+            }
+        }
+    }
+    assert!(
+        stray.is_empty(),
+        "these files name a system table: declare it in the owning component's schema module,          next to the migration that creates it, and use that constant: {stray:#?}"
+    );
+    // And every name a component declares is its own: no two components share one.
+    let mut seen = BTreeMap::new();
+    for c in [
+        workeros_store::SCHEMA,
+        workeros_auth::SCHEMA,
+        workeros_events::SCHEMA,
+    ] {
+        for t in c.tables() {
+            if let Some(other) = seen.insert(t.name(), c.name()) {
+                panic!("`{t}` is declared by `{other}` and `{}`", c.name());
+            }
+        }
+    }
+    assert!(!seen.contains_key(workeros_store::migrate::MIGRATIONS.name()));
+}
+
 /// Source text without comments, string and character literals, and the trailing
 /// `#[cfg(test)]` module.
 fn code_of(src: &str) -> String {

@@ -20,7 +20,7 @@ use workeros_auth::{AuthConfig, RateLimit};
 use workeros_core::roles::ADMIN;
 use workeros_store::Db;
 use workeros_tests::auth::{Client, auth_app};
-use workeros_tests::stores::{TestDb, dbs};
+use workeros_tests::stores::{TestDb, dbs, system_table};
 
 fn signup_body(email: &str) -> serde_json::Value {
     json!({"email": email, "password": "correct horse battery"})
@@ -163,7 +163,7 @@ async fn no_plaintext_secret_at_rest() {
         secrets.push(r.data()["ticket"].as_str().unwrap().to_owned());
 
         let tables = dump(&t.db).await;
-        let sessions = t.db.names().physical("sessions");
+        let sessions = t.db.names().physical(system_table("sessions"));
         assert!(tables.iter().any(|(t, _)| *t == sessions), "{name}");
         let all: String = tables
             .iter()

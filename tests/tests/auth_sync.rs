@@ -18,7 +18,7 @@ use workeros_auth::sync::{self, RoleRef, SyncEvent, SyncEventKind};
 use workeros_auth::{Auth, AuthConfig, Signup};
 use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_store::Db;
-use workeros_tests::stores::dbs;
+use workeros_tests::stores::{dbs, system_table};
 
 const ORGS: [&str; 2] = ["org_A", "org_B"];
 const USERS: [&str; 3] = ["user_1", "user_2", "user_3"];
@@ -150,7 +150,7 @@ async fn snapshot(db: &Db) -> Vec<String> {
     for (table, text_cols, key) in tables {
         let mut q = Query::select();
         q.columns(text_cols.iter().map(|c| Alias::new(*c)))
-            .from(db.table(table));
+            .from(db.table(system_table(table)));
         let extra: &[&str] = match table {
             "sync_roles" => &["deleted", "provider_updated_at"],
             "sync_memberships" => &["user_id", "deleted", "provider_updated_at"],
@@ -188,7 +188,7 @@ async fn clear(db: &Db) {
         "sync_assignments",
         "sync_cursors",
     ] {
-        db.execute(Query::delete().from_table(db.table(t)))
+        db.execute(Query::delete().from_table(db.table(system_table(t))))
             .await
             .unwrap();
     }
@@ -206,7 +206,7 @@ async fn verify(db: &Db, email: &str) {
     let d = db.dialect();
     db.execute(
         Query::update()
-            .table(db.table("users"))
+            .table(db.table(system_table("users")))
             .value(
                 Alias::new("email_verified_at"),
                 workeros_store::values::ts_value(workeros_store::values::now(), d),

@@ -13,14 +13,14 @@ use workeros_auth::{AuthError, create_user, migrate};
 use workeros_core::ErrorCode;
 use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_store::Db;
-use workeros_tests::stores::dbs;
+use workeros_tests::stores::{dbs, system_table};
 
 async fn hashes(db: &Db) -> Vec<String> {
     let rows = db
         .fetch_all(
             Query::select()
                 .column(Alias::new("password_hash"))
-                .from(db.table("users")),
+                .from(db.table(system_table("users"))),
         )
         .await
         .unwrap();

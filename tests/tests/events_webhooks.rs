@@ -24,7 +24,7 @@ use workeros_store::{Store, migrate};
 use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::sink::{Received, Sink};
-use workeros_tests::stores::{TestDb, dbs, shared};
+use workeros_tests::stores::{TestDb, dbs, shared, system_table};
 
 fn config() -> WebhookConfig {
     WebhookConfig {
@@ -917,7 +917,7 @@ async fn pruning_keeps_what_is_pending_or_unread() {
             db.fetch_all(
                 Query::select()
                     .column(Alias::new("seq"))
-                    .from(db.table("events")),
+                    .from(db.table(system_table("events"))),
             )
             .await
             .unwrap()

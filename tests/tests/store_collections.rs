@@ -16,7 +16,7 @@ use workeros_store::{
     Store, StoreError, migrate,
 };
 use workeros_tests::fixtures::admin;
-use workeros_tests::stores::{TestDb, dbs};
+use workeros_tests::stores::{TestDb, dbs, system_table};
 
 fn new(v: serde_json::Value) -> NewCollection {
     serde_json::from_value(v).unwrap()
@@ -30,7 +30,7 @@ async fn store_on(t: &TestDb) -> Store {
 /// How many rows `table` has where `column = value` (or in all, without a condition).
 async fn rows(db: &Db, table: &str, cond: Option<(&str, &str)>) -> usize {
     let mut q = Query::select();
-    q.expr(Expr::cust("1")).from(db.table(table));
+    q.expr(Expr::cust("1")).from(db.table(system_table(table)));
     if let Some((c, v)) = cond {
         q.and_where(Expr::col(Alias::new(c)).eq(v));
     }
@@ -66,7 +66,7 @@ async fn has_column(db: &Db, table: &str, column: &str) -> bool {
     let names = db.names();
     match db.pool() {
         DbPool::Sqlite(p) => sqlx::query("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
-            .bind(names.physical(table))
+            .bind(names.collection_physical(table))
             .bind(column)
             .fetch_optional(p)
             .await
@@ -229,7 +229,7 @@ async fn failed_ddl_leaves_nothing_half_made() {
         let mut tx = t.db.begin().await.unwrap();
         tx.ddl(
             Table::create()
-                .table(t.db.table("c_000000000000_clash"))
+                .table(t.db.names().collection_table("c_000000000000_clash"))
                 .col(sea_query::ColumnDef::new(Alias::new("x")).integer()),
         )
         .await

@@ -127,7 +127,7 @@ async fn failed_ddl_and_hostile_names_over_http() {
         let mut tx = t.db.begin().await.unwrap();
         tx.ddl(
             sea_query::Table::create()
-                .table(t.db.table("c_000000000000_clash"))
+                .table(t.db.names().collection_table("c_000000000000_clash"))
                 .col(sea_query::ColumnDef::new(sea_query::Alias::new("x")).integer()),
         )
         .await

@@ -10,7 +10,7 @@
 
 use sea_query::{Expr, Query};
 use workeros_store::{Db, migrate};
-use workeros_tests::stores::{dbs, shared};
+use workeros_tests::stores::{dbs, shared, system_table};
 
 const TABLES: &[&str] = &[
     "collections",
@@ -25,10 +25,14 @@ const TABLES: &[&str] = &[
 ];
 
 async fn count(db: &Db, table: &str) -> usize {
-    db.fetch_all(Query::select().expr(Expr::cust("1")).from(db.table(table)))
-        .await
-        .unwrap_or_else(|e| panic!("select from {table}: {e:?}"))
-        .len()
+    db.fetch_all(
+        Query::select()
+            .expr(Expr::cust("1"))
+            .from(db.table(system_table(table))),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("select from {table}: {e:?}"))
+    .len()
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! roles at the time of the request: never more than the user.
 
 use crate::AuthError;
+use crate::schema::API_KEYS;
 use crate::tokens;
 use crate::users::{self, Credential, UserRow, UserStatus};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
@@ -82,7 +83,7 @@ pub(crate) async fn create(
     let id = Uuid::now_v7();
     db.execute(
         Query::insert()
-            .into_table(db.table("api_keys"))
+            .into_table(db.table(API_KEYS))
             .columns(
                 [
                     "id",
@@ -142,7 +143,7 @@ pub(crate) async fn list(db: &Db, id: Uuid) -> Result<Vec<ApiKeyInfo>, AuthError
                     ]
                     .map(Alias::new),
                 )
-                .from(db.table("api_keys"))
+                .from(db.table(API_KEYS))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .and_where(Expr::col(Alias::new("revoked_at")).is_null())
                 .order_by(Alias::new("id"), Order::Desc),
@@ -159,7 +160,7 @@ pub(crate) async fn revoke(db: &Db, id: Uuid, key_id: &str) -> Result<(), AuthEr
     let n = db
         .execute(
             Query::update()
-                .table(db.table("api_keys"))
+                .table(db.table(API_KEYS))
                 .value(Alias::new("revoked_at"), ts_value(values::now(), d))
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(key_id, d)))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
@@ -182,7 +183,7 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
     let rows = db
         .fetch_all(&users::credential_with_user(
             db.names(),
-            "api_keys",
+            API_KEYS,
             &[
                 ("id", "key_id"),
                 ("expires_at", "expires_at"),
@@ -215,7 +216,7 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
     if touch {
         db.execute(
             Query::update()
-                .table(db.table("api_keys"))
+                .table(db.table(API_KEYS))
                 .value(Alias::new("last_used_at"), ts_value(now, d))
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(key_id, d))),
         )
@@ -231,7 +232,7 @@ pub(crate) async fn revoke_all(tx: &mut workeros_store::Tx, id: Uuid) -> Result<
     Ok(tx
         .execute(
             Query::update()
-                .table(tx.table("api_keys"))
+                .table(tx.table(API_KEYS))
                 .value(Alias::new("revoked_at"), ts_value(values::now(), d))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .and_where(Expr::col(Alias::new("revoked_at")).is_null()),

@@ -67,7 +67,7 @@ pub use api_keys::{ApiKeyInfo, NewApiKey};
 pub use config::{AuthConfig, RateLimit};
 pub use error::AuthError;
 pub use roles::RoleInfo;
-pub use schema::migrate;
+pub use schema::{SCHEMA, migrate};
 pub use service::{Auth, BOOTSTRAP_USER_ID, OrganizationInfo, Signup, UserPatch};
 pub use sessions::NewSession;
 pub use tokens::API_KEY_PREFIX;

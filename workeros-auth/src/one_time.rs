@@ -4,6 +4,7 @@
 //! works once, and issuing a new token of a purpose replaces the user's older ones.
 
 use crate::AuthError;
+use crate::schema::ONE_TIME_TOKENS;
 use crate::tokens;
 use crate::users::UserRow;
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -45,7 +46,7 @@ pub(crate) async fn issue(
     let expires = now.saturating_add(time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX));
     tx.execute(
         Query::insert()
-            .into_table(tx.table("one_time_tokens"))
+            .into_table(tx.table(ONE_TIME_TOKENS))
             .columns(
                 [
                     "id",
@@ -84,7 +85,7 @@ pub(crate) async fn consume(tx: &mut Tx, token: &str, purpose: Purpose) -> Resul
         .fetch_all(
             Query::select()
                 .columns(["id", "user_id", "purpose", "expires_at"].map(Alias::new))
-                .from(tx.table("one_time_tokens"))
+                .from(tx.table(ONE_TIME_TOKENS))
                 .and_where(Expr::col(Alias::new("token_hash")).eq(hash.as_str()))
                 .limit(1),
         )
@@ -105,7 +106,7 @@ pub(crate) async fn consume(tx: &mut Tx, token: &str, purpose: Purpose) -> Resul
     let n = tx
         .execute(
             Query::delete()
-                .from_table(tx.table("one_time_tokens"))
+                .from_table(tx.table(ONE_TIME_TOKENS))
                 .and_where(Expr::col(Alias::new("token_hash")).eq(hash)),
         )
         .await?;
@@ -125,7 +126,7 @@ pub(crate) async fn check(db: &Db, token: &str, purpose: Purpose) -> Result<(), 
         .fetch_all(
             Query::select()
                 .columns(["purpose", "expires_at"].map(Alias::new))
-                .from(db.table("one_time_tokens"))
+                .from(db.table(ONE_TIME_TOKENS))
                 .and_where(Expr::col(Alias::new("token_hash")).eq(tokens::digest(token)))
                 .limit(1),
         )
@@ -152,7 +153,7 @@ pub(crate) async fn forget(
 ) -> Result<(), AuthError> {
     let d = tx.dialect();
     let mut q = Query::delete();
-    q.from_table(tx.table("one_time_tokens"))
+    q.from_table(tx.table(ONE_TIME_TOKENS))
         .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)));
     if let Some(p) = purpose {
         q.and_where(Expr::col(Alias::new("purpose")).eq(p.as_str()));

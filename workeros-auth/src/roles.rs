@@ -3,6 +3,7 @@
 //! subject's.
 
 use crate::AuthError;
+use crate::schema::{ROLES, USER_ROLES, USERS};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -63,7 +64,7 @@ pub(crate) async fn list(db: &Db, tenant: &str) -> Result<Vec<RoleInfo>, AuthErr
         .fetch_all(
             Query::select()
                 .columns(["name", "description"].map(Alias::new))
-                .from(db.table("roles"))
+                .from(db.table(ROLES))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .order_by(Alias::new("name"), Order::Asc),
         )
@@ -97,7 +98,7 @@ pub(crate) async fn create(
     let d = db.dialect();
     db.execute(
         Query::insert()
-            .into_table(db.table("roles"))
+            .into_table(db.table(ROLES))
             .columns(["tenant_id", "name", "description", "created_at"].map(Alias::new))
             .values([
                 Expr::val(tenant),
@@ -130,7 +131,7 @@ pub(crate) async fn delete(db: &Db, tenant: &str, name: &str) -> Result<(), Auth
     let n = tx
         .execute(
             Query::delete()
-                .from_table(db.table("roles"))
+                .from_table(db.table(ROLES))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("name")).eq(name)),
         )
@@ -140,7 +141,7 @@ pub(crate) async fn delete(db: &Db, tenant: &str, name: &str) -> Result<(), Auth
     }
     tx.execute(
         Query::delete()
-            .from_table(db.table("user_roles"))
+            .from_table(db.table(USER_ROLES))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
             .and_where(Expr::col(Alias::new("role")).eq(name)),
     )
@@ -163,7 +164,7 @@ pub(crate) async fn check_assignable(
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("1"))
-                .from(tx.table("roles"))
+                .from(tx.table(ROLES))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("name")).eq(role))
                 .limit(1),
@@ -186,9 +187,9 @@ pub(crate) async fn keep_an_admin(tx: &mut Tx, tenant: &str, user: Uuid) -> Resu
         .fetch_all(
             Query::select()
                 .column((r.clone(), Alias::new("user_id")))
-                .from_as(tx.table("user_roles"), r.clone())
+                .from_as(tx.table(USER_ROLES), r.clone())
                 .inner_join(
-                    tx.table("users").alias(u.clone()),
+                    tx.table(USERS).alias(u.clone()),
                     Expr::col((u.clone(), Alias::new("id")))
                         .equals((r.clone(), Alias::new("user_id"))),
                 )

@@ -13,36 +13,60 @@
 
 use crate::AuthError;
 use sea_query::{Alias, Index, IndexCreateStatement, Table, TableCreateStatement};
-use workeros_store::migrate::{ColumnKind as K, Migration, col, no_statements};
-use workeros_store::{Db, Names};
+use workeros_store::migrate::{ColumnKind as K, Component, Migration, col};
+use workeros_store::{Db, Names, SystemTable};
 
-/// The auth component's migrations.
-pub(crate) const AUTH: &[Migration] = &[
-    Migration {
-        version: 1,
-        tables: auth_v1,
-        indexes: auth_v1_indexes,
-        statements: no_statements,
-    },
-    Migration {
-        version: 2,
-        tables: auth_v2,
-        indexes: auth_v2_indexes,
-        statements: no_statements,
-    },
-    Migration {
-        version: 3,
-        tables: sync_v1,
-        indexes: sync_v1_indexes,
-        statements: no_statements,
-    },
-];
+/// System table `users`.
+pub(crate) const USERS: SystemTable = SystemTable::new("users");
+/// System table `user_roles`.
+pub(crate) const USER_ROLES: SystemTable = SystemTable::new("user_roles");
+/// System table `sessions`.
+pub(crate) const SESSIONS: SystemTable = SystemTable::new("sessions");
+/// System table `api_keys`.
+pub(crate) const API_KEYS: SystemTable = SystemTable::new("api_keys");
+/// System table `roles`.
+pub(crate) const ROLES: SystemTable = SystemTable::new("roles");
+/// System table `organizations`.
+pub(crate) const ORGANIZATIONS: SystemTable = SystemTable::new("organizations");
+/// System table `one_time_tokens`.
+pub(crate) const ONE_TIME_TOKENS: SystemTable = SystemTable::new("one_time_tokens");
+/// System table `sync_roles`.
+pub(crate) const SYNC_ROLES: SystemTable = SystemTable::new("sync_roles");
+/// System table `sync_memberships`.
+pub(crate) const SYNC_MEMBERSHIPS: SystemTable = SystemTable::new("sync_memberships");
+/// System table `sync_assignments`.
+pub(crate) const SYNC_ASSIGNMENTS: SystemTable = SystemTable::new("sync_assignments");
+/// System table `sync_cursors`.
+pub(crate) const SYNC_CURSORS: SystemTable = SystemTable::new("sync_cursors");
+
+/// The auth component: its system tables (see the [module](self)) and migrations.
+pub const SCHEMA: Component = Component::new(
+    "auth",
+    &[
+        USERS,
+        USER_ROLES,
+        SESSIONS,
+        API_KEYS,
+        ROLES,
+        ORGANIZATIONS,
+        ONE_TIME_TOKENS,
+        SYNC_ROLES,
+        SYNC_MEMBERSHIPS,
+        SYNC_ASSIGNMENTS,
+        SYNC_CURSORS,
+    ],
+    &[
+        Migration::new(1).tables(auth_v1).indexes(auth_v1_indexes),
+        Migration::new(2).tables(auth_v2).indexes(auth_v2_indexes),
+        Migration::new(3).tables(sync_v1).indexes(sync_v1_indexes),
+    ],
+);
 
 fn auth_v1(names: &Names) -> Vec<TableCreateStatement> {
     let d = names.dialect();
     vec![
         Table::create()
-            .table(names.table("users"))
+            .table(names.table(USERS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -56,7 +80,7 @@ fn auth_v1(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("user_roles"))
+            .table(names.table(USER_ROLES))
             .if_not_exists()
             .col(col("tenant_id", K::Text, d).not_null())
             .col(col("user_id", K::Uuid, d).not_null())
@@ -75,7 +99,7 @@ fn auth_v1_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
     vec![index(
         names,
         "users_email_lower",
-        "users",
+        USERS,
         &["email_lower"],
         true,
     )]
@@ -84,7 +108,7 @@ fn auth_v1_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
 /// Creates or upgrades the auth tables (see the [module](self)); idempotent, safe under
 /// concurrent starts (the store's migration lock). Returns the versions it applied.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, AuthError> {
-    Ok(workeros_store::migrate::run(db, "auth", AUTH).await?)
+    Ok(workeros_store::migrate::run(db, &SCHEMA).await?)
 }
 
 use workeros_store::migrate::index;
@@ -93,7 +117,7 @@ fn auth_v2(names: &Names) -> Vec<TableCreateStatement> {
     let d = names.dialect();
     vec![
         Table::create()
-            .table(names.table("sessions"))
+            .table(names.table(SESSIONS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("token_hash", K::Text, d).not_null())
@@ -104,7 +128,7 @@ fn auth_v2(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("max_expires_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("api_keys"))
+            .table(names.table(API_KEYS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("key_hash", K::Text, d).not_null())
@@ -118,7 +142,7 @@ fn auth_v2(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("revoked_at", K::Ts, d))
             .to_owned(),
         Table::create()
-            .table(names.table("roles"))
+            .table(names.table(ROLES))
             .if_not_exists()
             .col(col("tenant_id", K::Text, d).not_null())
             .col(col("name", K::Text, d).not_null())
@@ -131,7 +155,7 @@ fn auth_v2(names: &Names) -> Vec<TableCreateStatement> {
             )
             .to_owned(),
         Table::create()
-            .table(names.table("organizations"))
+            .table(names.table(ORGANIZATIONS))
             .if_not_exists()
             .col(col("id", K::Text, d).not_null().primary_key())
             .col(col("name", K::Text, d).not_null())
@@ -140,7 +164,7 @@ fn auth_v2(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("one_time_tokens"))
+            .table(names.table(ONE_TIME_TOKENS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("token_hash", K::Text, d).not_null())
@@ -158,35 +182,35 @@ fn auth_v2_indexes(names: &Names) -> Vec<IndexCreateStatement> {
         index(
             names,
             "sessions_token_hash",
-            "sessions",
+            SESSIONS,
             &["token_hash"],
             true,
         ),
-        index(names, "sessions_user", "sessions", &["user_id"], false),
-        index(names, "api_keys_key_hash", "api_keys", &["key_hash"], true),
-        index(names, "api_keys_user", "api_keys", &["user_id"], false),
+        index(names, "sessions_user", SESSIONS, &["user_id"], false),
+        index(names, "api_keys_key_hash", API_KEYS, &["key_hash"], true),
+        index(names, "api_keys_user", API_KEYS, &["user_id"], false),
         index(
             names,
             "organizations_external_id",
-            "organizations",
+            ORGANIZATIONS,
             &["external_id"],
             true,
         ),
         index(
             names,
             "one_time_tokens_token_hash",
-            "one_time_tokens",
+            ONE_TIME_TOKENS,
             &["token_hash"],
             true,
         ),
         index(
             names,
             "one_time_tokens_user",
-            "one_time_tokens",
+            ONE_TIME_TOKENS,
             &["user_id"],
             false,
         ),
-        index(names, "users_tenant", "users", &["tenant_id"], false),
+        index(names, "users_tenant", USERS, &["tenant_id"], false),
     ]
 }
 
@@ -202,7 +226,7 @@ pub(crate) fn sync_v1(names: &Names) -> Vec<TableCreateStatement> {
     };
     vec![
         Table::create()
-            .table(names.table("sync_roles"))
+            .table(names.table(SYNC_ROLES))
             .if_not_exists()
             .col(col("urn", K::Text, d).not_null().primary_key())
             .col(col("scope", K::Text, d).not_null())
@@ -216,7 +240,7 @@ pub(crate) fn sync_v1(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("sync_memberships"))
+            .table(names.table(SYNC_MEMBERSHIPS))
             .if_not_exists()
             .col(col("provider_org_id", K::Text, d).not_null())
             .col(col("provider_user_id", K::Text, d).not_null())
@@ -230,7 +254,7 @@ pub(crate) fn sync_v1(names: &Names) -> Vec<TableCreateStatement> {
             .primary_key(&mut pk(&["provider_org_id", "provider_user_id"]))
             .to_owned(),
         Table::create()
-            .table(names.table("sync_assignments"))
+            .table(names.table(SYNC_ASSIGNMENTS))
             .if_not_exists()
             .col(col("provider_org_id", K::Text, d).not_null())
             .col(col("provider_user_id", K::Text, d).not_null())
@@ -245,7 +269,7 @@ pub(crate) fn sync_v1(names: &Names) -> Vec<TableCreateStatement> {
             ]))
             .to_owned(),
         Table::create()
-            .table(names.table("sync_cursors"))
+            .table(names.table(SYNC_CURSORS))
             .if_not_exists()
             .col(col("name", K::Text, d).not_null().primary_key())
             .col(col("last_event_id", K::Text, d).not_null())
@@ -260,14 +284,14 @@ pub(crate) fn sync_v1_indexes(names: &Names) -> Vec<IndexCreateStatement> {
         index(
             names,
             "sync_assignments_user",
-            "sync_assignments",
+            SYNC_ASSIGNMENTS,
             &["user_id"],
             false,
         ),
         index(
             names,
             "sync_memberships_email",
-            "sync_memberships",
+            SYNC_MEMBERSHIPS,
             &["email_lower"],
             false,
         ),

@@ -5,6 +5,7 @@ use crate::config::AuthConfig;
 use crate::email::ConsoleSender;
 use crate::limit::Limiter;
 use crate::one_time::{self, Purpose};
+use crate::schema::{ORGANIZATIONS, USER_ROLES, USERS};
 use crate::sessions::{self, NewSession};
 use crate::ticket::Tickets;
 use crate::users::{self, NewUser, UserInfo, UserRow, UserStatus};
@@ -232,7 +233,7 @@ impl Auth {
                 let now = ts_value(values::now(), tx.dialect());
                 tx.execute(
                     Query::insert()
-                        .into_table(self.inner.db.table("organizations"))
+                        .into_table(self.inner.db.table(ORGANIZATIONS))
                         .columns(["id", "name", "created_at", "updated_at"].map(Alias::new))
                         .values([
                             Expr::val(id.as_str()),
@@ -434,7 +435,7 @@ impl Auth {
             .fetch_all(
                 Query::select()
                     .columns(["id", "name"].map(Alias::new))
-                    .from(self.inner.db.table("organizations"))
+                    .from(self.inner.db.table(ORGANIZATIONS))
                     .and_where(Expr::col(Alias::new("id")).eq(subject.tenant_id()))
                     .limit(1),
             )
@@ -608,7 +609,7 @@ impl Auth {
         if let Some(n) = &patch.name {
             tx.execute(
                 Query::update()
-                    .table(self.inner.db.table("users"))
+                    .table(self.inner.db.table(USERS))
                     .value(Alias::new("name"), n.as_str())
                     .value(Alias::new("updated_at"), now.clone())
                     .and_where(this_user()),
@@ -624,7 +625,7 @@ impl Auth {
             let n = tx
                 .execute(
                     Query::update()
-                        .table(self.inner.db.table("users"))
+                        .table(self.inner.db.table(USERS))
                         .value(Alias::new("status"), status.as_str())
                         .value(Alias::new("updated_at"), now)
                         .and_where(this_user())
@@ -676,7 +677,7 @@ impl Auth {
         let d = tx.dialect();
         tx.execute(
             Query::delete()
-                .from_table(self.inner.db.table("user_roles"))
+                .from_table(self.inner.db.table(USER_ROLES))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(user.id, d))),
         )
@@ -808,7 +809,7 @@ impl Auth {
         let id = one_time::consume(&mut tx, token, Purpose::Invite).await?;
         let now = values::now();
         let mut q = Query::update();
-        q.table(self.inner.db.table("users"))
+        q.table(self.inner.db.table(USERS))
             .value(Alias::new("password_hash"), hash.as_str())
             .value(Alias::new("status"), UserStatus::Active.as_str())
             .value(Alias::new("email_verified_at"), ts_value(now, d))
@@ -864,7 +865,7 @@ impl Auth {
         let now = ts_value(values::now(), d);
         tx.execute(
             Query::update()
-                .table(self.inner.db.table("users"))
+                .table(self.inner.db.table(USERS))
                 .value(Alias::new("email_verified_at"), now.clone())
                 .value(Alias::new("updated_at"), now)
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),
@@ -971,7 +972,7 @@ async fn set_password(tx: &mut workeros_store::Tx, id: Uuid, hash: &str) -> Resu
     let d = tx.dialect();
     tx.execute(
         Query::update()
-            .table(tx.table("users"))
+            .table(tx.table(USERS))
             .value(Alias::new("password_hash"), hash)
             .value(Alias::new("updated_at"), ts_value(values::now(), d))
             .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d))),

@@ -3,6 +3,7 @@
 
 use crate::AuthError;
 use crate::config::AuthConfig;
+use crate::schema::SESSIONS;
 use crate::tokens;
 use crate::users::{self, UserRow, UserStatus};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -43,7 +44,7 @@ pub(crate) async fn create(
     let idle = Ord::min(now.saturating_add(duration(cfg.session_idle)), max);
     tx.execute(
         Query::insert()
-            .into_table(tx.table("sessions"))
+            .into_table(tx.table(SESSIONS))
             .columns(
                 [
                     "id",
@@ -88,7 +89,7 @@ pub(crate) async fn authenticate(
     let hash = tokens::digest(token);
     let q = users::credential_with_user(
         db.names(),
-        "sessions",
+        SESSIONS,
         &[
             ("id", "session_id"),
             ("expires_at", "expires_at"),
@@ -116,7 +117,7 @@ pub(crate) async fn authenticate(
     if slid - expires >= Ord::min(SLIDE_EVERY, duration(cfg.session_idle) / 2) {
         db.execute(
             Query::update()
-                .table(db.table("sessions"))
+                .table(db.table(SESSIONS))
                 .value(Alias::new("expires_at"), ts_value(slid, d))
                 .and_where(Expr::col(Alias::new("id")).eq(uuid_value(
                     Uuid::try_parse(&session_id).map_err(AuthError::internal)?,
@@ -136,7 +137,7 @@ pub(crate) async fn revoke(db: &Db, token: &str) -> Result<(), AuthError> {
     }
     db.execute(
         Query::delete()
-            .from_table(db.table("sessions"))
+            .from_table(db.table(SESSIONS))
             .and_where(Expr::col(Alias::new("token_hash")).eq(tokens::digest(token))),
     )
     .await?;
@@ -149,7 +150,7 @@ pub(crate) async fn revoke_all(tx: &mut Tx, id: Uuid) -> Result<u64, AuthError> 
     Ok(tx
         .execute(
             Query::delete()
-                .from_table(tx.table("sessions"))
+                .from_table(tx.table(SESSIONS))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d))),
         )
         .await?)
@@ -161,7 +162,7 @@ pub(crate) async fn sweep(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::delete()
-            .from_table(tx.table("sessions"))
+            .from_table(tx.table(SESSIONS))
             .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
             .and_where(
                 Expr::col(Alias::new("expires_at"))

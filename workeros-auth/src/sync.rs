@@ -18,10 +18,12 @@
 //! ([`set_external_id`]).
 
 use crate::AuthError;
+use crate::schema::{ORGANIZATIONS, SYNC_ASSIGNMENTS, SYNC_CURSORS, SYNC_MEMBERSHIPS, SYNC_ROLES};
 use crate::users::{self, UserStatus};
 use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use time::OffsetDateTime;
 use uuid::Uuid;
+use workeros_store::SystemTable;
 use workeros_store::values::{self, bool_value, ts_value, uuid_value};
 use workeros_store::{Db, StoreError, Tx};
 
@@ -145,7 +147,7 @@ pub async fn set_external_id(
     let n = db
         .execute(
             Query::update()
-                .table(db.table("organizations"))
+                .table(db.table(ORGANIZATIONS))
                 .value(Alias::new("external_id"), external_id.map(str::to_owned))
                 .value(Alias::new("updated_at"), ts_value(values::now(), d))
                 .and_where(Expr::col(Alias::new("id")).eq(tenant)),
@@ -169,7 +171,7 @@ pub async fn cursor(db: &Db, name: &str) -> Result<Option<String>, AuthError> {
         .fetch_all(
             Query::select()
                 .column(Alias::new("last_event_id"))
-                .from(db.table("sync_cursors"))
+                .from(db.table(SYNC_CURSORS))
                 .and_where(Expr::col(Alias::new("name")).eq(name)),
         )
         .await?;
@@ -272,7 +274,7 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
         .fetch_all(
             Query::select()
                 .column(Alias::new("last_event_id"))
-                .from(tx.table("sync_cursors"))
+                .from(tx.table(SYNC_CURSORS))
                 .and_where(Expr::col(Alias::new("name")).eq(name)),
         )
         .await?;
@@ -284,7 +286,7 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
         None => {
             tx.execute(
                 Query::insert()
-                    .into_table(tx.table("sync_cursors"))
+                    .into_table(tx.table(SYNC_CURSORS))
                     .columns(["name", "last_event_id", "created_at", "updated_at"].map(Alias::new))
                     .values([
                         Expr::val(name),
@@ -299,7 +301,7 @@ async fn advance(tx: &mut Tx, name: &str, id: &str) -> Result<(), AuthError> {
         Some(last) if last.as_str() < id => {
             tx.execute(
                 Query::update()
-                    .table(tx.table("sync_cursors"))
+                    .table(tx.table(SYNC_CURSORS))
                     .value(Alias::new("last_event_id"), id)
                     .value(Alias::new("updated_at"), now)
                     .and_where(Expr::col(Alias::new("name")).eq(name)),
@@ -321,7 +323,7 @@ struct Stamp<'a> {
 /// Whether the row `table.keys` holds state as new as `stamp` or newer.
 async fn is_stale(
     tx: &mut Tx,
-    table: &str,
+    table: SystemTable,
     keys: &[(&str, &str)],
     stamp: Stamp<'_>,
 ) -> Result<bool, AuthError> {
@@ -357,7 +359,7 @@ async fn put_role(
     deleted: bool,
     stamp: Stamp<'_>,
 ) -> Result<Applied, AuthError> {
-    if is_stale(tx, "sync_roles", &[("urn", urn)], stamp).await? {
+    if is_stale(tx, SYNC_ROLES, &[("urn", urn)], stamp).await? {
         return Ok(Applied::Stale);
     }
     let d = tx.dialect();
@@ -376,7 +378,7 @@ async fn put_role(
     ];
     tx.execute(
         Query::insert()
-            .into_table(tx.table("sync_roles"))
+            .into_table(tx.table(SYNC_ROLES))
             .columns(cols.map(Alias::new))
             .values([
                 Expr::val(urn),
@@ -427,7 +429,7 @@ async fn put_membership(
         ("provider_org_id", organization),
         ("provider_user_id", user),
     ];
-    if is_stale(tx, "sync_memberships", &keys, stamp).await? {
+    if is_stale(tx, SYNC_MEMBERSHIPS, &keys, stamp).await? {
         return Ok(Applied::Stale);
     }
     let d = tx.dialect();
@@ -459,7 +461,7 @@ async fn put_membership(
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::insert()
-            .into_table(tx.table("sync_memberships"))
+            .into_table(tx.table(SYNC_MEMBERSHIPS))
             .columns(
                 [
                     "provider_org_id",
@@ -507,7 +509,7 @@ async fn put_membership(
     // The membership's assignments are replaced by the event's set.
     tx.execute(
         Query::delete()
-            .from_table(tx.table("sync_assignments"))
+            .from_table(tx.table(SYNC_ASSIGNMENTS))
             .and_where(Expr::col(Alias::new("provider_org_id")).eq(organization))
             .and_where(Expr::col(Alias::new("provider_user_id")).eq(user)),
     )
@@ -519,7 +521,7 @@ async fn put_membership(
         for urn in urns {
             tx.execute(
                 Query::insert()
-                    .into_table(tx.table("sync_assignments"))
+                    .into_table(tx.table(SYNC_ASSIGNMENTS))
                     .columns(
                         [
                             "provider_org_id",
@@ -556,7 +558,7 @@ pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), Auth
         .fetch_all(
             Query::select()
                 .columns(["provider_org_id", "provider_user_id"].map(Alias::new))
-                .from(db.table("sync_memberships"))
+                .from(db.table(SYNC_MEMBERSHIPS))
                 .and_where(Expr::col(Alias::new("email_lower")).eq(email_lower.as_str()))
                 .and_where(Expr::col(Alias::new("user_id")).is_null()),
         )
@@ -575,7 +577,7 @@ pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), Auth
     }
     let mut tx = db.begin().await?;
     for (org, user) in keys {
-        for table in ["sync_memberships", "sync_assignments"] {
+        for table in [SYNC_MEMBERSHIPS, SYNC_ASSIGNMENTS] {
             tx.execute(
                 Query::update()
                     .table(tx.table(table))

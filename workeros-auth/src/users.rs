@@ -1,6 +1,11 @@
 //! Users: created with an Argon2id password hash; the first user ever created gets `admin`, every
 //! later one `authenticated`; emails are unique per deployment, compared case-insensitively.
 
+use crate::schema::API_KEYS;
+use crate::schema::ONE_TIME_TOKENS;
+use crate::schema::SESSIONS;
+use crate::schema::SYNC_MEMBERSHIPS;
+use crate::schema::{ORGANIZATIONS, SYNC_ASSIGNMENTS, SYNC_ROLES, USER_ROLES, USERS};
 use crate::{AuthError, password};
 use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use serde::{Deserialize, Serialize};
@@ -8,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_core::{Subject, User};
+use workeros_store::SystemTable;
 use workeros_store::values::{self, RowRef, bool_value, ts_value, uuid_value};
 use workeros_store::{Db, Names, Rows, StoreError, Tx};
 
@@ -155,7 +161,7 @@ impl UserRow {
 pub(crate) fn select_users(names: &Names) -> SelectStatement {
     Query::select()
         .columns(USER_COLUMNS.map(Alias::new))
-        .from(names.table("users"))
+        .from(names.table(USERS))
         .to_owned()
 }
 
@@ -164,7 +170,7 @@ pub(crate) fn select_users(names: &Names) -> SelectStatement {
 /// One round trip for a credential lookup (sessions, API keys).
 pub(crate) fn credential_with_user(
     names: &Names,
-    table: &str,
+    table: SystemTable,
     extra: &[(&str, &str)],
     key: &str,
     value: String,
@@ -180,7 +186,7 @@ pub(crate) fn credential_with_user(
     }
     q.from_as(names.table(table), t.clone())
         .inner_join(
-            names.table("users").alias(u.clone()),
+            names.table(USERS).alias(u.clone()),
             Expr::col((u.clone(), Alias::new("id"))).equals((t.clone(), Alias::new("user_id"))),
         )
         .and_where(Expr::col((t, Alias::new(key))).eq(value))
@@ -222,11 +228,11 @@ pub(crate) async fn by_id_in(tx: &mut Tx, id: Uuid) -> Result<Option<UserRow>, A
 pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
     let d = tx.dialect();
     for (table, column) in [
-        ("sessions", "user_id"),
-        ("api_keys", "user_id"),
-        ("one_time_tokens", "user_id"),
-        ("user_roles", "user_id"),
-        ("users", "id"),
+        (SESSIONS, "user_id"),
+        (API_KEYS, "user_id"),
+        (ONE_TIME_TOKENS, "user_id"),
+        (USER_ROLES, "user_id"),
+        (USERS, "id"),
     ] {
         tx.execute(
             Query::delete()
@@ -258,7 +264,7 @@ pub(crate) async fn roles_of(db: &Db, tenant: &str, id: Uuid) -> Result<Vec<Stri
         .fetch_all(
             Query::select()
                 .column(Alias::new("role"))
-                .from(db.table("user_roles"))
+                .from(db.table(USER_ROLES))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("user_id")).eq(uuid_value(id, d)))
                 .union(
@@ -328,7 +334,7 @@ pub(crate) async fn insert(tx: &mut Tx, u: NewUser<'_>, role: &str) -> Result<Us
     let now = ts_value(values::now(), d);
     tx.execute(
         Query::insert()
-            .into_table(tx.table("users"))
+            .into_table(tx.table(USERS))
             .columns(
                 [
                     "id",
@@ -390,7 +396,7 @@ pub(crate) async fn add_role(
     let d = tx.dialect();
     tx.execute(
         Query::insert()
-            .into_table(tx.table("user_roles"))
+            .into_table(tx.table(USER_ROLES))
             .columns(["tenant_id", "user_id", "role"].map(Alias::new))
             .values([
                 Expr::val(tenant),
@@ -419,7 +425,7 @@ pub(crate) async fn default_role(tx: &mut Tx) -> Result<&'static str, AuthError>
         .fetch_all(
             Query::select()
                 .expr(Expr::cust("1"))
-                .from(tx.table("users"))
+                .from(tx.table(USERS))
                 .limit(1),
         )
         .await?
@@ -465,7 +471,7 @@ pub async fn create_user(
 /// Unlinks local user `id` (deleted) from its memberships and assignments.
 pub(crate) async fn unlink_user(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
     let d = tx.dialect();
-    for table in ["sync_memberships", "sync_assignments"] {
+    for table in [SYNC_MEMBERSHIPS, SYNC_ASSIGNMENTS] {
         tx.execute(
             Query::update()
                 .table(tx.table(table))
@@ -491,14 +497,14 @@ pub(crate) fn synced_roles_query(
             Expr::col((r.clone(), Alias::new("slug"))),
             Alias::new("role"),
         )
-        .from_as(names.table("sync_assignments"), a.clone())
+        .from_as(names.table(SYNC_ASSIGNMENTS), a.clone())
         .inner_join(
-            names.table("organizations").alias(o.clone()),
+            names.table(ORGANIZATIONS).alias(o.clone()),
             Expr::col((o.clone(), Alias::new("external_id")))
                 .equals((a.clone(), Alias::new("provider_org_id"))),
         )
         .inner_join(
-            names.table("sync_roles").alias(r.clone()),
+            names.table(SYNC_ROLES).alias(r.clone()),
             Expr::col((r.clone(), Alias::new("urn"))).equals((a.clone(), Alias::new("role_urn"))),
         )
         .and_where(Expr::col((o.clone(), Alias::new("id"))).eq(tenant))

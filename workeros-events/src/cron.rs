@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use workeros_store::Db;
+use workeros_store::SystemTable;
 
 /// Parses a cron expression: five fields (minute first) or six (second first).
 pub(crate) fn parse_cron(expr: &str) -> Result<cron::Schedule, EventsError> {
@@ -67,7 +68,7 @@ pub(crate) fn slots(
 /// run (it starts now).
 pub(crate) async fn resume_after(
     db: &Db,
-    table: &str,
+    table: SystemTable,
     key: &str,
     value: sea_query::Value,
     at: time::OffsetDateTime,

@@ -26,6 +26,7 @@ use crate::cron::parse_cron;
 use crate::jobs::{
     Job as Work, PENDING, Stop, Workers, claim_due, dispatch_loop, jittered, next_delay, pump,
 };
+use crate::schema::FUNCTION_RUNS;
 use crate::trigger::EventTrigger;
 use futures::future::BoxFuture;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
@@ -322,7 +323,7 @@ impl Functions {
         for c in &crons {
             let since = crate::cron::resume_after(
                 self.db(),
-                "function_runs",
+                FUNCTION_RUNS,
                 "function",
                 c.name.as_str().into(),
                 now(),
@@ -496,7 +497,7 @@ impl Functions {
     /// The slot of a function's newest run is what a start resumes after, so keep `before`
     /// older than [`FunctionsConfig::catch_up`].
     pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
-        crate::jobs::prune_finished(self.db(), "function_runs", "updated_at", before, &[]).await
+        crate::jobs::prune_finished(self.db(), FUNCTION_RUNS, "updated_at", before, &[]).await
     }
 
     async fn prune_loop(self, stop: Stop) {
@@ -528,7 +529,7 @@ impl Functions {
         }
         let rows = claim_due(
             self.db(),
-            "function_runs",
+            FUNCTION_RUNS,
             &["id", "function", "event_id", "slot", "payload", "attempts"],
             Some(Expr::col(Alias::new("function")).is_in(names)),
             n,
@@ -694,7 +695,7 @@ impl Functions {
         self.db()
             .execute(
                 Query::update()
-                    .table(self.db().table("function_runs"))
+                    .table(self.db().table(FUNCTION_RUNS))
                     .value(Alias::new("state"), state)
                     .value(Alias::new("attempts"), attempts)
                     .value(
@@ -732,7 +733,7 @@ impl Functions {
                         ]
                         .map(Alias::new),
                     )
-                    .from(self.db().table("function_runs"))
+                    .from(self.db().table(FUNCTION_RUNS))
                     .and_where(Expr::col(Alias::new("function")).eq(name))
                     .order_by(Alias::new("created_at"), Order::Desc)
                     .order_by(Alias::new("id"), Order::Desc),
@@ -810,7 +811,7 @@ fn insert_run(
     let d = names.dialect();
     let conflict = if event.is_some() { "event_id" } else { "slot" };
     Ok(Query::insert()
-        .into_table(names.table("function_runs"))
+        .into_table(names.table(FUNCTION_RUNS))
         .columns(
             [
                 "id",

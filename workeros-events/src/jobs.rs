@@ -13,6 +13,7 @@ use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
 use std::time::Duration;
 use uuid::Uuid;
 use workeros_dsl::Dialect;
+use workeros_store::SystemTable;
 use workeros_store::values::{now, ts_value, uuid_value};
 use workeros_store::{Db, Rows};
 
@@ -57,7 +58,7 @@ pub(crate) fn next_delay(schedule: &[Duration], attempts: i64) -> Option<Duratio
 /// `claim`; returns `columns` of the claimed rows.
 pub(crate) async fn claim_due(
     db: &Db,
-    table: &str,
+    table: SystemTable,
     columns: &[&str],
     only: Option<SimpleExpr>,
     n: usize,
@@ -320,10 +321,10 @@ where
 /// `before`; `children` first: `(table, column)` pairs whose rows point at them.
 pub(crate) async fn prune_finished(
     db: &Db,
-    table: &str,
+    table: SystemTable,
     time: &str,
     before: time::OffsetDateTime,
-    children: &[(&str, &str)],
+    children: &[(SystemTable, &str)],
 ) -> Result<u64, EventsError> {
     let d = db.dialect();
     let old = || {
@@ -338,7 +339,7 @@ pub(crate) async fn prune_finished(
     for (child, column) in children {
         tx.execute(
             Query::delete()
-                .from_table(db.table(child))
+                .from_table(db.table(*child))
                 .and_where(Expr::col(Alias::new(*column)).in_subquery(old())),
         )
         .await?;
@@ -359,7 +360,7 @@ pub(crate) async fn prune_finished(
 /// claim's transaction, so it is as of the claimed events).
 pub(crate) async fn stamp(
     tx: &mut workeros_store::Tx,
-    table: &str,
+    table: SystemTable,
     flag: &str,
 ) -> Result<(i64, Option<String>), EventsError> {
     let d = tx.dialect();

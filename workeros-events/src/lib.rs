@@ -84,6 +84,6 @@ pub use functions::{Functions, FunctionsConfig};
 pub use guard::{Allow, Guard};
 pub use jobs::Workers;
 pub use realtime::{Broadcast, Frame, Realtime, RealtimeConfig, Subscribe, Subscription};
-pub use schema::migrate;
+pub use schema::{SCHEMA, migrate};
 pub use trigger::EventTrigger;
 pub use webhooks::{WebhookConfig, Webhooks};

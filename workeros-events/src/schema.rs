@@ -4,36 +4,49 @@
 use crate::EventsError;
 use crate::webhooks::CONSUMER;
 use sea_query::{Table, TableCreateStatement};
-use workeros_store::migrate::{ColumnKind as K, Migration, col, index, no_statements};
-use workeros_store::{Db, Names};
+use workeros_store::migrate::{ColumnKind as K, Component, Migration, col, index};
+use workeros_store::{Db, Names, SystemTable};
 
-/// The events component's migrations (webhooks, and the flows and functions that come after).
-pub(crate) const EVENTS: &[Migration] = &[
-    Migration {
-        version: 1,
-        tables: events_v1,
-        indexes: events_v1_indexes,
-        statements: no_statements,
-    },
-    Migration {
-        version: 2,
-        tables: functions_v2,
-        indexes: functions_v2_indexes,
-        statements: no_statements,
-    },
-    Migration {
-        version: 3,
-        tables: flows_v3,
-        indexes: flows_v3_indexes,
-        statements: no_statements,
-    },
-];
+/// System table `webhooks`.
+pub(crate) const WEBHOOKS: SystemTable = SystemTable::new("webhooks");
+/// System table `webhook_deliveries`.
+pub(crate) const WEBHOOK_DELIVERIES: SystemTable = SystemTable::new("webhook_deliveries");
+/// System table `webhook_attempts`.
+pub(crate) const WEBHOOK_ATTEMPTS: SystemTable = SystemTable::new("webhook_attempts");
+/// System table `function_runs`.
+pub(crate) const FUNCTION_RUNS: SystemTable = SystemTable::new("function_runs");
+/// System table `flows`.
+pub(crate) const FLOWS: SystemTable = SystemTable::new("flows");
+/// System table `flow_runs`.
+pub(crate) const FLOW_RUNS: SystemTable = SystemTable::new("flow_runs");
+
+/// The events component: its system tables (see the [module](self)) and migrations.
+pub const SCHEMA: Component = Component::new(
+    "events",
+    &[
+        WEBHOOKS,
+        WEBHOOK_DELIVERIES,
+        WEBHOOK_ATTEMPTS,
+        FUNCTION_RUNS,
+        FLOWS,
+        FLOW_RUNS,
+    ],
+    &[
+        Migration::new(1)
+            .tables(events_v1)
+            .indexes(events_v1_indexes),
+        Migration::new(2)
+            .tables(functions_v2)
+            .indexes(functions_v2_indexes),
+        Migration::new(3).tables(flows_v3).indexes(flows_v3_indexes),
+    ],
+);
 
 /// Creates or upgrades the events component's tables and registers its outbox consumers (events
 /// committed from then on are dispatched); idempotent and safe under concurrent starts. Run
 /// after [`workeros_store::migrate`], before serving writes. Returns the versions it applied.
 pub async fn migrate(db: &Db) -> Result<Vec<i64>, EventsError> {
-    let applied = workeros_store::migrate::run(db, "events", EVENTS).await?;
+    let applied = workeros_store::migrate::run(db, &SCHEMA).await?;
     // Webhooks made before the first dispatch get the events committed from here on. (Flows
     // and functions register when they start: a host that does not run them does not hold the
     // outbox back.) A host that never runs the webhook workers drops this consumer
@@ -46,7 +59,7 @@ fn events_v1(names: &Names) -> Vec<TableCreateStatement> {
     let d = names.dialect();
     vec![
         Table::create()
-            .table(names.table("webhooks"))
+            .table(names.table(WEBHOOKS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -65,7 +78,7 @@ fn events_v1(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("webhook_deliveries"))
+            .table(names.table(WEBHOOK_DELIVERIES))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -86,7 +99,7 @@ fn events_v1(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("webhook_attempts"))
+            .table(names.table(WEBHOOK_ATTEMPTS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("delivery_id", K::Uuid, d).not_null())
@@ -101,32 +114,32 @@ fn events_v1(names: &Names) -> Vec<TableCreateStatement> {
 
 fn events_v1_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
     vec![
-        index(names, "webhooks_tenant", "webhooks", &["tenant_id"], false),
+        index(names, "webhooks_tenant", WEBHOOKS, &["tenant_id"], false),
         index(
             names,
             "webhook_deliveries_once",
-            "webhook_deliveries",
+            WEBHOOK_DELIVERIES,
             &["webhook_id", "event_id"],
             true,
         ),
         index(
             names,
             "webhook_deliveries_due",
-            "webhook_deliveries",
+            WEBHOOK_DELIVERIES,
             &["state", "next_at"],
             false,
         ),
         index(
             names,
             "webhook_deliveries_log",
-            "webhook_deliveries",
+            WEBHOOK_DELIVERIES,
             &["webhook_id", "created_at"],
             false,
         ),
         index(
             names,
             "webhook_attempts_delivery",
-            "webhook_attempts",
+            WEBHOOK_ATTEMPTS,
             &["delivery_id"],
             false,
         ),
@@ -137,7 +150,7 @@ pub(crate) fn functions_v2(names: &Names) -> Vec<TableCreateStatement> {
     let d = names.dialect();
     vec![
         Table::create()
-            .table(names.table("function_runs"))
+            .table(names.table(FUNCTION_RUNS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("function", K::Text, d).not_null())
@@ -162,21 +175,21 @@ pub(crate) fn functions_v2_indexes(names: &Names) -> Vec<sea_query::IndexCreateS
         index(
             names,
             "function_runs_event",
-            "function_runs",
+            FUNCTION_RUNS,
             &["function", "event_id"],
             true,
         ),
         index(
             names,
             "function_runs_slot",
-            "function_runs",
+            FUNCTION_RUNS,
             &["function", "slot"],
             true,
         ),
         index(
             names,
             "function_runs_due",
-            "function_runs",
+            FUNCTION_RUNS,
             &["state", "next_at"],
             false,
         ),
@@ -187,7 +200,7 @@ pub(crate) fn flows_v3(names: &Names) -> Vec<TableCreateStatement> {
     let d = names.dialect();
     vec![
         Table::create()
-            .table(names.table("flows"))
+            .table(names.table(FLOWS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("tenant_id", K::Text, d).not_null())
@@ -201,7 +214,7 @@ pub(crate) fn flows_v3(names: &Names) -> Vec<TableCreateStatement> {
             .col(col("updated_at", K::Ts, d).not_null())
             .to_owned(),
         Table::create()
-            .table(names.table("flow_runs"))
+            .table(names.table(FLOW_RUNS))
             .if_not_exists()
             .col(col("id", K::Uuid, d).not_null().primary_key())
             .col(col("flow_id", K::Uuid, d).not_null())
@@ -226,32 +239,32 @@ pub(crate) fn flows_v3(names: &Names) -> Vec<TableCreateStatement> {
 pub(crate) fn flows_v3_indexes(names: &Names) -> Vec<sea_query::IndexCreateStatement> {
     use workeros_store::migrate::index;
     vec![
-        index(names, "flows_tenant", "flows", &["tenant_id"], false),
+        index(names, "flows_tenant", FLOWS, &["tenant_id"], false),
         index(
             names,
             "flow_runs_event",
-            "flow_runs",
+            FLOW_RUNS,
             &["flow_id", "event_id"],
             true,
         ),
         index(
             names,
             "flow_runs_slot",
-            "flow_runs",
+            FLOW_RUNS,
             &["flow_id", "slot"],
             true,
         ),
         index(
             names,
             "flow_runs_due",
-            "flow_runs",
+            FLOW_RUNS,
             &["state", "next_at"],
             false,
         ),
         index(
             names,
             "flow_runs_log",
-            "flow_runs",
+            FLOW_RUNS,
             &["flow_id", "created_at"],
             false,
         ),

@@ -8,6 +8,7 @@ use crate::catalog::CollectionInfo;
 use crate::columns::{Col, schema_of};
 use crate::names::Names;
 use crate::permissions::{FieldList, fields_and_presets};
+use crate::schema::PERMISSIONS;
 use crate::value::RowRef;
 use crate::{StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SimpleExpr};
@@ -241,7 +242,7 @@ pub(crate) async fn load_rules(
                 .columns(
                     ["id", "role", "filter", "fields", "validation", "presets"].map(Alias::new),
                 )
-                .from(tx.table("permissions"))
+                .from(tx.table(PERMISSIONS))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
                 .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))

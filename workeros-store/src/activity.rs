@@ -4,6 +4,7 @@
 use crate::access::{Access, access};
 use crate::catalog::load_active;
 use crate::columns::{columns, item_not_found, item_text};
+use crate::schema::{ACTIVITY, REVISIONS};
 use crate::value::{RowRef, ts_value};
 use crate::{Store, StoreError};
 use sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
@@ -176,7 +177,7 @@ impl Store {
                 ]
                 .map(Alias::new),
             )
-            .from(self.db().table("activity"));
+            .from(self.db().table(ACTIVITY));
         for c in &conds {
             select.and_where(c.clone());
         }
@@ -195,7 +196,7 @@ impl Store {
         {
             let mut c = Query::select();
             c.expr(Expr::cust("COUNT(*)"))
-                .from(self.db().table("activity"));
+                .from(self.db().table(ACTIVITY));
             for cond in conds {
                 c.and_where(cond);
             }
@@ -228,7 +229,7 @@ impl Store {
             .fetch_all(
                 Query::select()
                     .columns(["id", "activity_id", "data", "delta", "created_at"].map(Alias::new))
-                    .from(self.db().table("revisions"))
+                    .from(self.db().table(REVISIONS))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .and_where(Expr::col(Alias::new("collection")).eq(collection))
                     .and_where(Expr::col(Alias::new("item_id")).eq(item.as_str()))

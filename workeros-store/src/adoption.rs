@@ -7,6 +7,7 @@ use crate::catalog::{
 };
 use crate::collections::{check_fields, check_relation_target, insert_collection};
 use crate::permissions::seed_owner_permissions;
+use crate::schema::{COLLECTION_ADOPTIONS, COLLECTIONS};
 use crate::value::{json_value, uuid_value};
 use crate::{Store, StoreError};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -99,7 +100,7 @@ impl Store {
             .fetch_all(
                 Query::select()
                     .columns(["slug", "physical_table"].map(Alias::new))
-                    .from(self.db().table("collections"))
+                    .from(self.db().table(COLLECTIONS))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .and_where(
                         Expr::col(Alias::new("slug"))
@@ -157,7 +158,7 @@ impl Store {
         columns.extend(ADOPTION_COLUMNS.iter().skip(2).copied());
         tx.execute(
             Query::insert()
-                .into_table(self.db().table("collection_adoptions"))
+                .into_table(self.db().table(COLLECTION_ADOPTIONS))
                 .columns(columns.into_iter().map(Alias::new))
                 .values([
                     Expr::val(uuid_value(id, d)),

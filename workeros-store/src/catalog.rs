@@ -2,6 +2,7 @@
 //! adoption, how it is loaded from `collections` and `collection_adoptions`, and who may manage it.
 
 use crate::names::Names;
+use crate::schema::{COLLECTION_ADOPTIONS, COLLECTIONS};
 use crate::value::RowRef;
 use crate::{StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -78,7 +79,7 @@ impl CollectionInfo {
         if self.adopted {
             names.host_table(&self.physical_table)
         } else {
-            names.table(&self.physical_table)
+            names.collection_table(&self.physical_table)
         }
     }
 
@@ -87,7 +88,7 @@ impl CollectionInfo {
         if self.adopted {
             Alias::new(self.physical_table.as_str())
         } else {
-            Alias::new(names.physical(&self.physical_table))
+            Alias::new(names.collection_physical(&self.physical_table))
         }
     }
 
@@ -310,10 +311,10 @@ pub(crate) fn select_collections(names: &Names, tenant: &str) -> sea_query::Sele
     let mut q = Query::select();
     q.columns(COLUMNS.map(|n| (c(), Alias::new(n))))
         .columns(ADOPTION_COLUMNS.map(|n| (a(), Alias::new(n))))
-        .from_as(names.table("collections"), c())
+        .from_as(names.table(COLLECTIONS), c())
         .join_as(
             sea_query::JoinType::LeftJoin,
-            names.table("collection_adoptions"),
+            names.table(COLLECTION_ADOPTIONS),
             a(),
             Expr::col((a(), Alias::new("collection_id"))).equals((c(), Alias::new("id"))),
         )

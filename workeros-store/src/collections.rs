@@ -12,6 +12,7 @@ use crate::ddl::{
 };
 use crate::journal::record_activity;
 use crate::permissions::{forget_field, seed_owner_permissions};
+use crate::schema::{COLLECTION_ADOPTIONS, COLLECTIONS, ITEM_OWNERSHIP, PERMISSIONS, REVISIONS};
 use crate::value::{bool_value, json_value, now, ts_value, uuid_value};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Index, Query, Table};
@@ -425,7 +426,7 @@ impl Store {
                 let t = ts_value(now(), d);
                 tx.execute(
                     Query::update()
-                        .table(self.db().table("collections"))
+                        .table(self.db().table(COLLECTIONS))
                         .value(Alias::new("status"), CollectionStatus::Archived.as_str())
                         .value(Alias::new("archived_at"), t.clone())
                         .value(Alias::new("updated_at"), t)
@@ -441,12 +442,12 @@ impl Store {
                 if adopted {
                     tx.execute(
                         Query::delete()
-                            .from_table(self.db().table("collection_adoptions"))
+                            .from_table(self.db().table(COLLECTION_ADOPTIONS))
                             .and_where(
                                 Expr::col(Alias::new("collection_id")).in_subquery(
                                     Query::select()
                                         .column(Alias::new("id"))
-                                        .from(self.db().table("collections"))
+                                        .from(self.db().table(COLLECTIONS))
                                         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                                         .and_where(Expr::col(Alias::new("slug")).eq(slug))
                                         .to_owned(),
@@ -459,8 +460,8 @@ impl Store {
                         .await
                         .map_err(|e| ddl_error(e, slug))?;
                 }
-                for table in ["collections", "permissions", "revisions", "item_ownership"] {
-                    let column = if table == "collections" {
+                for table in [COLLECTIONS, PERMISSIONS, REVISIONS, ITEM_OWNERSHIP] {
+                    let column = if table == COLLECTIONS {
                         "slug"
                     } else {
                         "collection"
@@ -512,7 +513,7 @@ impl Store {
                 .fetch_all(
                     Query::select()
                         .expr(Expr::cust("1"))
-                        .from(self.db().table("permissions"))
+                        .from(self.db().table(PERMISSIONS))
                         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                         .and_where(Expr::col(Alias::new("collection")).eq(slug))
                         .and_where(Expr::col(Alias::new("role")).eq(roles::AUTHENTICATED)),
@@ -524,7 +525,7 @@ impl Store {
         }
         tx.execute(
             Query::update()
-                .table(self.db().table("collections"))
+                .table(self.db().table(COLLECTIONS))
                 .value(Alias::new("status"), CollectionStatus::Active.as_str())
                 .value(Alias::new("archived_at"), crate::value::ts_null(d))
                 .value(Alias::new("updated_at"), ts_value(now(), d))
@@ -553,7 +554,7 @@ pub(crate) async fn insert_collection(
     let fields = serde_json::to_value(fields).map_err(StoreError::internal)?;
     tx.execute(
         Query::insert()
-            .into_table(tx.table("collections"))
+            .into_table(tx.table(COLLECTIONS))
             .columns(
                 [
                     "id",
@@ -597,7 +598,7 @@ async fn update_fields(
     let v = serde_json::to_value(fields).map_err(StoreError::internal)?;
     tx.execute(
         Query::update()
-            .table(tx.table("collections"))
+            .table(tx.table(COLLECTIONS))
             .value(Alias::new("fields"), json_value(Some(&v), d))
             .value(Alias::new("updated_at"), ts_value(now(), d))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))

@@ -5,6 +5,7 @@
 use crate::StoreError;
 use crate::catalog::CollectionInfo;
 use crate::names::Names;
+use crate::schema::ITEM_OWNERSHIP;
 use crate::value::RowRef;
 use sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use serde_json::{Map, Value as Json};
@@ -313,7 +314,7 @@ pub(crate) fn find_col<'c>(cols: &'c [Col], name: &str) -> Option<&'c Col> {
 pub(crate) fn owner_lookup(info: &CollectionInfo, names: &Names) -> Option<OwnerLookup> {
     let a = info.adoption.as_ref()?;
     Some(OwnerLookup {
-        table: names.physical("item_ownership"),
+        table: names.physical(ITEM_OWNERSHIP),
         table_schema: match names.dialect() {
             Dialect::Postgres => Some(names.namespace().as_str().to_owned()),
             Dialect::Sqlite => None,

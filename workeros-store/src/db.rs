@@ -1,7 +1,7 @@
 //! The database handle: a sqlx pool for PostgreSQL or SQLite that knows its dialect.
 
 use crate::StoreError;
-use crate::names::{Names, Namespace};
+use crate::names::{Names, Namespace, SystemTable};
 use sea_query::{PostgresQueryBuilder, SchemaStatementBuilder, SqliteQueryBuilder};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -158,10 +158,9 @@ impl Db {
         &self.names
     }
 
-    /// System table or managed collection table `name` in workeros's namespace (see
-    /// [`Names::table`]).
-    pub fn table(&self, name: &str) -> sea_query::TableRef {
-        self.names.table(name)
+    /// System table `table` in workeros's namespace (see [`Names::table`]).
+    pub fn table(&self, table: SystemTable) -> sea_query::TableRef {
+        self.names.table(table)
     }
 
     /// The driver's pool, for a host's own queries and for catalog reads.
@@ -338,10 +337,9 @@ impl Tx {
         &self.names
     }
 
-    /// System table or managed collection table `name` in workeros's namespace (see
-    /// [`Names::table`]).
-    pub fn table(&self, name: &str) -> sea_query::TableRef {
-        self.names.table(name)
+    /// System table `table` in workeros's namespace (see [`Names::table`]).
+    pub fn table(&self, table: SystemTable) -> sea_query::TableRef {
+        self.names.table(table)
     }
 
     /// Takes transaction-scoped lock `key` (PostgreSQL `pg_advisory_xact_lock`; on SQLite the
@@ -405,6 +403,39 @@ impl Tx {
             }
         }
         Ok(())
+    }
+
+    /// Reads the catalog: constant SQL (`sql`, never formatted from input) with `binds` bound in
+    /// order, every column read as text. For the start-up check, inside the migration's
+    /// transaction or a read one.
+    pub(crate) async fn catalog(
+        &mut self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        use sqlx::Row;
+        Ok(match &mut self.inner {
+            TxInner::Postgres(t) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                let rows = q.fetch_all(&mut **t).await?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i)).collect())
+                    .collect::<Result<_, _>>()?
+            }
+            TxInner::Sqlite(t) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                let rows = q.fetch_all(&mut **t).await?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i)).collect())
+                    .collect::<Result<_, _>>()?
+            }
+        })
     }
 
     /// Runs a migration's [`statements`](crate::migrate::Migration::statements): constant SQL

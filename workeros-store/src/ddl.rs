@@ -67,7 +67,7 @@ pub(crate) fn unique_index(
 ) -> sea_query::IndexCreateStatement {
     Index::create()
         .name(unique_index_name(names, table, field))
-        .table(names.table(table))
+        .table(names.collection_table(table))
         .col(Alias::new(field))
         .unique()
         .to_owned()
@@ -82,7 +82,7 @@ pub(crate) fn create_table(
 ) -> sea_query::TableCreateStatement {
     let d = names.dialect();
     let mut t = Table::create();
-    t.table(names.table(table))
+    t.table(names.collection_table(table))
         .col(col("id", ColumnKind::Uuid, d).not_null().primary_key())
         .col(col("tenant_id", ColumnKind::Text, d).not_null())
         .col(col("created_at", ColumnKind::Ts, d).not_null())

@@ -44,6 +44,11 @@ pub enum StoreError {
     /// The configuration is unusable (a bad database URL, a folder that cannot be created).
     #[error("{0}")]
     Config(String),
+    /// The database schema is missing, behind or ahead of this build, or a migration could not
+    /// make an object: found at start-up, the message names the object, the versions and what
+    /// to do (over HTTP only a generic message is shown).
+    #[error("{0}")]
+    Schema(String),
     /// A fault of ours (a statement that could not be built); the details were logged.
     #[error("the request could not be completed")]
     Internal,
@@ -74,7 +79,9 @@ impl StoreError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::Dsl(e) => e.code(),
             Self::Core(e) => e.code(),
-            Self::Database(_) | Self::Config(_) | Self::Internal => ErrorCode::Internal,
+            Self::Database(_) | Self::Config(_) | Self::Schema(_) | Self::Internal => {
+                ErrorCode::Internal
+            }
         }
     }
 
@@ -92,6 +99,13 @@ impl StoreError {
     pub fn body(&self) -> ErrorBody {
         if let Self::Dsl(e) = self {
             return e.body();
+        }
+        if let Self::Schema(_) = self {
+            // Table and schema names are for the operator's log, not for clients.
+            return ErrorBody::new(
+                self.code(),
+                "the database schema does not fit this build; see the server log",
+            );
         }
         let body = ErrorBody::new(self.code(), self.to_string());
         match self.field() {

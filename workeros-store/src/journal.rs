@@ -1,6 +1,7 @@
 //! The write side of the audit trail: an activity row and an item's revision, written inside the
 //! transaction of the change they record ([`activity`](crate::activity) reads them).
 
+use crate::schema::{ACTIVITY, REVISIONS};
 use crate::value::{now, ts_value, uuid_value};
 use crate::{StoreError, Tx};
 use sea_query::{Alias, Expr, Query};
@@ -19,7 +20,7 @@ pub(crate) async fn record_activity(
     let id = uuid::Uuid::now_v7();
     tx.execute(
         Query::insert()
-            .into_table(tx.table("activity"))
+            .into_table(tx.table(ACTIVITY))
             .columns(
                 [
                     "id",
@@ -61,7 +62,7 @@ pub(crate) async fn record_revision(
     let d = tx.dialect();
     tx.execute(
         Query::insert()
-            .into_table(tx.table("revisions"))
+            .into_table(tx.table(REVISIONS))
             .columns(
                 [
                     "id",

@@ -11,8 +11,10 @@
 //!   `collections`, … — are never touched and can be adopted;
 //! - [`migrate`], which creates or upgrades the store's system tables (`collections`,
 //!   `permissions`, `activity`, `revisions`, `item_ownership`, `events`,
-//!   `collection_adoptions`, `outbox_cursors`) in the namespace, idempotent and safe when several
-//!   processes start at once;
+//!   `collection_adoptions`, `outbox_cursors`: the [`SCHEMA`] component) in the namespace,
+//!   idempotent and safe when several processes start at once; for a host whose own migration
+//!   tool owns DDL, [`migrate::export`] writes each version as SQL and [`migrate::check`] says at
+//!   start-up, changing nothing, whether the schema is current (naming what is missing);
 //! - [`Store`]: the collections lifecycle (managed tables created with their metadata in one
 //!   transaction, additive `apply_collection`, explicit `drop_field`, delete — drop for managed,
 //!   archive then purge for adopted — and restore, owner permissions seeded; adopted collections
@@ -38,7 +40,8 @@
 //! let db = Db::connect("sqlite://./.data/workeros.sqlite").await?;
 //! workeros_store::migrate(&db).await?; // a second call applies nothing
 //! assert!(workeros_store::migrate(&db).await?.is_empty());
-//! assert_eq!(db.names().physical("users"), "workeros_users"); // SQLite: the prefix
+//! // SQLite: the prefix; PostgreSQL: the schema
+//! assert_eq!(db.names().shown(workeros_store::SCHEMA.table("events").unwrap()), "workeros_events");
 //!
 //! // In a host's PostgreSQL database, everything of workeros in schema `cms`:
 //! let pg = Db::connect_in("postgres://app@db/shop", Namespace::new("cms")?).await?;
@@ -67,6 +70,7 @@ pub mod migrate;
 mod names;
 mod outbox;
 mod permissions;
+mod schema;
 mod value;
 mod views;
 mod writes;
@@ -91,10 +95,10 @@ pub use db::{Db, DbPool, Rows, Tx};
 pub use ddl::storage_type;
 pub use error::StoreError;
 pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, SortKey};
-pub use migrate::migrate;
-pub use names::{Names, Namespace};
+pub use names::{Names, Namespace, SystemTable};
 pub use outbox::{OutboxClaim, register_consumer};
 pub use permissions::{FieldList, PermissionInfo, PermissionInput};
+pub use schema::{SCHEMA, migrate};
 pub use writes::{NewItems, Written};
 
 use std::sync::{Arc, RwLock};

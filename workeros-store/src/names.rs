@@ -56,6 +56,35 @@ impl std::fmt::Display for Namespace {
     }
 }
 
+/// A system table: a table one workeros component's migrations create ([`Component`]), named
+/// once, as a constant in that component's schema module, and turned into the name in the
+/// database by [`Names::table`]. Statements name system tables only through these constants, so
+/// no crate hard-codes a table name, and the tables a start-up check expects are exactly the ones
+/// the migrations declare.
+///
+/// [`Component`]: crate::migrate::Component
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SystemTable(&'static str);
+
+impl SystemTable {
+    /// System table `name` (lowercase `a-z`, `_`): for a component's schema module, which lists
+    /// it in its [`Component::tables`](crate::migrate::Component::tables).
+    pub const fn new(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// The name, without namespace.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SystemTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 /// The names of one database: the dialect, workeros's namespace in it, and the host schema where
 /// adopted tables are read (PostgreSQL; `None` on SQLite). Every statement names its tables
 /// through it, so none relies on `search_path`.
@@ -96,36 +125,60 @@ impl Names {
         self.host.as_deref()
     }
 
-    /// System table or managed collection table `name`, as statements name it:
-    /// `"workeros"."name"` on PostgreSQL, `"workeros_name"` on SQLite.
-    pub fn table(&self, name: &str) -> TableRef {
+    /// System table `table`, as statements name it: `"workeros"."users"` on PostgreSQL,
+    /// `"workeros_users"` on SQLite.
+    pub fn table(&self, table: SystemTable) -> TableRef {
+        self.in_namespace(table.name())
+    }
+
+    /// The name of system table `table` in the database, without its schema: `users` on
+    /// PostgreSQL (in the namespace's schema), `workeros_users` on SQLite.
+    pub fn physical(&self, table: SystemTable) -> String {
+        self.prefixed(table.name())
+    }
+
+    /// System table `table` as messages show it: `workeros.users`, `workeros_users`.
+    pub fn shown(&self, table: SystemTable) -> String {
+        self.shown_name(table.name())
+    }
+
+    /// Managed collection table `name` (a name the store made, `c_<id>_<slug>`), in workeros's
+    /// namespace as system tables are.
+    pub fn collection_table(&self, name: &str) -> TableRef {
+        self.in_namespace(name)
+    }
+
+    /// The name of managed collection table `name` in the database, without its schema.
+    pub fn collection_physical(&self, name: &str) -> String {
+        self.prefixed(name)
+    }
+
+    /// A table of the namespace as messages show it (a system table's or a managed one's name).
+    pub(crate) fn shown_name(&self, name: &str) -> String {
         match self.dialect {
-            Dialect::Postgres => (Alias::new(self.namespace.as_str()), Alias::new(name)).into(),
-            Dialect::Sqlite => Alias::new(self.physical(name)).into(),
+            Dialect::Postgres => format!("{}.{name}", self.namespace.as_str()),
+            Dialect::Sqlite => self.prefixed(name),
         }
     }
 
-    /// The name of system table `name` in the database, without its schema: `name` on
-    /// PostgreSQL (in the namespace's schema), the prefixed name on SQLite.
-    pub fn physical(&self, name: &str) -> String {
+    fn in_namespace(&self, name: &str) -> TableRef {
+        match self.dialect {
+            Dialect::Postgres => (Alias::new(self.namespace.as_str()), Alias::new(name)).into(),
+            Dialect::Sqlite => Alias::new(self.prefixed(name)).into(),
+        }
+    }
+
+    fn prefixed(&self, name: &str) -> String {
         match self.dialect {
             Dialect::Postgres => name.to_owned(),
             Dialect::Sqlite => format!("{}_{name}", self.namespace.as_str()),
         }
     }
 
-    /// System table `name` as messages show it: `workeros.users`, `workeros_users`.
-    pub fn shown(&self, name: &str) -> String {
-        match self.dialect {
-            Dialect::Postgres => format!("{}.{name}", self.namespace.as_str()),
-            Dialect::Sqlite => self.physical(name),
-        }
-    }
-
     /// Index `name` of a system table: schema-scoped on PostgreSQL, prefixed on SQLite (where
     /// index names are global to the database).
     pub fn index(&self, name: &str) -> String {
-        self.physical(name)
+        self.prefixed(name)
     }
 
     /// A host table (an adopted one), where it is: in the host schema on PostgreSQL, as it is on
@@ -167,6 +220,8 @@ mod tests {
     use super::*;
     use sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder};
 
+    const USERS: SystemTable = SystemTable::new("users");
+
     #[test]
     fn names_in_each_dialect() {
         let ns = Namespace::new("shop_cms").unwrap();
@@ -174,7 +229,7 @@ mod tests {
         let lite = Names::new(Dialect::Sqlite, ns, Some("public".into()));
         let sql = |n: &Names, pg: bool| {
             let mut q = Query::select();
-            q.expr(sea_query::Expr::cust("1")).from(n.table("users"));
+            q.expr(sea_query::Expr::cust("1")).from(n.table(USERS));
             if pg {
                 q.to_string(PostgresQueryBuilder)
             } else {
@@ -186,7 +241,9 @@ mod tests {
         assert_eq!(lite.host_schema(), None);
         assert!(lite.is_ours("shop_cms_users") && !lite.is_ours("users"));
         assert!(!lite.is_ours("shop_cmsx_users") && !pg.is_ours("shop_cms_users"));
-        assert_eq!(pg.shown("users"), "shop_cms.users");
+        assert_eq!(pg.shown(USERS), "shop_cms.users");
+        assert_eq!(lite.physical(USERS), "shop_cms_users");
+        assert_eq!(pg.physical(USERS), "users");
         assert_eq!(pg.events_channel(), "shop_cms_events");
         for bad in ["", "Shop", "1x", "a-b", "a\"b", &"a".repeat(49)] {
             assert!(Namespace::new(bad).is_err(), "{bad}");

@@ -1,6 +1,7 @@
 //! The event outbox: every write appends its [`Event`] to `events` in its own transaction; after
 //! the commit the events go to every registered [`EventSink`]. A rolled-back write emits nothing.
 
+use crate::schema::{EVENTS, OUTBOX_CURSORS};
 use crate::value::{json_value, ts_value, uuid_value};
 use crate::{StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -13,7 +14,7 @@ pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
     let d = tx.dialect();
     tx.execute(
         Query::insert()
-            .into_table(tx.table("events"))
+            .into_table(tx.table(EVENTS))
             // Every column but `seq`, which the database numbers.
             .columns(EVENT_COLUMNS.iter().skip(1).map(|c| Alias::new(*c)))
             .values([
@@ -108,7 +109,7 @@ impl crate::Store {
             .fetch_all(
                 Query::select()
                     .column(Alias::new("seq"))
-                    .from(self.db().table("events"))
+                    .from(self.db().table(EVENTS))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(after, d)))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant)),
             )
@@ -124,7 +125,7 @@ impl crate::Store {
         };
         let mut q = Query::select();
         q.columns(EVENT_COLUMNS.map(Alias::new))
-            .from(self.db().table("events"))
+            .from(self.db().table(EVENTS))
             .and_where(Expr::col(Alias::new("seq")).gt(seq))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
             .order_by(Alias::new("seq"), sea_query::Order::Asc);
@@ -150,7 +151,7 @@ impl crate::Store {
             .fetch_all(
                 Query::select()
                     .columns(EVENT_COLUMNS.map(Alias::new))
-                    .from(self.db().table("events"))
+                    .from(self.db().table(EVENTS))
                     .and_where(
                         Expr::col(Alias::new("id")).is_in(ids.iter().map(|i| uuid_value(*i, d))),
                     )
@@ -194,7 +195,7 @@ impl OutboxClaim {
             self.tx
                 .execute(
                     Query::update()
-                        .table(self.tx.table("outbox_cursors"))
+                        .table(self.tx.table(OUTBOX_CURSORS))
                         .value(Alias::new("txid"), txid)
                         .value(Alias::new("seq"), seq)
                         .and_where(Expr::col(Alias::new("consumer")).eq(self.consumer.as_str())),
@@ -228,7 +229,7 @@ impl crate::Store {
         let mut cursor = Query::select();
         cursor
             .columns([Alias::new("txid"), Alias::new("seq")])
-            .from(self.db().table("outbox_cursors"))
+            .from(self.db().table(OUTBOX_CURSORS))
             .and_where(Expr::col(Alias::new("consumer")).eq(consumer));
         if pg {
             cursor.lock_with_behavior(
@@ -243,7 +244,7 @@ impl crate::Store {
         let (txid, seq) = (row.int("txid")?.unwrap_or(0), row.int("seq")?.unwrap_or(0));
         let mut q = Query::select();
         q.columns(EVENT_COLUMNS.map(Alias::new))
-            .from(self.db().table("events"))
+            .from(self.db().table(EVENTS))
             .limit(limit);
         if pg {
             q.column(Alias::new("txid"))
@@ -289,7 +290,7 @@ pub async fn register_consumer(db: &crate::Db, consumer: &str) -> Result<(), Sto
     } else {
         let newest = Query::select()
             .expr(Expr::col(Alias::new("seq")).max())
-            .from(db.table("events"))
+            .from(db.table(EVENTS))
             .to_owned();
         (
             Expr::val(0_i64),
@@ -304,7 +305,7 @@ pub async fn register_consumer(db: &crate::Db, consumer: &str) -> Result<(), Sto
     };
     let mut start = Query::insert();
     start
-        .into_table(db.table("outbox_cursors"))
+        .into_table(db.table(OUTBOX_CURSORS))
         .columns([
             Alias::new("consumer"),
             Alias::new("txid"),
@@ -335,7 +336,7 @@ impl crate::Store {
     pub async fn prune_outbox(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let d = self.db().dialect();
         // The outer table by its name (without the schema), the cursors under an alias.
-        let events = self.db().names().physical("events");
+        let events = self.db().names().physical(EVENTS);
         let ev = |c: &str| Expr::col((Alias::new(events.as_str()), Alias::new(c)));
         let cur = |c: &str| Expr::col((Alias::new("c"), Alias::new(c)));
         // A consumer that has not passed the event: its cursor is before it.
@@ -349,13 +350,13 @@ impl crate::Store {
         self.db()
             .execute(
                 Query::delete()
-                    .from_table(self.db().table("events"))
+                    .from_table(self.db().table(EVENTS))
                     .and_where(Expr::col(Alias::new("created_at")).lt(ts_value(before, d)))
                     .and_where(
                         Expr::exists(
                             Query::select()
                                 .expr(Expr::val(1))
-                                .from_as(self.db().table("outbox_cursors"), Alias::new("c"))
+                                .from_as(self.db().table(OUTBOX_CURSORS), Alias::new("c"))
                                 .and_where(ahead)
                                 .to_owned(),
                         )
@@ -372,7 +373,7 @@ impl crate::Store {
             .db()
             .execute(
                 Query::delete()
-                    .from_table(self.db().table("outbox_cursors"))
+                    .from_table(self.db().table(OUTBOX_CURSORS))
                     .and_where(Expr::col(Alias::new("consumer")).eq(consumer)),
             )
             .await?;

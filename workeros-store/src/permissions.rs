@@ -7,6 +7,7 @@ use crate::catalog::{CollectionInfo, CollectionStatus, load_in, require_admin};
 use crate::columns::{columns, schema_of};
 use crate::journal::record_activity;
 use crate::names::Names;
+use crate::schema::PERMISSIONS;
 use crate::value::{RowRef, json_value, now, ts_value, uuid_value};
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -265,7 +266,7 @@ pub(crate) async fn forget_field(
         .fetch_all(
             Query::select()
                 .columns(["id", "fields", "presets"].map(Alias::new))
-                .from(tx.table("permissions"))
+                .from(tx.table(PERMISSIONS))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("collection")).eq(slug)),
         )
@@ -298,7 +299,7 @@ pub(crate) async fn forget_field(
         let uid = uuid::Uuid::try_parse(&id).map_err(StoreError::internal)?;
         tx.execute(
             Query::update()
-                .table(tx.table("permissions"))
+                .table(tx.table(PERMISSIONS))
                 .value(
                     Alias::new("fields"),
                     json_value(fields_json(&fields).as_ref(), d),
@@ -405,7 +406,7 @@ impl Store {
         let t = ts_value(now(), d);
         tx.execute(
             Query::insert()
-                .into_table(self.db().table("permissions"))
+                .into_table(self.db().table(PERMISSIONS))
                 .columns(
                     [
                         "id",
@@ -464,7 +465,7 @@ impl Store {
         require_admin(subject)?;
         let mut q = Query::select();
         q.columns(COLUMNS.map(Alias::new))
-            .from(self.db().table("permissions"))
+            .from(self.db().table(PERMISSIONS))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
             .order_by(Alias::new("id"), sea_query::Order::Asc);
         if let Some(c) = collection {
@@ -487,7 +488,7 @@ impl Store {
             .fetch_all(
                 Query::select()
                     .columns(COLUMNS.map(Alias::new))
-                    .from(self.db().table("permissions"))
+                    .from(self.db().table(PERMISSIONS))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
                     .and_where(
                         Expr::col(Alias::new("id")).eq(uuid_value(uid, self.db().dialect())),
@@ -518,7 +519,7 @@ impl Store {
         let n = tx
             .execute(
                 Query::update()
-                    .table(self.db().table("permissions"))
+                    .table(self.db().table(PERMISSIONS))
                     .value(Alias::new("role"), input.role.as_str())
                     .value(Alias::new("collection"), input.collection.as_str())
                     .value(Alias::new("action"), input.action.as_str())
@@ -565,7 +566,7 @@ impl Store {
         let n = tx
             .execute(
                 Query::delete()
-                    .from_table(self.db().table("permissions"))
+                    .from_table(self.db().table(PERMISSIONS))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(subject.tenant_id()))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(uid, d))),
             )
@@ -593,7 +594,7 @@ pub(crate) async fn insert_permission(
     let t = ts_value(now(), d);
     tx.execute(
         Query::insert()
-            .into_table(tx.table("permissions"))
+            .into_table(tx.table(PERMISSIONS))
             .columns(
                 [
                     "id",

@@ -10,6 +10,7 @@ use crate::columns::{
 use crate::convert::{Converted, convert, instant_value, instant_wire, owner_value};
 use crate::items::MAX_LIMIT;
 use crate::journal::{record_activity, record_revision};
+use crate::schema::ITEM_OWNERSHIP;
 use crate::value::now;
 use crate::{Store, StoreError, Tx};
 use sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
@@ -691,7 +692,7 @@ async fn set_side_owner(
     owner: Option<&str>,
 ) -> Result<(), StoreError> {
     let scope = |q: &mut sea_query::DeleteStatement| {
-        q.from_table(tx.table("item_ownership"))
+        q.from_table(tx.table(ITEM_OWNERSHIP))
             .and_where(Expr::col(Alias::new("tenant_id")).eq(workeros_core::DEFAULT_TENANT))
             .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
             .and_where(Expr::col(Alias::new("item_id")).eq(item));
@@ -702,7 +703,7 @@ async fn set_side_owner(
     if let Some(owner) = owner {
         tx.execute(
             Query::insert()
-                .into_table(tx.table("item_ownership"))
+                .into_table(tx.table(ITEM_OWNERSHIP))
                 .columns(["tenant_id", "collection", "item_id", "owner_id"].map(Alias::new))
                 .values([
                     Expr::val(workeros_core::DEFAULT_TENANT),

@@ -25,7 +25,8 @@ use workeros_events::{
     EventsError, Flows, FlowsConfig, Guard, Realtime, RealtimeConfig, WebhookConfig, Webhooks,
     Workers,
 };
-use workeros_store::Store;
+use workeros_store::migrate::Component;
+use workeros_store::{Names, Store};
 
 /// The engines of the example over one store.
 #[derive(Debug, Clone)]
@@ -119,4 +120,33 @@ async fn log(req: Request, next: Next) -> Response {
         "request"
     );
     res
+}
+
+/// The components the example installs, in the order their migrations apply.
+pub const COMPONENTS: [Component; 3] = [
+    workeros_store::SCHEMA,
+    workeros_auth::SCHEMA,
+    workeros_events::SCHEMA,
+];
+
+/// Writes the migrations of every component ([`COMPONENTS`]) as SQL for the dialect and
+/// namespace of `names` into `dir` (created if missing), one file per version
+/// (`workeros_store_v0001.sql`, …), for a host whose own migration tool owns DDL. Returns the
+/// files in the order to apply them.
+pub fn write_migrations(
+    dir: &std::path::Path,
+    names: &Names,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create folder `{}`: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for c in &COMPONENTS {
+        for m in workeros_store::migrate::export(names, c).map_err(|e| e.to_string())? {
+            let path = dir.join(m.file_name());
+            std::fs::write(&path, &m.sql)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
 }

@@ -15,12 +15,16 @@
 //! | `RUST_LOG` | `info` | log filter; emails are logged (console sender) |
 //!
 //! Stops gracefully on SIGINT and SIGTERM.
+//!
+//! `example-server export-migrations <folder> [--dialect postgres|sqlite] [--namespace <name>]`
+//! writes the SQL of every migration (store, auth, events) for a host's own migration tool
+//! instead of serving (PostgreSQL and `workeros` by default).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use workeros_auth::{Auth, AuthConfig};
-use workeros_store::{Db, Store, migrate};
+use workeros_store::{Db, Names, Namespace, Store, migrate};
 
 fn flag(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok("1" | "true" | "yes"))
@@ -33,13 +37,65 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match run().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("export-migrations") => export_migrations(args.get(1..).unwrap_or_default()),
+        Some(other) => Err(format!(
+            "unknown command `{other}`: run without arguments to serve, or \
+             `export-migrations <folder> [--dialect postgres|sqlite] [--namespace <name>]`"
+        )),
+        None => run().await,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("example-server: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `export-migrations <folder> [--dialect postgres|sqlite] [--namespace <name>]`.
+fn export_migrations(args: &[String]) -> Result<(), String> {
+    let usage = "usage: example-server export-migrations <folder> [--dialect postgres|sqlite] \
+                 [--namespace <name>]";
+    let mut dir = None;
+    let mut dialect = workeros_dsl::Dialect::Postgres;
+    let mut namespace = Namespace::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--dialect" => {
+                dialect = match it.next().map(String::as_str) {
+                    Some("postgres") => workeros_dsl::Dialect::Postgres,
+                    Some("sqlite") => workeros_dsl::Dialect::Sqlite,
+                    other => {
+                        return Err(format!(
+                            "`--dialect` takes `postgres` or `sqlite`, not `{}`; {usage}",
+                            other.unwrap_or("")
+                        ));
+                    }
+                }
+            }
+            "--namespace" => {
+                let name = it
+                    .next()
+                    .ok_or(format!("`--namespace` needs a name; {usage}"))?;
+                namespace = Namespace::new(name.as_str()).map_err(|e| e.to_string())?;
+            }
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option `{flag}`; {usage}"));
+            }
+            folder if dir.is_none() => dir = Some(std::path::PathBuf::from(folder)),
+            extra => return Err(format!("unexpected argument `{extra}`; {usage}")),
+        }
+    }
+    let dir = dir.ok_or(format!("name the folder to write to; {usage}"))?;
+    let names = Names::new(dialect, namespace, None);
+    for path in example_server::write_migrations(&dir, &names)? {
+        println!("{}", path.display());
+    }
+    Ok(())
 }
 
 async fn run() -> Result<(), String> {

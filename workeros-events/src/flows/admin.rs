@@ -8,6 +8,7 @@ use super::model::{
 };
 use crate::EventsError;
 use crate::jobs::PENDING;
+use crate::schema::{FLOW_RUNS, FLOWS};
 use crate::signing::Secret;
 use crate::trigger::EventTrigger;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
@@ -257,7 +258,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::insert()
-                    .into_table(self.db().table("flows"))
+                    .into_table(self.db().table(FLOWS))
                     .columns(FLOW_COLUMNS.map(Alias::new))
                     .values([
                         Expr::val(uuid_value(id, d)),
@@ -291,7 +292,7 @@ impl Flows {
         let d = self.db().dialect();
         let mut q = Query::select();
         q.columns(FLOW_COLUMNS.map(Alias::new))
-            .from(self.db().table("flows"))
+            .from(self.db().table(FLOWS))
             .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, d)));
         if let Some(t) = tenant {
             q.and_where(Expr::col(Alias::new("tenant_id")).eq(t));
@@ -323,7 +324,7 @@ impl Flows {
             .fetch_all(
                 Query::select()
                     .columns(FLOW_COLUMNS.map(Alias::new))
-                    .from(self.db().table("flows"))
+                    .from(self.db().table(FLOWS))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .order_by(Alias::new("created_at"), Order::Asc)
                     .order_by(Alias::new("id"), Order::Asc),
@@ -347,7 +348,7 @@ impl Flows {
         self.check_trigger_fields(tenant, &trigger).await?;
         let d = self.db().dialect();
         let mut q = Query::update();
-        q.table(self.db().table("flows"))
+        q.table(self.db().table(FLOWS))
             .value(Alias::new("trigger"), json_value(Some(&json!(trigger)), d))
             .value(
                 Alias::new("operations"),
@@ -379,7 +380,7 @@ impl Flows {
         self.get(subject, id).await?;
         let d = self.db().dialect();
         let mut tx = self.db().begin().await?;
-        for (table, key) in [("flow_runs", "flow_id"), ("flows", "id")] {
+        for (table, key) in [(FLOW_RUNS, "flow_id"), (FLOWS, "id")] {
             tx.execute(
                 Query::delete()
                     .from_table(self.db().table(table))
@@ -407,7 +408,7 @@ impl Flows {
             .fetch_page(
                 Query::select()
                     .columns(RUN_COLUMNS.map(Alias::new))
-                    .from(self.db().table("flow_runs"))
+                    .from(self.db().table(FLOW_RUNS))
                     .and_where(Expr::col(Alias::new("flow_id")).eq(uuid_value(id, d)))
                     .order_by(Alias::new("created_at"), Order::Desc)
                     .order_by(Alias::new("id"), Order::Desc),

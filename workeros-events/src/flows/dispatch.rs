@@ -6,6 +6,7 @@ use super::engine::{Active, Flows, Loaded};
 use super::model::CONSUMER;
 use crate::EventsError;
 use crate::jobs::{PENDING, Stop, dispatch_loop};
+use crate::schema::{FLOW_RUNS, FLOWS};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
@@ -36,7 +37,7 @@ impl Flows {
             .fetch_all(
                 Query::select()
                     .columns(FLOW_COLUMNS.map(Alias::new))
-                    .from(self.db().table("flows"))
+                    .from(self.db().table(FLOWS))
                     .and_where(Expr::col(Alias::new("active")).eq(bool_value(true, d))),
             )
             .await?;
@@ -114,7 +115,7 @@ impl Flows {
             if claim.events().is_empty() {
                 return Ok((0, 0));
             }
-            let now = crate::jobs::stamp(claim.tx(), "flows", "active").await?;
+            let now = crate::jobs::stamp(claim.tx(), FLOWS, "active").await?;
             let loaded = crate::jobs::stamp_of(flows.iter().map(|l| l.flow.updated_at.as_str()));
             if now == loaded || tries >= 3 {
                 break (flows, filters, claim);
@@ -165,7 +166,7 @@ impl Flows {
                 Some(s) => s,
                 None => {
                     let id = uuid_value(l.flow.id, d);
-                    crate::cron::resume_after(self.db(), "flow_runs", "flow_id", id, to).await?
+                    crate::cron::resume_after(self.db(), FLOW_RUNS, "flow_id", id, to).await?
                 }
             };
             let (due, reached) =
@@ -243,7 +244,7 @@ fn queue_run(
     let d = names.dialect();
     let conflict = if event.is_some() { "event_id" } else { "slot" };
     Ok(Query::insert()
-        .into_table(names.table("flow_runs"))
+        .into_table(names.table(FLOW_RUNS))
         .columns(
             [
                 "id",

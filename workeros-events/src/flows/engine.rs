@@ -5,6 +5,7 @@ use super::model::{CONSUMER, Flow, FlowsConfig};
 use crate::EventsError;
 use crate::guard::Guard;
 use crate::jobs::{Stop, Workers};
+use crate::schema::FLOW_RUNS;
 use crate::signing::Secret;
 use crate::trigger::EventTrigger;
 use std::collections::HashMap;
@@ -119,7 +120,7 @@ impl Flows {
 
     /// Deletes finished runs (of every flow) made before `before`; returns how many.
     pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
-        crate::jobs::prune_finished(self.db(), "flow_runs", "created_at", before, &[]).await
+        crate::jobs::prune_finished(self.db(), FLOW_RUNS, "created_at", before, &[]).await
     }
 
     pub(super) async fn prune_loop(self, stop: Stop) {

@@ -10,6 +10,7 @@ use super::operations::NO_MATCH;
 use super::template::{json_size, render};
 use crate::EventsError;
 use crate::jobs::{Job, Stop, claim_due, pump};
+use crate::schema::FLOW_RUNS;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value as Json, json};
 use std::time::Instant;
@@ -84,7 +85,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::insert()
-                    .into_table(self.db().table("flow_runs"))
+                    .into_table(self.db().table(FLOW_RUNS))
                     .columns(
                         [
                             "id",
@@ -124,7 +125,7 @@ impl Flows {
             .fetch_all(
                 Query::select()
                     .columns(RUN_COLUMNS.map(Alias::new))
-                    .from(self.db().table("flow_runs"))
+                    .from(self.db().table(FLOW_RUNS))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(run, d))),
             )
             .await?;
@@ -165,7 +166,7 @@ impl Flows {
         let d = self.db().dialect();
         let rows = claim_due(
             self.db(),
-            "flow_runs",
+            FLOW_RUNS,
             &["id", "flow_id", "data", "claims"],
             None,
             n,
@@ -181,7 +182,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::update()
-                    .table(self.db().table("flow_runs"))
+                    .table(self.db().table(FLOW_RUNS))
                     .value(Alias::new("claims"), Expr::col(Alias::new("claims")).add(1))
                     .and_where(Expr::col(Alias::new("claim")).eq(uuid_value(claim, d))),
             )
@@ -236,7 +237,7 @@ impl Flows {
         self.db()
             .execute(
                 Query::update()
-                    .table(self.db().table("flow_runs"))
+                    .table(self.db().table(FLOW_RUNS))
                     .value(
                         Alias::new("state"),
                         if error.is_none() {

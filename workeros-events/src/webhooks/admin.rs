@@ -9,6 +9,7 @@ use super::model::{
 use crate::EventsError;
 use crate::guard::check_headers;
 use crate::jobs::random_bytes;
+use crate::schema::{WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES, WEBHOOKS};
 use crate::signing::Secret;
 use crate::trigger::EventTrigger;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
@@ -172,7 +173,7 @@ impl Webhooks {
         self.db()
             .execute(
                 Query::insert()
-                    .into_table(self.db().table("webhooks"))
+                    .into_table(self.db().table(WEBHOOKS))
                     .columns(
                         [
                             "id",
@@ -228,7 +229,7 @@ impl Webhooks {
             .fetch_all(
                 Query::select()
                     .columns(WEBHOOK_COLUMNS.map(Alias::new))
-                    .from(self.db().table("webhooks"))
+                    .from(self.db().table(WEBHOOKS))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                     .order_by(Alias::new("created_at"), Order::Asc)
                     .order_by(Alias::new("id"), Order::Asc),
@@ -245,7 +246,7 @@ impl Webhooks {
             .fetch_all(
                 Query::select()
                     .columns(WEBHOOK_COLUMNS.map(Alias::new))
-                    .from(self.db().table("webhooks"))
+                    .from(self.db().table(WEBHOOKS))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(id, self.d())))
                     .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant)),
             )
@@ -279,7 +280,7 @@ impl Webhooks {
             .await?;
         let d = self.d();
         let mut q = Query::update();
-        q.table(self.db().table("webhooks"))
+        q.table(self.db().table(WEBHOOKS))
             .value(Alias::new("updated_at"), ts_value(now(), d))
             .value(
                 Alias::new("collections"),
@@ -322,20 +323,20 @@ impl Webhooks {
         let mut tx = self.db().begin().await?;
         tx.execute(
             Query::delete()
-                .from_table(self.db().table("webhook_attempts"))
+                .from_table(self.db().table(WEBHOOK_ATTEMPTS))
                 .and_where(
                     Expr::col(Alias::new("delivery_id")).in_subquery(
                         Query::select()
                             .column(Alias::new("id"))
-                            .from(self.db().table("webhook_deliveries"))
+                            .from(self.db().table(WEBHOOK_DELIVERIES))
                             .and_where(Expr::col(Alias::new("webhook_id")).eq(uuid_value(id, d)))
                             .to_owned(),
                     ),
                 ),
         )
         .await?;
-        for table in ["webhook_deliveries", "webhooks"] {
-            let key = if table == "webhooks" {
+        for table in [WEBHOOK_DELIVERIES, WEBHOOKS] {
+            let key = if table == WEBHOOKS {
                 "id"
             } else {
                 "webhook_id"
@@ -364,7 +365,7 @@ impl Webhooks {
         self.db()
             .execute(
                 Query::update()
-                    .table(self.db().table("webhooks"))
+                    .table(self.db().table(WEBHOOKS))
                     .value(
                         Alias::new("previous_secret"),
                         Expr::col(Alias::new("secret")),
@@ -394,7 +395,7 @@ impl Webhooks {
         let d = self.d();
         let mut q = Query::select();
         q.columns(DELIVERY_COLUMNS.map(Alias::new))
-            .from(self.db().table("webhook_deliveries"))
+            .from(self.db().table(WEBHOOK_DELIVERIES))
             .and_where(Expr::col(Alias::new("webhook_id")).eq(uuid_value(id, d)))
             .order_by(Alias::new("created_at"), Order::Desc)
             .order_by(Alias::new("id"), Order::Desc);
@@ -421,7 +422,7 @@ impl Webhooks {
             .fetch_all(
                 Query::select()
                     .columns(DELIVERY_COLUMNS.map(Alias::new))
-                    .from(self.db().table("webhook_deliveries"))
+                    .from(self.db().table(WEBHOOK_DELIVERIES))
                     .and_where(Expr::col(Alias::new("id")).eq(uuid_value(delivery, d)))
                     .and_where(Expr::col(Alias::new("webhook_id")).eq(uuid_value(id, d))),
             )
@@ -439,7 +440,7 @@ impl Webhooks {
                     .columns(
                         ["attempt", "started_at", "status", "error", "duration_ms"].map(Alias::new),
                     )
-                    .from(self.db().table("webhook_attempts"))
+                    .from(self.db().table(WEBHOOK_ATTEMPTS))
                     .and_where(Expr::col(Alias::new("delivery_id")).eq(uuid_value(delivery, d)))
                     .order_by(Alias::new("started_at"), Order::Asc)
                     .order_by(Alias::new("attempt"), Order::Asc),
@@ -476,7 +477,7 @@ impl Webhooks {
             .db()
             .execute(
                 Query::update()
-                    .table(self.db().table("webhook_deliveries"))
+                    .table(self.db().table(WEBHOOK_DELIVERIES))
                     .value(Alias::new("state"), DeliveryState::Pending.as_str())
                     .value(Alias::new("next_at"), ts_value(at, d))
                     .value(Alias::new("lease_until"), ts_null(d))

@@ -6,6 +6,7 @@ use super::engine::{Cached, Filters, Target, Webhooks};
 use super::model::{CONSUMER, DeliveryState};
 use crate::EventsError;
 use crate::jobs::dispatch_loop;
+use crate::schema::{WEBHOOK_DELIVERIES, WEBHOOKS};
 use crate::signing::Secret;
 use crate::trigger::{EventTrigger, event_data};
 use sea_query::{Alias, Expr, ExprTrait, Query};
@@ -27,7 +28,7 @@ impl Webhooks {
         let mut q = Query::select();
         q.columns(WEBHOOK_COLUMNS.map(Alias::new))
             .columns(["secret", "previous_secret", "previous_until"].map(Alias::new))
-            .from(self.db().table("webhooks"));
+            .from(self.db().table(WEBHOOKS));
         if ids.is_empty() {
             q.and_where(Expr::col(Alias::new("enabled")).eq(bool_value(true, d)));
         } else {
@@ -88,7 +89,7 @@ impl Webhooks {
             }
             // The webhooks as of the claimed events: a webhook made or changed since they were
             // loaded (here or on another instance) is loaded before the events are matched.
-            let now = crate::jobs::stamp(claim.tx(), "webhooks", "enabled").await?;
+            let now = crate::jobs::stamp(claim.tx(), WEBHOOKS, "enabled").await?;
             let loaded =
                 crate::jobs::stamp_of(targets.iter().map(|t| t.webhook.updated_at.as_str()));
             if now == loaded || tries >= 3 {
@@ -202,7 +203,7 @@ async fn insert_deliveries(
         return Ok(());
     }
     let mut q = Query::insert();
-    q.into_table(tx.table("webhook_deliveries")).columns(
+    q.into_table(tx.table(WEBHOOK_DELIVERIES)).columns(
         [
             "id",
             "tenant_id",

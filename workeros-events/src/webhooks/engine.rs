@@ -5,6 +5,8 @@ use super::model::{CONSUMER, Webhook, WebhookConfig};
 use crate::EventsError;
 use crate::guard::Guard;
 use crate::jobs::Workers;
+use crate::schema::WEBHOOK_ATTEMPTS;
+use crate::schema::WEBHOOK_DELIVERIES;
 use crate::signing::Secret;
 use crate::trigger::EventTrigger;
 use std::collections::HashMap;
@@ -121,10 +123,10 @@ impl Webhooks {
     pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
         let n = crate::jobs::prune_finished(
             self.db(),
-            "webhook_deliveries",
+            WEBHOOK_DELIVERIES,
             "updated_at",
             before,
-            &[("webhook_attempts", "delivery_id")],
+            &[(WEBHOOK_ATTEMPTS, "delivery_id")],
         )
         .await?;
         let events = self

@@ -6,6 +6,7 @@ use super::engine::{Target, Webhooks};
 use super::model::DeliveryState;
 use crate::EventsError;
 use crate::jobs::{Job, claim_due, jittered, next_delay, pump};
+use crate::schema::{WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES, WEBHOOKS};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl Webhooks {
     async fn claim_due(&self, n: usize, claim: Uuid) -> Result<Vec<Due>, EventsError> {
         let rows = claim_due(
             self.db(),
-            "webhook_deliveries",
+            WEBHOOK_DELIVERIES,
             &["id", "webhook_id", "payload", "attempts", "tries"],
             None,
             n,
@@ -200,7 +201,7 @@ impl Webhooks {
             }
             tx.execute(
                 Query::update()
-                    .table(self.db().table("webhook_deliveries"))
+                    .table(self.db().table(WEBHOOK_DELIVERIES))
                     .value(Alias::new("state"), DeliveryState::Succeeded.as_str())
                     .value(Alias::new("attempts"), case(&|o| o.attempts.into()))
                     .value(Alias::new("tries"), case(&|o| o.tries.into()))
@@ -243,7 +244,7 @@ impl Webhooks {
             let next_at = at + jittered(next.unwrap_or_default());
             tx.execute(
                 Query::update()
-                    .table(self.db().table("webhook_deliveries"))
+                    .table(self.db().table(WEBHOOK_DELIVERIES))
                     .value(Alias::new("state"), state.as_str())
                     .value(Alias::new("attempts"), o.attempts)
                     .value(Alias::new("tries"), o.tries)
@@ -262,7 +263,7 @@ impl Webhooks {
                 disabled = true;
                 tx.execute(
                     Query::update()
-                        .table(self.db().table("webhooks"))
+                        .table(self.db().table(WEBHOOKS))
                         .value(Alias::new("enabled"), bool_value(false, d))
                         .value(
                             Alias::new("disabled_reason"),
@@ -281,7 +282,7 @@ impl Webhooks {
             .collect();
         for chunk in logged.chunks(256) {
             let mut q = Query::insert();
-            q.into_table(self.db().table("webhook_attempts")).columns(
+            q.into_table(self.db().table(WEBHOOK_ATTEMPTS)).columns(
                 [
                     "id",
                     "delivery_id",
