@@ -94,9 +94,9 @@ impl std::fmt::Display for SchemaReport {
             .collect();
         let has = |p: &SchemaProblem| self.problems.contains(p);
         let run = format!(
-            "run its migrations at start-up (`Workeros::builder(..).migrate()` or the \
-             component's `migrate`), or apply the exported SQL (`workeros_store::migrate::export`, \
-             files `workeros_{c}_v*.sql`) with your migration tool"
+            "run its migrations at start-up (`workeros_{c}::migrate(&db)`), or apply the \
+             exported SQL (`workeros_store::migrate::export`, files `workeros_{c}_v*.sql`) \
+             with your migration tool"
         );
         if has(&SchemaProblem::MissingNamespace) {
             return write!(
