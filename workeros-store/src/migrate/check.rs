@@ -177,6 +177,7 @@ pub(super) fn ahead(names: &Names, component: &Component, newer: i64) -> String 
 /// this build needs: the applied versions, and every table, column and index its migrations
 /// make.
 pub async fn report(db: &Db, component: &Component) -> Result<SchemaReport, StoreError> {
+    component.validate(db.names())?;
     let mut tx = db.begin_read().await?;
     let report = report_in(&mut tx, component).await;
     // Read only: nothing to keep.
@@ -184,14 +185,13 @@ pub async fn report(db: &Db, component: &Component) -> Result<SchemaReport, Stor
     report
 }
 
-/// [`report`] in `tx`.
+/// [`report`] in `tx`, for a `component` already validated (by [`report`] or `run`).
 pub(super) async fn report_in(
     tx: &mut Tx,
     component: &Component,
 ) -> Result<SchemaReport, StoreError> {
     let names = tx.names().clone();
     let names = &names;
-    component.validate(names)?;
     let mut report = SchemaReport {
         component: component.name(),
         namespace: names.namespace().to_string(),
