@@ -87,10 +87,12 @@ pub async fn auth_app(t: &TestDb, config: AuthConfig) -> AuthApp {
     let mail = Arc::new(Mailbox::default());
     let auth = Auth::with_email_sender(t.db.clone(), config, mail.clone()).expect("auth");
     let store = workeros_store::Store::with_cache_ttl(t.db.clone(), std::time::Duration::ZERO);
-    let app = Router::new()
-        .merge(workeros_store::http::router(store))
-        .merge(workeros_auth::http::router(auth.clone()))
-        .layer(AuthLayer::new(auth.clone()));
+    let app = crate::mount::mount(
+        Router::new()
+            .merge(workeros_store::http::router(store))
+            .merge(workeros_auth::http::router(auth.clone()))
+            .layer(AuthLayer::new(auth.clone())),
+    );
     AuthApp { app, auth, mail }
 }
 
@@ -151,7 +153,9 @@ impl Client {
         uri: &str,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(uri);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(crate::mount::uri(uri));
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }

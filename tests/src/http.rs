@@ -17,7 +17,9 @@ pub async fn call(
     uri: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(crate::mount::uri(uri));
     if body.is_some() {
         req = req.header(header::CONTENT_TYPE, "application/json");
     }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod backend;
 pub mod fixtures;
 pub mod http;
+pub mod mount;
 pub mod sink;
 pub mod sse;
 pub mod stores;

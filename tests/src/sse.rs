@@ -36,7 +36,7 @@ pub async fn open(
     uri: &str,
     last_event_id: Option<&str>,
 ) -> Result<SseStream, (StatusCode, Value)> {
-    let mut req = Request::builder().method("GET").uri(uri);
+    let mut req = Request::builder().method("GET").uri(crate::mount::uri(uri));
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
     }

@@ -163,5 +163,7 @@ pub fn sql_table(db: &Db, name: &str) -> String {
 /// The store's routes over `t`, migrated (a fresh [`workeros_store::Store`]).
 pub async fn app(t: &TestDb) -> axum::Router {
     workeros_store::migrate(&t.db).await.expect("migrate");
-    workeros_store::http::router(workeros_store::Store::new(t.db.clone()))
+    crate::mount::mount(workeros_store::http::router(workeros_store::Store::new(
+        t.db.clone(),
+    )))
 }

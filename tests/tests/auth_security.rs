@@ -249,7 +249,8 @@ async fn fixation_revocation_and_invalid_credentials() {
             (None, Some("Basic YWxhZGRpbjpvcGVuc2VzYW1l")),
             (None, Some("pak_no_scheme")),
         ] {
-            let mut req = axum::http::Request::builder().uri("/api/collections");
+            let mut req =
+                axum::http::Request::builder().uri(workeros_tests::mount::uri("/api/collections"));
             if let Some(c) = cookie {
                 req = req.header(header::COOKIE, c);
             }

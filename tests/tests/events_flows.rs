@@ -57,8 +57,9 @@ async fn flows_app(t: &TestDb) -> App {
     };
     let flows = Flows::new(store.clone(), guard, Some(mail.clone()), config);
     store.add_sink(Arc::new(flows.clone()));
-    let app =
-        workeros_store::http::router(store).merge(workeros_events::http::flows(flows.clone()));
+    let app = workeros_tests::mount::mount(
+        workeros_store::http::router(store).merge(workeros_events::http::flows(flows.clone())),
+    );
     for slug in ["tasks", "audit"] {
         let (s, v) = call(
             &app,
@@ -486,7 +487,9 @@ async fn event_schedule_and_webhook_triggers() {
         // The token in a header, kept out of access logs.
         let req = axum::http::Request::builder()
             .method("POST")
-            .uri(format!("/api/flows/{hook_id}/hook"))
+            .uri(workeros_tests::mount::uri(&format!(
+                "/api/flows/{hook_id}/hook"
+            )))
             .header("x-workeros-token", &token)
             .body(axum::body::Body::from("{\"order\": 8}"))
             .unwrap();

@@ -37,8 +37,10 @@ async fn hub_app(t: &TestDb, config: RealtimeConfig) -> App {
     store.add_sink(Arc::new(rt.clone()));
     let tickets: workeros_events::http::TicketCheck =
         Arc::new(|t: &str| (t == "good-ticket").then(|| with_role("ticket-user", "viewer")));
-    let app = workeros_store::http::router(store)
-        .merge(workeros_events::http::router(rt.clone(), Some(tickets)));
+    let app = workeros_tests::mount::mount(
+        workeros_store::http::router(store)
+            .merge(workeros_events::http::router(rt.clone(), Some(tickets))),
+    );
     App { app, rt }
 }
 

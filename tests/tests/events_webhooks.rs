@@ -52,8 +52,9 @@ async fn hooks_app(t: &TestDb, config: WebhookConfig) -> App {
     let guard = Guard::new(Allow::parse("127.0.0.1/32").unwrap(), config.timeout);
     let hooks = Webhooks::new(store.clone(), guard, config);
     store.add_sink(Arc::new(hooks.clone()));
-    let app =
-        workeros_store::http::router(store).merge(workeros_events::http::webhooks(hooks.clone()));
+    let app = workeros_tests::mount::mount(
+        workeros_store::http::router(store).merge(workeros_events::http::webhooks(hooks.clone())),
+    );
     App { app, hooks }
 }
 

@@ -48,7 +48,7 @@ async fn admin_crud_with_every_query_parameter() {
         let store = Store::new(t.db.clone());
         let rec = Arc::new(Recorder::default());
         store.add_sink(rec.clone());
-        let app: axum::Router = workeros_store::http::router(store);
+        let app: axum::Router = workeros_tests::mount::mount(workeros_store::http::router(store));
         let a = admin();
         let a = Some(&a);
         let (s, v) = call(

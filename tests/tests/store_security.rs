@@ -20,7 +20,8 @@ use workeros_tests::stores::{TestDb, dbs};
 /// `secrets`; `reader` may read title and views only. Returns the app and the created ids.
 async fn world(t: &TestDb, secrets: [&str; 3]) -> (axum::Router, Vec<String>) {
     migrate(&t.db).await.unwrap();
-    let app: axum::Router = workeros_store::http::router(Store::new(t.db.clone()));
+    let app: axum::Router =
+        workeros_tests::mount::mount(workeros_store::http::router(Store::new(t.db.clone())));
     let a = admin_of("t1");
     let a = Some(&a);
     call(&app, a, "POST", "/api/collections", Some(json!({"slug": "articles", "fields": [

@@ -36,9 +36,21 @@
 //! | `PUT /api/users/{id}/roles` | admin | `{roles: [...]}` replaces the local roles |
 //! | `GET, POST /api/roles`, `DELETE /api/roles/{name}` | admin | roles of the tenant; `{name, description?}` |
 //! | `POST /api/realtime/ticket` | signed in | `{ticket, expiresAt}`, valid 60 s |
+//!
+//! [`router`] is [`account_router`] (`/api/auth/*` and the realtime ticket) merged with
+//! [`admin_router`] (`/api/users`, `/api/roles`): a host with routes of its own under those
+//! names mounts only the first, or nests both under a prefix. Every router nests anywhere
+//! (`Router::new().nest("/cms", router(auth))`); the layer compares paths by their end, so it can
+//! wrap the nested router or the host's whole app.
+//!
+//! Beside a host's own authentication, [`AuthLayer::with_fallback`] passes every credential
+//! workeros did not issue to the host's [`Identify`] resolver; a host without workeros-auth puts
+//! [`workeros_store::http::IdentifyLayer`] in its place.
 
+use crate::credentials::{bearer_of, session_token};
 use crate::{ApiKeyInfo, Auth, AuthError, Signup, UserPatch};
 use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -47,14 +59,12 @@ use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use time::OffsetDateTime;
 use workeros_core::Subject;
-use workeros_store::http::Body;
-use workeros_store::http::Caller;
+use workeros_store::http::{Body, BoxFuture, Caller, Identifier, Identify};
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
@@ -83,20 +93,59 @@ impl IntoResponse for AuthError {
 /// session cookie first, then `Authorization: Bearer` (an API key, or the bootstrap token); no
 /// credentials is anonymous. Credentials that are presented but invalid are 401, except that an
 /// invalid session cookie on the routes that sign in (`login`, `signup`, `logout`,
-/// `accept-invite`, `password-reset`) is ignored and cleared, so a stale cookie never locks a
-/// browser out.
+/// `accept-invite`, `password-reset`, wherever the router is nested) is ignored and cleared, so a
+/// stale cookie never locks a browser out.
+///
+/// Beside a host's own authentication, [`with_fallback`](Self::with_fallback) hands every request
+/// that carries no credential workeros issues (a bearer that is not an API key, another scheme, or
+/// none) to the host's [`Identify`] resolver instead of refusing it.
 ///
 /// It also sets a [`ClientAddr`] extension (the connection's address, or the last
 /// `X-Forwarded-For` entry when [`AuthConfig::trust_forwarded_for`](crate::AuthConfig) is on).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthLayer {
     auth: Auth,
+    fallback: Option<Identifier>,
+}
+
+impl std::fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("auth", &self.auth)
+            .field("fallback", &self.fallback.is_some())
+            .finish()
+    }
 }
 
 impl AuthLayer {
-    /// A layer authenticating with `auth`.
+    /// A layer authenticating with `auth`; any other credential is refused (401).
     pub fn new(auth: Auth) -> Self {
-        Self { auth }
+        Self {
+            auth,
+            fallback: None,
+        }
+    }
+
+    /// Passes requests without a workeros credential on to the host's resolver: its subject is
+    /// the request's; `Ok(None)` is anonymous, except that a bearer nobody recognises stays 401.
+    ///
+    /// ```
+    /// use axum::http::request::Parts;
+    /// use axum::response::Response;
+    /// use workeros_core::Subject;
+    ///
+    /// fn host_jwt(parts: &Parts) -> Result<Option<Subject>, Response> {
+    ///     // verify the host's own token here
+    ///     # let _ = parts;
+    ///     Ok(None)
+    /// }
+    /// fn layer(auth: workeros_auth::Auth) -> workeros_auth::http::AuthLayer {
+    ///     workeros_auth::http::AuthLayer::new(auth).with_fallback(host_jwt)
+    /// }
+    /// ```
+    pub fn with_fallback(mut self, identify: impl Identify) -> Self {
+        self.fallback = Some(Arc::new(identify));
+        self
     }
 }
 
@@ -106,23 +155,31 @@ impl<S> tower::Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> AuthService<S> {
         AuthService {
             auth: self.auth.clone(),
+            fallback: self.fallback.clone(),
             inner,
         }
     }
 }
 
 /// The service [`AuthLayer`] wraps around the host's.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthService<S> {
     auth: Auth,
+    fallback: Option<Identifier>,
     inner: S,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The client's address, as [`AuthLayer`] determined it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub Option<IpAddr>);
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 impl<S> tower::Service<Request> for AuthService<S>
 where
@@ -131,28 +188,30 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<Result<Response, Infallible>>;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         // The clone that was polled ready serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
+        let fallback = self.fallback.clone();
         Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
             let addr = client_addr(
                 &auth,
-                req.headers(),
-                req.extensions().get::<ConnectInfo<SocketAddr>>(),
+                &parts.headers,
+                parts.extensions.get::<ConnectInfo<SocketAddr>>(),
             );
-            req.extensions_mut().insert(ClientAddr(addr));
+            parts.extensions.insert(ClientAddr(addr));
             let mut clear_cookie = false;
-            let subject = match authenticate(&auth, req.headers()).await {
+            let subject = match authenticate(&auth, fallback.as_deref(), &parts).await {
                 Ok(s) => s,
-                Err(Presented::Cookie(_)) if signs_in(req.uri().path()) => {
+                Err(Presented::Cookie(_)) if signs_in(parts.uri.path()) => {
                     clear_cookie = true;
                     Subject::anonymous()
                 }
@@ -162,9 +221,10 @@ where
                     return Ok(res);
                 }
                 Err(Presented::Bearer(e)) => return Ok(e.into_response()),
+                Err(Presented::Host(res)) => return Ok(res),
             };
-            req.extensions_mut().insert(subject);
-            let mut res = inner.call(req).await?;
+            parts.extensions.insert(subject);
+            let mut res = inner.call(Request::from_parts(parts, body)).await?;
             if clear_cookie && !res.headers().contains_key(header::SET_COOKIE) {
                 set_cookie(&mut res, &clear(&auth));
             }
@@ -177,57 +237,70 @@ where
 enum Presented {
     Cookie(AuthError),
     Bearer(AuthError),
+    /// The host's resolver refused the request with this response.
+    Host(Response),
 }
 
-/// Whether `path` is a route that signs in or out (an invalid cookie is ignored there). Exact
-/// paths: under a nested prefix the routes answer a stale cookie with 401 (and clear it).
+/// The routes that sign in or out, where an invalid cookie is ignored.
+const SIGNS_IN: [&str; 6] = [
+    "/api/auth/login",
+    "/api/auth/signup",
+    "/api/auth/logout",
+    "/api/auth/accept-invite",
+    "/api/auth/password-reset",
+    "/api/auth/password-reset/request",
+];
+
+/// Whether `path` is a route that signs in or out. Compared by suffix, so the exemption holds
+/// whether the layer wraps the nested router (which sees `/api/auth/login`) or the host's whole
+/// app (which sees `/cms/api/auth/login`).
 fn signs_in(path: &str) -> bool {
-    [
-        "/api/auth/login",
-        "/api/auth/signup",
-        "/api/auth/logout",
-        "/api/auth/accept-invite",
-        "/api/auth/password-reset",
-        "/api/auth/password-reset/request",
-    ]
-    .contains(&path)
+    let path = path.trim_end_matches('/');
+    SIGNS_IN.iter().any(|r| {
+        path.strip_suffix(r)
+            .is_some_and(|prefix| prefix.is_empty() || prefix.starts_with('/'))
+    })
 }
 
 /// The session token of the request's cookie, if it has one.
 fn session_cookie<'h>(auth: &Auth, headers: &'h HeaderMap) -> Option<&'h str> {
-    let name = auth.cookie_name();
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| Cookie::split_parse(v).filter_map(Result::ok))
-        .find(|c| c.name() == name)
-        .map(|c| c.value_raw().unwrap_or_default())
+    session_token(
+        auth.cookie_name(),
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
-async fn authenticate(auth: &Auth, headers: &HeaderMap) -> Result<Subject, Presented> {
-    if let Some(token) = session_cookie(auth, headers) {
+async fn authenticate(
+    auth: &Auth,
+    fallback: Option<&dyn Identify>,
+    parts: &Parts,
+) -> Result<Subject, Presented> {
+    if let Some(token) = session_cookie(auth, &parts.headers) {
         return auth
             .authenticate_session(token)
             .await
             .map_err(Presented::Cookie);
     }
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Subject::anonymous());
+    let authorization = parts.headers.get(header::AUTHORIZATION);
+    let bearer = authorization
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_of);
+    if let Some(b) = bearer.filter(|b| fallback.is_none() || auth.recognises_bearer(b)) {
+        return auth.authenticate_bearer(b).await.map_err(Presented::Bearer);
+    }
+    let host = match fallback {
+        Some(identify) => identify.identify(parts).await.map_err(Presented::Host)?,
+        None => None,
     };
-    let bearer = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-        .ok_or(Presented::Bearer(AuthError::Unauthorized))?;
-    auth.authenticate_bearer(bearer)
-        .await
-        .map_err(Presented::Bearer)
+    match (host, authorization) {
+        (Some(subject), _) => Ok(subject),
+        (None, None) => Ok(Subject::anonymous()),
+        // An `Authorization` nobody recognises is refused, never anonymous.
+        (None, Some(_)) => Err(Presented::Bearer(AuthError::Unauthorized)),
+    }
 }
 
 fn client_addr(
@@ -311,9 +384,17 @@ fn secret(status: StatusCode, body: serde_json::Value) -> Response {
 
 // ---- routes ----
 
-/// Every auth route (see the [module](self) table). Mount it beside the store's and wrap the
-/// whole app in [`AuthLayer`].
+/// Every auth route (see the [module](self) table): [`account_router`] and [`admin_router`].
+/// Mount it beside the store's and wrap the whole app in [`AuthLayer`]. It nests anywhere
+/// (`Router::new().nest("/cms", router(auth))`).
 pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
+    account_router(auth.clone()).merge(admin_router(auth))
+}
+
+/// The routes of one's own account: sign-up, sign-in and out, `me`, password, API keys,
+/// invitations, email verification, password reset (`/api/auth/*`) and realtime tickets
+/// (`/api/realtime/ticket`).
+pub fn account_router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
     Router::new()
         .route("/api/auth/signup", post(signup))
         .route("/api/auth/login", post(login))
@@ -328,6 +409,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
         .route("/api/auth/verify-email", post(verify_email))
         .route("/api/auth/password-reset/request", post(request_reset))
         .route("/api/auth/password-reset", post(reset_password))
+        .route("/api/realtime/ticket", post(ticket))
+        .with_state(auth)
+}
+
+/// The administration of users and roles (`/api/users`, `/api/roles`). A host with its own
+/// `/api/users` leaves it out, or nests it under a prefix of its own.
+pub fn admin_router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
+    Router::new()
         .route("/api/users", get(list_users))
         .route(
             "/api/users/{id}",
@@ -336,7 +425,6 @@ pub fn router<S: Clone + Send + Sync + 'static>(auth: Auth) -> Router<S> {
         .route("/api/users/{id}/roles", put(set_roles))
         .route("/api/roles", get(list_roles).post(create_role))
         .route("/api/roles/{name}", delete(delete_role))
-        .route("/api/realtime/ticket", post(ticket))
         .with_state(auth)
 }
 

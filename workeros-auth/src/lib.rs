@@ -47,6 +47,7 @@
 
 mod api_keys;
 mod config;
+mod credentials;
 pub mod email;
 mod error;
 #[cfg(feature = "axum")]

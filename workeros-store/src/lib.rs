@@ -70,6 +70,7 @@ pub mod migrate;
 mod names;
 mod outbox;
 mod permissions;
+mod query;
 mod schema;
 mod value;
 mod views;

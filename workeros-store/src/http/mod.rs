@@ -1,7 +1,12 @@
 //! The axum routers (feature `axum`, on by default): thin handlers over [`Store`]'s methods.
 //!
-//! The [`Subject`] comes from a request extension that the host's auth layer sets, read by the
+//! The [`Subject`] comes from a request extension that the host's auth layer sets (workeros-auth's
+//! `AuthLayer`, or [`IdentifyLayer`] over the host's own [`Identify`] resolver), read by the
 //! [`Caller`] extractor (every crate's routes take it); a request without one is anonymous.
+//!
+//! [`router`] serves every store route; [`items_router`], [`collections_router`],
+//! [`permissions_router`] and [`activity_router`] serve one concern each, for a host that mounts
+//! only what it wants. Every router works nested under a prefix.
 //! Errors are `{"error":{"code":…,"message":…,"field":…,"at":…,"help":…}}` (`field`, `at` and
 //! `help` when known) with the status of their [`ErrorCode`](workeros_core::ErrorCode).
 //!
@@ -17,9 +22,13 @@
 //! # }
 //! ```
 
+mod identify;
+
+pub use identify::{BoxFuture, Identifier, Identify, IdentifyLayer, IdentifyService};
+
 use crate::{
-    ActivityQuery, CollectionPatch, ListQuery, NewItems, PermissionInput, SortKey, Store,
-    StoreError, Written,
+    ActivityQuery, CollectionPatch, ListQuery, NewItems, PermissionInput, Store, StoreError,
+    Written,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -100,9 +109,33 @@ where
     }
 }
 
-/// Every store route: `/api/collections…`, `/api/permissions…`, `/api/items…`, `/api/activity`
-/// and `/api/revisions`. Nest or merge it into the host's router.
+/// Every store route: [`items_router`], [`collections_router`], [`permissions_router`] and
+/// [`activity_router`] merged. Nest or merge it into the host's router; every route works under a
+/// prefix (`Router::new().nest("/cms", router(store))` serves `/cms/api/items/…`).
 pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
+    Router::new()
+        .merge(items_router(store.clone()))
+        .merge(collections_router(store.clone()))
+        .merge(permissions_router(store.clone()))
+        .merge(activity_router(store))
+}
+
+/// The items API alone: `GET, POST /api/items/{slug}` and `GET, PATCH, DELETE
+/// /api/items/{slug}/{id}`, for a host that manages collections itself (or only through code).
+pub fn items_router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
+    Router::new()
+        .route("/api/items/{slug}", get(list_items).post(create_items))
+        .route(
+            "/api/items/{slug}/{id}",
+            get(get_item).patch(update_item).delete(delete_item),
+        )
+        .with_state(store)
+}
+
+/// Collections admin: `GET, POST /api/collections`, `GET, PATCH, DELETE
+/// /api/collections/{slug}`, `DELETE /api/collections/{slug}/fields/{field}` and `POST
+/// /api/collections/{slug}/restore`.
+pub fn collections_router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
     Router::new()
         .route(
             "/api/collections",
@@ -116,6 +149,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
         )
         .route("/api/collections/{slug}/fields/{field}", delete(drop_field))
         .route("/api/collections/{slug}/restore", post(restore_collection))
+        .with_state(store)
+}
+
+/// Permissions admin: `GET, POST /api/permissions` and `GET, PATCH, DELETE
+/// /api/permissions/{id}`.
+pub fn permissions_router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
+    Router::new()
         .route(
             "/api/permissions",
             post(create_permission).get(list_permissions),
@@ -126,13 +166,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
                 .patch(update_permission)
                 .delete(delete_permission),
         )
+        .with_state(store)
+}
+
+/// The audit trail: `GET /api/activity` and `GET /api/revisions`.
+pub fn activity_router<S: Clone + Send + Sync + 'static>(store: Store) -> Router<S> {
+    Router::new()
         .route("/api/activity", get(activity))
         .route("/api/revisions", get(revisions))
-        .route("/api/items/{slug}", get(list_items).post(create_items))
-        .route(
-            "/api/items/{slug}/{id}",
-            get(get_item).patch(update_item).delete(delete_item),
-        )
         .with_state(store)
 }
 
@@ -270,55 +311,6 @@ async fn delete_permission(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Reads a list query from its raw pairs: `filter` (JSON or text form, or the Directus bracket
-/// syntax `filter[views][_gt]=10`), `sort`, `limit`, `offset`, `fields`, `meta=count`.
-pub fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, StoreError> {
-    let mut q = ListQuery::default();
-    let mut brackets = serde_json::Map::new();
-    let number = |k: &str, v: &str| {
-        v.parse::<u64>().map_err(|_| {
-            StoreError::BadRequest(format!("`{k}` must be a non-negative integer, not `{v}`"))
-        })
-    };
-    for (k, v) in pairs {
-        match k.as_str() {
-            "filter" => {
-                let t = v.trim_start();
-                q.filter = Some(if t.starts_with('{') {
-                    serde_json::from_str(t).map_err(|e| {
-                        StoreError::BadRequest(format!("`filter` is not valid JSON: {e}"))
-                    })?
-                } else {
-                    serde_json::Value::String(v.clone())
-                });
-            }
-            "sort" => q.sort = SortKey::parse_list(v),
-            "limit" => q.limit = Some(number(k, v)?),
-            "offset" => q.offset = Some(number(k, v)?),
-            "fields" => {
-                q.fields = Some(
-                    v.split(',')
-                        .map(|f| f.trim().to_owned())
-                        .filter(|f| !f.is_empty())
-                        .collect(),
-                );
-            }
-            "meta" => q.count = v.split(',').any(|m| m == "count" || m == "*"),
-            _ if k.starts_with("filter[") => insert_bracket(&mut brackets, k, v)?,
-            _ => {}
-        }
-    }
-    if !brackets.is_empty() {
-        if q.filter.is_some() {
-            return Err(StoreError::BadRequest(
-                "give `filter` once: as a value or in the bracket syntax, not both".into(),
-            ));
-        }
-        q.filter = Some(arrays_of(serde_json::Value::Object(brackets)));
-    }
-    Ok(q)
-}
-
 /// The raw pairs of a query string; one that does not decode is a client error with the error
 /// shape.
 fn query_pairs(
@@ -329,83 +321,13 @@ fn query_pairs(
     })
 }
 
-/// Puts `filter[a][b]…=v` into `root`; list operators split their value on commas.
-fn insert_bracket(
-    root: &mut serde_json::Map<String, serde_json::Value>,
-    key: &str,
-    value: &str,
-) -> Result<(), StoreError> {
-    let bad = || StoreError::BadRequest(format!("malformed filter parameter `{key}`"));
-    let rest = key.strip_prefix("filter").ok_or_else(bad)?;
-    let mut path = Vec::new();
-    let mut s = rest;
-    while !s.is_empty() {
-        let inner = s.strip_prefix('[').ok_or_else(bad)?;
-        let end = inner.find(']').ok_or_else(bad)?;
-        path.push(inner.get(..end).ok_or_else(bad)?.to_owned());
-        s = inner.get(end + 1..).ok_or_else(bad)?;
-    }
-    if path.is_empty() || path.len() > 64 {
-        return Err(bad());
-    }
-    let last = path.last().cloned().unwrap_or_default();
-    let leaf = if matches!(last.as_str(), "_in" | "_nin" | "_between" | "_nbetween") {
-        serde_json::Value::Array(
-            value
-                .split(',')
-                .map(|p| serde_json::Value::String(p.to_owned()))
-                .collect(),
-        )
-    } else {
-        serde_json::Value::String(value.to_owned())
-    };
-    let mut node = root;
-    let (init, _) = path.split_at(path.len() - 1);
-    for p in init {
-        let entry = node
-            .entry(p.clone())
-            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-        node = entry.as_object_mut().ok_or_else(bad)?;
-    }
-    node.insert(last, leaf);
-    Ok(())
-}
-
-/// Objects under `_and`/`_or` keyed by indexes become arrays, in index order.
-fn arrays_of(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in m {
-                let v = arrays_of(v);
-                let v = match (k.as_str(), v) {
-                    ("_and" | "_or", serde_json::Value::Object(items))
-                        if items.keys().all(|i| i.parse::<usize>().is_ok()) =>
-                    {
-                        let mut items: Vec<(usize, serde_json::Value)> = items
-                            .into_iter()
-                            .map(|(i, v)| (i.parse().unwrap_or(0), v))
-                            .collect();
-                        items.sort_by_key(|(i, _)| *i);
-                        serde_json::Value::Array(items.into_iter().map(|(_, v)| v).collect())
-                    }
-                    (_, v) => v,
-                };
-                out.insert(k, v);
-            }
-            serde_json::Value::Object(out)
-        }
-        other => other,
-    }
-}
-
 async fn list_items(
     State(store): State<Store>,
     Caller(subject): Caller,
     Path(slug): Path<String>,
     pairs: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
-    let q = list_query(&query_pairs(pairs)?)?;
+    let q = ListQuery::from_pairs(&query_pairs(pairs)?)?;
     let page = store.list_items(&subject, &slug, &q).await?;
     let body = match page.count {
         Some(n) => json!({ "data": page.data, "meta": { "count": n } }),
@@ -420,7 +342,7 @@ async fn get_item(
     Path((slug, id)): Path<(String, String)>,
     pairs: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, StoreError> {
-    let q = list_query(&query_pairs(pairs)?)?;
+    let q = ListQuery::from_pairs(&query_pairs(pairs)?)?;
     let item = store.get_item(&subject, &slug, &id, q.fields).await?;
     Ok(Json(json!({ "data": item })).into_response())
 }
