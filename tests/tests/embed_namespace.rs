@@ -338,6 +338,6 @@ async fn in_namespace(t: &TestDb, ns: &str) -> Db {
     let ns = Namespace::new(ns).unwrap();
     match t.db.pool() {
         DbPool::Postgres(p) => Db::from_pg_pool(p.clone(), ns).await.unwrap(),
-        DbPool::Sqlite(p) => Db::from_sqlite_pool(p.clone(), ns),
+        DbPool::Sqlite(p) => Db::from_sqlite_pool(p.clone(), ns).await.unwrap(),
     }
 }

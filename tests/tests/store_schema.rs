@@ -24,7 +24,9 @@ const COMPONENTS: [Component; 3] = [
 /// test's own, so the test's cleanup drops it).
 async fn beside(db: &Db, suffix: &str) -> Db {
     match db.pool() {
-        DbPool::Sqlite(p) => Db::from_sqlite_pool(p.clone(), Namespace::new(suffix).unwrap()),
+        DbPool::Sqlite(p) => Db::from_sqlite_pool(p.clone(), Namespace::new(suffix).unwrap())
+            .await
+            .unwrap(),
         DbPool::Postgres(p) => {
             let host = db.names().host_schema().unwrap();
             let ns = format!("{host}_{suffix}");

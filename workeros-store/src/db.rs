@@ -106,7 +106,7 @@ impl Db {
         .connect_with(options)
         .await
         .map_err(|e| connect_error("SQLite", &e))?;
-        Ok(Db::from_sqlite_pool(pool, namespace))
+        Db::from_sqlite_pool(pool, namespace).await
     }
 
     /// A handle over a pool the host made, with workeros's objects in `namespace`; the host
@@ -124,12 +124,34 @@ impl Db {
     }
 
     /// A handle over a SQLite pool the host made, with workeros's tables prefixed by
-    /// `namespace` and `_`.
-    pub fn from_sqlite_pool(pool: SqlitePool, namespace: Namespace) -> Db {
-        Db {
+    /// `namespace` and `_`. The pool must open its connections with foreign keys on, a busy
+    /// timeout and, on a file, WAL (sqlx's defaults give the first two;
+    /// `SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal)` the third): one of them off
+    /// is a [`StoreError::Config`] that names it and the option that sets it, before anything is
+    /// read or written.
+    ///
+    /// ```no_run
+    /// use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    /// use workeros_store::{Db, Namespace};
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename("app.sqlite")
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal);
+    /// let pool = SqlitePoolOptions::new().connect_with(options).await?; // the host's own
+    /// let db = Db::from_sqlite_pool(pool, Namespace::default()).await?; // tables `workeros_*`
+    /// workeros_store::migrate(&db).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_sqlite_pool(
+        pool: SqlitePool,
+        namespace: Namespace,
+    ) -> Result<Db, StoreError> {
+        check_sqlite_pool(&pool).await?;
+        Ok(Db {
             names: Arc::new(Names::new(Dialect::Sqlite, namespace, None)),
             pool: Pool::Sqlite(pool),
-        }
+        })
     }
 
     /// The same database with adopted tables read in PostgreSQL schema `schema` (nothing changes
@@ -280,12 +302,92 @@ impl Db {
     }
 }
 
+/// What to check when TLS to PostgreSQL fails.
+const TLS_CHECK: &str = "TLS to the server failed: check `sslmode`, that `sslrootcert` names the \
+                         CA that signed the server's certificate, and, with \
+                         `sslmode=verify-full`, that the URL's host is a name the certificate \
+                         carries";
+
+/// A start-up error for a database that cannot be opened: the driver's reason (it names no
+/// secret) and what to check for that kind of failure.
 fn connect_error(what: &str, e: &sqlx::Error) -> StoreError {
     tracing::error!(error = %e, "cannot open the {what} database");
-    StoreError::Config(format!(
-        "cannot open the {what} database: check the URL, that the server is running and that the \
-         user may connect"
-    ))
+    // rustls reports a refused certificate as an I/O error of kind `InvalidData` that wraps it;
+    // a refused or unreachable server is an I/O error of the operating system's.
+    let tls_io = matches!(e, sqlx::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::InvalidData && io.get_ref().is_some());
+    let check = match e {
+        _ if tls_io => TLS_CHECK,
+        sqlx::Error::Tls(_) => TLS_CHECK,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "check the host and port in the URL and that the server is running"
+        }
+        sqlx::Error::Database(_) => {
+            "the server refused: check the user, the password and the database name in the URL"
+        }
+        sqlx::Error::Configuration(_) => "the URL is not valid: check its form and parameters",
+        _ => "check the URL, that the server is running and that the user may connect",
+    };
+    StoreError::Config(format!("cannot open the {what} database: {e}; {check}"))
+}
+
+/// Checks that a SQLite pool the host made runs as workeros needs, on one of its connections
+/// (sqlx opens every connection of a pool with the same options): foreign keys on (workeros's
+/// tables cascade through them), a busy timeout (without one a writer meeting another fails at
+/// once with "database is locked"), and WAL on a file database (readers and the writer do not
+/// block each other). Every pragma that is off is named in one error with the option that sets
+/// it.
+async fn check_sqlite_pool(pool: &SqlitePool) -> Result<(), StoreError> {
+    let failed = |e: sqlx::Error| connect_error("SQLite", &e);
+    let mut conn = pool.acquire().await.map_err(failed)?;
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(failed)?;
+    let busy_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(failed)?;
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(failed)?;
+    // The main database's file: empty for an in-memory or temporary database.
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(failed)?;
+    let mut wrong = Vec::new();
+    if foreign_keys != 1 {
+        wrong.push(
+            "foreign keys are off (open it with `SqliteConnectOptions::foreign_keys(true)`, \
+             sqlx's default)"
+                .to_owned(),
+        );
+    }
+    if busy_ms <= 0 {
+        wrong.push(format!(
+            "the busy timeout is {busy_ms} ms (open it with \
+             `SqliteConnectOptions::busy_timeout(Duration::from_secs(5))`, sqlx's default)"
+        ));
+    }
+    let journal = journal.to_ascii_lowercase();
+    if !file.is_empty() && journal != "wal" {
+        wrong.push(format!(
+            "the journal mode is `{journal}` (open it with \
+             `SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal)`; WAL stays set in the \
+             file)"
+        ));
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "the SQLite pool is not set up as workeros needs: {}",
+            wrong.join("; ")
+        )))
+    }
 }
 
 /// Rows of one query, in their driver's representation.
