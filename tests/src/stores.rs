@@ -147,6 +147,19 @@ pub fn system_table(name: &str) -> workeros_store::SystemTable {
     .unwrap_or_else(|| panic!("no workeros component has a system table `{name}`"))
 }
 
+/// How many events the outbox of `db` holds.
+pub async fn outbox_len(db: &Db) -> usize {
+    use sea_query::{Alias, Query};
+    db.fetch_all(
+        Query::select()
+            .column(Alias::new("seq"))
+            .from(db.table(system_table("events"))),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot read the outbox: {e}"))
+    .len()
+}
+
 /// workeros's table `name` of `db` as raw SQL writes it (quoted, in the namespace).
 pub fn sql_table(db: &Db, name: &str) -> String {
     let names = db.names();

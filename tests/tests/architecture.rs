@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The workspace's crates with a `src/`, as ARCHITECTURE.md heads their sections.
-const CRATES: [&str; 10] = [
+const CRATES: [&str; 11] = [
+    "workeros",
     "workeros-core",
     "workeros-dsl",
     "workeros-store",
@@ -33,7 +34,8 @@ const CRATES: [&str; 10] = [
 /// matcher cells, so `bind.rs`, `check.rs`, `matcher.rs` and `schema.rs` import one another (the
 /// matcher's speed depends on how that code is laid out, so it is split on its own, with the
 /// benches).
-const LIBRARIES: [&str; 5] = [
+const LIBRARIES: [&str; 6] = [
+    "workeros",
     "workeros-core",
     "workeros-store",
     "workeros-auth",

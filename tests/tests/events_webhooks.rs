@@ -24,7 +24,7 @@ use workeros_store::{Store, migrate};
 use workeros_tests::fixtures::admin;
 use workeros_tests::http::call;
 use workeros_tests::sink::{Received, Sink};
-use workeros_tests::stores::{TestDb, dbs, shared, system_table};
+use workeros_tests::stores::{TestDb, dbs, outbox_len, shared};
 
 fn config() -> WebhookConfig {
     WebhookConfig {
@@ -870,8 +870,9 @@ async fn an_event_committed_late_is_not_skipped() {
     }
 }
 
-/// Pruning removes finished deliveries with their attempt logs and the outbox events every
-/// consumer has passed; it keeps pending deliveries and events a consumer still has to read.
+/// Pruning removes finished deliveries with their attempt logs (the webhook workers) and the
+/// outbox events every consumer has passed (the store); it keeps pending deliveries and events a
+/// consumer still has to read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pruning_keeps_what_is_pending_or_unread() {
     for t in dbs().await {
@@ -884,11 +885,7 @@ async fn pruning_keeps_what_is_pending_or_unread() {
                 (200, None)
             }
         });
-        let cfg = WebhookConfig {
-            outbox_retention: Duration::ZERO,
-            ..config()
-        };
-        let App { app, hooks } = hooks_app(&t, cfg).await;
+        let App { app, hooks } = hooks_app(&t, config()).await;
         tasks(&app, name).await;
         let (up, _) = hook(
             &app,
@@ -913,17 +910,6 @@ async fn pruning_keeps_what_is_pending_or_unread() {
         assert_eq!(dispatched(&hooks, &down, 3).await, 3, "{name}");
         hooks.send_due().await.unwrap();
         let store = hooks.store().clone();
-        let outbox = |db: workeros_store::Db| async move {
-            use sea_query::{Alias, Query};
-            db.fetch_all(
-                Query::select()
-                    .column(Alias::new("seq"))
-                    .from(db.table(system_table("events"))),
-            )
-            .await
-            .unwrap()
-            .len()
-        };
         // A consumer that has not read the events (a flow engine that ran once) holds them.
         workeros_store::register_consumer(&t.db, "flows")
             .await
@@ -936,11 +922,15 @@ async fn pruning_keeps_what_is_pending_or_unread() {
         )
         .await;
         let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
-        let removed = hooks.prune(later).await.unwrap();
         assert_eq!(
-            removed,
-            3 + 3,
-            "{name}: 3 succeeded deliveries (with their attempts), 3 read events"
+            hooks.prune(later).await.unwrap(),
+            3,
+            "{name}: 3 succeeded deliveries (with their attempts)"
+        );
+        assert_eq!(
+            store.prune_outbox(later).await.unwrap(),
+            3,
+            "{name}: the store prunes the 3 events every consumer read"
         );
         let left = |id: String| {
             let app = app.clone();
@@ -954,20 +944,20 @@ async fn pruning_keeps_what_is_pending_or_unread() {
         assert_eq!(left(up.clone()).await, 0, "{name}: succeeded deliveries go");
         assert_eq!(left(down.clone()).await, 3, "{name}: pending retries stay");
         assert_eq!(
-            outbox(t.db.clone()).await,
+            outbox_len(&t.db).await,
             1,
             "{name}: the event `flows` has not read stays"
         );
         assert!(store.drop_consumer("flows").await.unwrap());
         // Still unread by the webhook dispatcher: it stays until dispatched.
-        assert_eq!(hooks.prune(later).await.unwrap(), 0, "{name}");
+        assert_eq!(store.prune_outbox(later).await.unwrap(), 0, "{name}");
         assert_eq!(
             dispatched(&hooks, &up, 1).await,
             1,
             "{name}: the late event, the others pruned"
         );
-        assert_eq!(hooks.prune(later).await.unwrap(), 1, "{name}");
-        assert_eq!(outbox(t.db.clone()).await, 0, "{name}");
+        assert_eq!(store.prune_outbox(later).await.unwrap(), 1, "{name}");
+        assert_eq!(outbox_len(&t.db).await, 0, "{name}");
         t.close().await;
     }
 }

@@ -147,6 +147,12 @@ impl AuthLayer {
         self.fallback = Some(Arc::new(identify));
         self
     }
+
+    /// [`with_fallback`](Self::with_fallback) with a resolver shared with other layers.
+    pub fn with_shared_fallback(mut self, identify: Identifier) -> Self {
+        self.fallback = Some(identify);
+        self
+    }
 }
 
 impl<S> tower::Layer<S> for AuthLayer {

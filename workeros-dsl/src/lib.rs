@@ -45,6 +45,65 @@
 //! # Ok::<(), workeros_dsl::DslError>(())
 //! ```
 //!
+//! # Filters in your own queries
+//!
+//! A host can put a user's filter into a query of its own — its own tables, aliases and joins.
+//! Each field of the [`Schema`] says where its value lives ([`Source::Column`] with a table or
+//! alias to qualify it); the compiled condition is a sea-query expression with every value
+//! bound, to `AND` into the host's statement. The same bound filter matches the joined row in
+//! memory (`tests/tests/dsl_host_query.rs` runs both against SQLite and PostgreSQL).
+//!
+//! ```
+//! use sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SqliteQueryBuilder};
+//! use workeros_core::{Subject, User};
+//! use workeros_dsl::{Dialect, FieldSpec, Schema, Source, ValueKind, from_json_str, parse};
+//!
+//! // What a user may filter on, by the names the host shows: columns of `o` (orders) and `c`
+//! // (customers).
+//! let at = |table: &str, column: &str| Source::Column {
+//!     table: Some(table.into()),
+//!     column: column.into(),
+//! };
+//! let mut schema = Schema::new();
+//! schema
+//!     .add(FieldSpec::new("total", ValueKind::Number)?.source(at("o", "total")))?
+//!     .add(FieldSpec::new("owner_id", ValueKind::Text)?.source(at("o", "owner")))?
+//!     .add(FieldSpec::new("country", ValueKind::Text)?.source(at("c", "country")))?;
+//!
+//! let alice = Subject::user(User::new("alice"));
+//! let now = time::OffsetDateTime::now_utc();
+//! // The client's `?filter=` (Directus JSON) and the host's rule (text), checked and bound.
+//! let filter = from_json_str(r#"{"country": {"_eq": "DE"}, "total": {"_gte": 50}}"#)?
+//!     .check(&schema)?
+//!     .bind(&alice, now);
+//! let rule = parse("owner_id = $user.id")?.check(&schema)?.bind(&alice, now);
+//!
+//! let (o, c) = (Alias::new("o"), Alias::new("c"));
+//! let query = Query::select()
+//!     .column((o.clone(), Alias::new("id")))
+//!     .from_as(Alias::new("orders"), o.clone())
+//!     .join_as(
+//!         JoinType::InnerJoin,
+//!         Alias::new("customers"),
+//!         c.clone(),
+//!         Expr::col((o.clone(), Alias::new("customer_id"))).equals((c, Alias::new("id"))),
+//!     )
+//!     .and_where(filter.compile(Dialect::Sqlite)?.into_expr())
+//!     .and_where(rule.compile(Dialect::Sqlite)?.into_expr())
+//!     .to_owned();
+//! let (sql, values) = query.build(SqliteQueryBuilder);
+//! assert_eq!(
+//!     sql,
+//!     r#"SELECT "o"."id" FROM "orders" AS "o" INNER JOIN "customers" AS "c" ON "o"."customer_id" = "c"."id" WHERE "c"."country" = ? AND "o"."total" >= ? AND "o"."owner" = ?"#
+//! );
+//! assert_eq!(values.0.len(), 3); // "DE", 50, "alice": bound, never in the text
+//!
+//! // In memory, on the joined row keyed by field name: the same answer.
+//! let row = serde_json::json!({"total": 120.0, "owner_id": "alice", "country": "DE"});
+//! assert!(filter.matches(row.as_object().unwrap()) && rule.matches(row.as_object().unwrap()));
+//! # Ok::<(), workeros_dsl::DslError>(())
+//! ```
+//!
 //! Limits on untrusted input are in [`limits`]; every error carries a position ([`Loc`]).
 
 mod ast;

@@ -1,6 +1,6 @@
 //! What the engines' workers share: rows claimed with a lease and retried on a schedule with
-//! jitter ([`DEFAULT_SCHEDULE`]), the loops that dispatch, run and prune, and [`Workers`], the
-//! handle every engine's `start` returns.
+//! jitter ([`DEFAULT_SCHEDULE`]) and the loops that dispatch, run and prune; [`Workers`], the
+//! handle every engine's `start` returns, is the store's (`workeros_store::workers`).
 //!
 //! A claimable table has `id`, `state` (`pending` while attempts remain), `next_at`,
 //! `lease_until` and `claim`. A claim sets a lease and a token in one statement (`FOR UPDATE SKIP
@@ -100,71 +100,7 @@ pub(crate) async fn claim_due(
         .await?)
 }
 
-/// Tells running loops to stop ([`Workers::shutdown`]).
-#[derive(Debug, Clone)]
-pub(crate) struct Stop(tokio::sync::watch::Receiver<bool>);
-
-impl Stop {
-    fn is_set(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Returns once a stop is asked for.
-    pub(crate) async fn wait(&mut self) {
-        while !*self.0.borrow_and_update() {
-            if self.0.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// The running workers of an engine (webhooks, flows, functions, realtime), from its `start`.
-/// [`Workers::shutdown`] stops them at a safe point; dropping the handle aborts them (what they
-/// held is retried after its lease).
-#[derive(Debug)]
-pub struct Workers {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    stop: tokio::sync::watch::Sender<bool>,
-}
-
-impl Workers {
-    /// Spawns each loop with its own [`Stop`].
-    pub(crate) fn spawn(loops: Vec<Loop>) -> Self {
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let tasks = loops
-            .into_iter()
-            .map(|l| tokio::spawn(l(Stop(rx.clone()))))
-            .collect();
-        Self { tasks, stop }
-    }
-
-    /// How many loops run (none: the engine has nothing to do here, such as following other
-    /// instances on SQLite).
-    pub fn loops(&self) -> usize {
-        self.tasks.len()
-    }
-
-    /// Stops claiming new work, lets what is in flight finish (within its timeout) and be
-    /// recorded, and returns when every loop has ended.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        // Each handle stays until its loop has ended: if this future is dropped halfway, the
-        // handle's drop still aborts what is left.
-        while let Some(t) = self.tasks.last_mut() {
-            let _ = t.await;
-            self.tasks.pop();
-        }
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
+pub(crate) use workeros_store::workers::{Stop, Workers, every};
 
 /// Waits for a wake-up, the poll interval or a stop; `true` when stopped.
 async fn pause(stop: &mut Stop, wake: &tokio::sync::Notify, poll: Duration) -> bool {
@@ -200,9 +136,6 @@ pub(crate) async fn dispatch_loop<F, Fut>(
         }
     }
 }
-
-/// A worker loop, given what tells it to stop.
-pub(crate) type Loop = Box<dyn FnOnce(Stop) -> Job<()> + Send>;
 
 /// A claimed piece of work, ready to run on its own task.
 pub(crate) type Job<O> = futures::future::BoxFuture<'static, O>;
@@ -294,26 +227,6 @@ pub(crate) async fn pump<O, C, CF, R, RF>(
         && let Err(e) = record(done).await
     {
         tracing::warn!(error = %e, "recording {what} at shutdown failed");
-    }
-}
-
-/// Runs `step` every `period` until stopped (the first time one period after the start),
-/// logging what it removed.
-pub(crate) async fn every<F, Fut>(mut stop: Stop, period: Duration, what: &'static str, mut step: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<u64, EventsError>>,
-{
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(period) => {}
-            () = stop.wait() => return,
-        }
-        match step().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "{what}"),
-            Err(e) => tracing::warn!(error = %e, "{what} failed; trying again later"),
-        }
     }
 }
 

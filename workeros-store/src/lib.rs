@@ -74,6 +74,7 @@ mod query;
 mod schema;
 mod value;
 mod views;
+pub mod workers;
 mod writes;
 
 /// Storage conventions, for crates that own tables: bound values (instants as `timestamptz` /
@@ -97,7 +98,7 @@ pub use ddl::storage_type;
 pub use error::StoreError;
 pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, SortKey};
 pub use names::{Names, Namespace, SystemTable};
-pub use outbox::{OutboxClaim, register_consumer};
+pub use outbox::{OutboxClaim, OutboxConfig, register_consumer};
 pub use permissions::{FieldList, PermissionInfo, PermissionInput};
 pub use schema::{SCHEMA, migrate};
 pub use writes::{NewItems, Written};

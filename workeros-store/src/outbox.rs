@@ -328,7 +328,43 @@ pub async fn register_consumer(db: &crate::Db, consumer: &str) -> Result<(), Sto
     Ok(())
 }
 
+/// How long the outbox keeps events every consumer has read, and how often the store prunes it
+/// ([`Store::start`](crate::Store::start)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// Events younger than this stay, read or not: the realtime resume window
+    /// (`Last-Event-ID`). Seven days by default.
+    pub retention: std::time::Duration,
+    /// How often pruning runs. An hour by default.
+    pub prune_every: std::time::Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            retention: std::time::Duration::from_secs(7 * 24 * 3600),
+            prune_every: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
 impl crate::Store {
+    /// Starts the store's own background work: pruning the outbox every
+    /// [`OutboxConfig::prune_every`] of the events older than [`OutboxConfig::retention`] that
+    /// every consumer has read, whatever engines run (a host without webhooks or flows still
+    /// has an outbox that grows). Stop it with [`Workers::shutdown`](crate::workers::Workers).
+    pub fn start(&self, config: OutboxConfig) -> crate::workers::Workers {
+        let store = self.clone();
+        crate::workers::Workers::spawn(vec![Box::new(move |stop| {
+            Box::pin(async move {
+                crate::workers::every(stop, config.prune_every, "outbox pruning", || {
+                    store.prune_outbox(crate::value::now() - config.retention)
+                })
+                .await;
+            })
+        })])
+    }
+
     /// Deletes the outbox events created before `before` that every registered consumer has
     /// passed (an event a consumer still has to read stays, however old); returns how many. Keep
     /// `before` older than the realtime resume window you want (`Last-Event-ID` of a deleted

@@ -23,8 +23,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
-use workeros_auth::{Auth, AuthConfig};
-use workeros_store::{Db, Names, Namespace, Store, migrate};
+use workeros_auth::AuthConfig;
+use workeros_store::{Db, Names, Namespace};
 
 fn flag(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok("1" | "true" | "yes"))
@@ -114,26 +114,6 @@ async fn run() -> Result<(), String> {
             t
         }
     };
-    let db = Db::connect(&url).await.map_err(|e| e.to_string())?;
-    let applied = migrate(&db).await.map_err(|e| e.to_string())?;
-    let applied_auth = workeros_auth::migrate(&db)
-        .await
-        .map_err(|e| e.to_string())?;
-    let applied_events = workeros_events::migrate(&db)
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(?applied, ?applied_auth, ?applied_events, "database ready");
-    let allow = workeros_events::Allow::from_env()?;
-    let hooks_config = workeros_events::WebhookConfig::default();
-    let guard = workeros_events::Guard::new(allow, hooks_config.timeout);
-    let store = Store::new(db.clone());
-    let email: std::sync::Arc<dyn workeros_core::EmailSender> =
-        std::sync::Arc::new(workeros_auth::email::ConsoleSender);
-    let engines = example_server::Engines::new(&store, guard, Some(email), hooks_config);
-    engines.connect(&store);
-    // Dispatch, delivery, flow runs and (on PostgreSQL) other instances' events go on beside
-    // the server; instances share the work.
-    let workers = engines.start().await.map_err(|e| e.to_string())?;
     let config = AuthConfig {
         org_mode: flag("WORKEROS_ORG_MODE"),
         secure_cookies: !flag("WORKEROS_PLAIN_HTTP"),
@@ -145,26 +125,31 @@ async fn run() -> Result<(), String> {
         bootstrap_token: Some(token),
         ..AuthConfig::default()
     };
-    tracing::info!(
-        org_mode = config.org_mode,
-        secure_cookies = config.secure_cookies,
-        "auth ready"
-    );
-    let auth = Auth::new(db.clone(), config).map_err(|e| format!("auth configuration: {e}"))?;
-    let app = example_server::app(store, auth, &engines)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let events = workeros::EventsConfig {
+        allow: workeros_events::Allow::from_env()?,
+        ..Default::default()
+    };
+    let db = Db::connect(&url).await.map_err(|e| e.to_string())?;
+    let wk = example_server::build(db.clone(), config, events)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Dispatch, delivery, flow runs, functions, outbox pruning and (on PostgreSQL) other
+    // instances' events go on beside the server; instances share the work.
+    let running = wk.start().await.map_err(|e| e.to_string())?;
+    let app = example_server::app(&wk).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
         format!("cannot listen on `{addr}` ({e}); set WORKEROS_ADDR to a free address")
     })?;
     println!("listening on http://{addr}");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            // Realtime streams end, so the server drains; what is in flight finishes (or,
+            // past its timeout, is sent again after its lease).
+            running.shutdown().await;
+        })
         .await
         .map_err(|e| e.to_string())?;
-    // What is in flight finishes (or, past its timeout, is sent again after its lease).
-    for w in workers {
-        w.shutdown().await;
-    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -8,8 +8,8 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use workeros_auth::{Auth, AuthConfig};
-use workeros_store::{Db, Store, migrate};
+use workeros_auth::AuthConfig;
+use workeros_store::Db;
 
 const TOKEN: &str = "secret-token-0123456789";
 
@@ -19,22 +19,21 @@ async fn app() -> axum::Router {
 
 async fn app_and_hooks() -> (axum::Router, workeros_events::Webhooks) {
     let db = Db::connect("sqlite::memory:").await.unwrap();
-    migrate(&db).await.unwrap();
-    workeros_auth::migrate(&db).await.unwrap();
-    workeros_events::migrate(&db).await.unwrap();
     let config = AuthConfig {
         bootstrap_token: Some(TOKEN.into()),
         ..AuthConfig::default()
     };
-    let auth = Auth::new(db.clone(), config).unwrap();
-    let store = Store::new(db);
-    let guard = workeros_events::Guard::new(
-        workeros_events::Allow::parse("127.0.0.1/32").unwrap(),
-        std::time::Duration::from_secs(2),
-    );
-    let engines = example_server::Engines::new(&store, guard, None, Default::default());
-    engines.connect(&store);
-    (example_server::app(store, auth, &engines), engines.webhooks)
+    let events = workeros::EventsConfig {
+        allow: workeros_events::Allow::parse("127.0.0.1/32").unwrap(),
+        webhooks: workeros_events::WebhookConfig {
+            timeout: std::time::Duration::from_secs(2),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let wk = example_server::build(db, config, events).await.unwrap();
+    let hooks = wk.events().unwrap().webhooks.clone();
+    (example_server::app(&wk), hooks)
 }
 
 async fn call(

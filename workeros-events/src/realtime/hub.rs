@@ -76,6 +76,8 @@ pub(super) struct Inner {
     /// Ids of events already published here (the local sink and another instance's notice
     /// carry the same events): a bounded memory.
     seen: Mutex<Seen>,
+    /// Set by [`Realtime::close`]: every subscription ends, new ones are refused.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -109,6 +111,8 @@ pub struct Subscription {
     pub(super) rx: mpsc::Receiver<Arc<Frame>>,
     pub(super) end: Arc<Ending>,
     pub(super) ended: bool,
+    /// Set once the hub closes ([`Realtime::close`]): the subscription ends.
+    closing: tokio::sync::watch::Receiver<bool>,
     _guard: Guard,
 }
 
@@ -123,12 +127,12 @@ impl std::fmt::Debug for Subscription {
 
 impl Subscription {
     /// The next frame; `None` once the subscription ended (after its final `error` frame, when
-    /// it was cut off).
+    /// it was cut off; at once when the hub closed).
     pub async fn next(&mut self) -> Option<Arc<Frame>> {
         if let Some(f) = self.backlog.pop_front() {
             return Some(f);
         }
-        if self.ended {
+        if self.ended || self.closed() {
             return None;
         }
         loop {
@@ -139,6 +143,10 @@ impl Subscription {
                 tokio::select! {
                     f = self.rx.recv() => f,
                     () = self.end.wake.notified() => continue,
+                    _ = self.closing.wait_for(|c| *c) => {
+                        self.ended = true;
+                        return None;
+                    }
                 }
             };
             match next {
@@ -161,12 +169,20 @@ impl Subscription {
 }
 
 impl Subscription {
+    /// Whether the hub closed; marks the subscription ended if so.
+    fn closed(&mut self) -> bool {
+        if *self.closing.borrow() {
+            self.ended = true;
+        }
+        self.ended
+    }
+
     /// The next frame if one is ready, without waiting.
     pub fn try_next(&mut self) -> Option<Arc<Frame>> {
         if let Some(f) = self.backlog.pop_front() {
             return Some(f);
         }
-        if self.ended {
+        if self.ended || self.closed() {
             return None;
         }
         loop {
@@ -246,6 +262,7 @@ impl Realtime {
                 next: AtomicU64::new(1),
                 count: AtomicUsize::new(0),
                 seen: Mutex::new(Seen::default()),
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -263,6 +280,18 @@ impl Realtime {
     /// How many subscribers are connected to this process.
     pub fn subscribers(&self) -> usize {
         self.inner.count.load(Ordering::Relaxed)
+    }
+
+    /// Closes the hub for a graceful shutdown: every open subscription ends at once (an SSE
+    /// stream's response completes, so a server's graceful shutdown is not held by it; clients
+    /// reconnect elsewhere with `Last-Event-ID`) and new subscriptions are refused.
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        *self.inner.closing.borrow()
     }
 
     /// Subscribes `subject`. Fails when the collection does not exist, the subject may not read
@@ -310,6 +339,11 @@ impl Realtime {
                 EventsError::BadRequest(format!("`Last-Event-ID` `{s}` is not an event id"))
             })?),
         };
+        if *inner.closing.borrow() {
+            return Err(EventsError::Overloaded(
+                "realtime is shutting down: reconnect in a moment",
+            ));
+        }
         if inner.count.fetch_add(1, Ordering::Relaxed) >= inner.config.max_subscribers {
             inner.count.fetch_sub(1, Ordering::Relaxed);
             return Err(EventsError::Overloaded(
@@ -413,6 +447,7 @@ impl Realtime {
             rx,
             end,
             ended: false,
+            closing: inner.closing.subscribe(),
             _guard: guard,
         })
     }

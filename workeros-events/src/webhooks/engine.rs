@@ -117,29 +117,22 @@ impl Webhooks {
         ]))
     }
 
-    /// Deletes finished deliveries (with their attempt logs) last changed before `before`, and
-    /// the outbox events older than [`WebhookConfig::outbox_retention`] that every consumer has
-    /// passed; returns how many rows went.
+    /// Deletes finished deliveries (with their attempt logs) last changed before `before`;
+    /// returns how many rows went. (The outbox is the store's to prune: `Store::start`.)
     pub async fn prune(&self, before: OffsetDateTime) -> Result<u64, EventsError> {
-        let n = crate::jobs::prune_finished(
+        crate::jobs::prune_finished(
             self.db(),
             WEBHOOK_DELIVERIES,
             "updated_at",
             before,
             &[(WEBHOOK_ATTEMPTS, "delivery_id")],
         )
-        .await?;
-        let events = self
-            .inner
-            .store
-            .prune_outbox(now() - self.inner.config.outbox_retention)
-            .await?;
-        Ok(n + events)
+        .await
     }
 
     pub(super) async fn prune_loop(self, stop: crate::jobs::Stop) {
         let c = &self.inner.config;
-        crate::jobs::every(stop, c.prune_every, "webhook and outbox pruning", || {
+        crate::jobs::every(stop, c.prune_every, "webhook delivery pruning", || {
             self.prune(now() - c.retention)
         })
         .await;

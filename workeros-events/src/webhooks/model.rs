@@ -36,9 +36,6 @@ pub struct WebhookConfig {
     pub rotation_overlap: Duration,
     /// How long finished deliveries and their attempt logs are kept.
     pub retention: Duration,
-    /// How long outbox events are kept once every consumer has passed them (the realtime
-    /// `Last-Event-ID` resume window); the webhook workers prune the outbox.
-    pub outbox_retention: Duration,
     /// How often the workers prune.
     pub prune_every: Duration,
 }
@@ -54,7 +51,6 @@ impl Default for WebhookConfig {
             poll: Duration::from_secs(1),
             rotation_overlap: Duration::from_secs(24 * 3600),
             retention: Duration::from_secs(30 * 24 * 3600),
-            outbox_retention: Duration::from_secs(7 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
         }
     }
