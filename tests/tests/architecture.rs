@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The workspace's crates with a `src/`, as ARCHITECTURE.md heads their sections.
-const CRATES: [&str; 11] = [
+const CRATES: [&str; 13] = [
     "workeros",
     "workeros-core",
     "workeros-dsl",
@@ -25,6 +25,8 @@ const CRATES: [&str; 11] = [
     "workeros-events",
     "examples/dsl",
     "examples/server",
+    "examples/embed",
+    "examples/actix",
     "tests",
     "benches",
 ];
