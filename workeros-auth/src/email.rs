@@ -25,6 +25,7 @@ impl EmailSender for ConsoleSender {
 }
 
 #[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp::SmtpSender;
 
 #[cfg(feature = "smtp")]

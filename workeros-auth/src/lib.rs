@@ -45,12 +45,15 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod api_keys;
 mod config;
 mod credentials;
 pub mod email;
 mod error;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 mod limit;
 mod one_time;

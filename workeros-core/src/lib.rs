@@ -25,6 +25,8 @@
 //! # Ok::<(), workeros_core::CoreError>(())
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod adapter;
 mod error;
 mod event;

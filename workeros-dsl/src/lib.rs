@@ -106,6 +106,8 @@
 //!
 //! Limits on untrusted input are in [`limits`]; every error carries a position ([`Loc`]).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod ast;
 mod bind;
 mod check;

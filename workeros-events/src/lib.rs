@@ -63,6 +63,8 @@
 //! # }).unwrap();
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod admin;
 mod cron;
 mod error;
@@ -70,6 +72,7 @@ pub mod flows;
 pub mod functions;
 pub mod guard;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 mod jobs;
 pub mod realtime;

@@ -52,6 +52,8 @@
 //!
 //! It depends on `workeros-core` and `workeros-dsl` only.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod access;
 mod activity;
 mod adoption;
@@ -63,6 +65,7 @@ mod db;
 mod ddl;
 mod error;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 mod items;
 mod journal;
