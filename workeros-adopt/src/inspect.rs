@@ -225,7 +225,7 @@ pub(crate) async fn inspect_known(
     table: &str,
 ) -> Result<Inspection, AdoptError> {
     let db: &Db = store.db();
-    let is_pg = matches!(db.pool(), workeros_store::DbPool::Postgres(_));
+    let is_pg = db.dialect() == workeros_dsl::Dialect::Postgres;
     let intro = introspector(db);
     let not_found = || AdoptError::NotFound(format!("there is no table `{table}` to adopt"));
     if known.hidden(table) {

@@ -4,6 +4,7 @@
 
 use crate::AdoptError;
 use async_trait::async_trait;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use sqlx::Row;
 use workeros_store::{Db, DbPool};
 
@@ -73,19 +74,26 @@ pub trait Introspector: Send + Sync {
 /// [`Names::host_schema`](workeros_store::Names::host_schema)).
 pub fn introspector(db: &Db) -> Box<dyn Introspector> {
     match db.pool() {
+        #[cfg(feature = "postgres")]
         DbPool::Postgres(pool) => Box::new(Postgres {
             pool: pool.clone(),
             schema: db.names().host_schema().unwrap_or("public").to_owned(),
         }),
+        #[cfg(feature = "sqlite")]
         DbPool::Sqlite(pool) => Box::new(Sqlite(pool.clone())),
+        #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+        DbPool::NoDriver(n) => n.absurd(),
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 fn db_err(e: sqlx::Error) -> AdoptError {
     AdoptError::Store(workeros_store::StoreError::from(e))
 }
 
 /// PostgreSQL, through `pg_catalog`: the tables of one schema (the host's).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Debug, Clone)]
 pub struct Postgres {
     /// The pool.
@@ -94,6 +102,7 @@ pub struct Postgres {
     pub schema: String,
 }
 
+#[cfg(feature = "postgres")]
 #[async_trait]
 impl Introspector for Postgres {
     async fn tables(&self) -> Result<Vec<RawTable>, AdoptError> {
@@ -225,9 +234,12 @@ impl Introspector for Postgres {
 }
 
 /// SQLite, through `sqlite_schema` and the table-valued pragmas.
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 #[derive(Debug, Clone)]
 pub struct Sqlite(pub sqlx::SqlitePool);
 
+#[cfg(feature = "sqlite")]
 #[async_trait]
 impl Introspector for Sqlite {
     async fn tables(&self) -> Result<Vec<RawTable>, AdoptError> {

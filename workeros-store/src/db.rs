@@ -2,21 +2,57 @@
 
 use crate::StoreError;
 use crate::names::{Names, Namespace, SystemTable};
-use sea_query::{PostgresQueryBuilder, SchemaStatementBuilder, SqliteQueryBuilder};
-use sea_query_sqlx::{SqlxBinder, SqlxValues};
+#[cfg(feature = "postgres")]
+use sea_query::PostgresQueryBuilder;
+use sea_query::SchemaStatementBuilder;
+#[cfg(feature = "sqlite")]
+use sea_query::SqliteQueryBuilder;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use sea_query_sqlx::SqlxBinder;
+
+/// Stands for sea-query-sqlx's `SqlxBinder` in a build without a driver, so the statement
+/// methods keep their signatures.
+#[doc(hidden)]
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+pub trait SqlxBinder {}
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+impl<T> SqlxBinder for T {}
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use sea_query_sqlx::SqlxValues;
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Executor, Postgres, Sqlite, Transaction};
-use std::str::FromStr;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use sqlx::{AssertSqlSafe, Executor, Transaction};
 use std::sync::Arc;
+#[cfg(feature = "sqlite")]
 use std::time::Duration;
 use workeros_dsl::Dialect;
 
 /// How long a SQLite connection waits for another writer before it gives up.
+#[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stands for a driver in a build with none (`--no-default-features`): no value of it exists,
+/// so no [`Db`] does either, and every match over drivers stays exhaustive.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum NoDriver {}
+
+impl NoDriver {
+    /// Anything: there is no `NoDriver` to call it on.
+    pub fn absurd<T>(&self) -> T {
+        match *self {}
+    }
+}
 
 /// A PostgreSQL or SQLite connection pool (an enum over the two, not `sqlx::Any`, so each keeps
 /// its own types) with the [`Names`] of its database: workeros's namespace and the host schema.
@@ -30,16 +66,26 @@ pub struct Db {
 /// The pool under a [`Db`] ([`Db::pool`]).
 #[derive(Debug, Clone, Copy)]
 pub enum DbPool<'a> {
-    /// PostgreSQL.
+    /// PostgreSQL (feature `postgres`).
+    #[cfg(feature = "postgres")]
     Postgres(&'a PgPool),
-    /// SQLite.
+    /// SQLite (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
     Sqlite(&'a SqlitePool),
+    /// No driver is built in.
+    #[doc(hidden)]
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    NoDriver(&'a NoDriver),
 }
 
 #[derive(Debug, Clone)]
 enum Pool {
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    NoDriver(NoDriver),
 }
 
 impl Db {
@@ -56,62 +102,29 @@ impl Db {
     /// the connection's `current_schema()`.
     pub async fn connect_in(url: &str, namespace: Namespace) -> Result<Db, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .connect(url)
-                .await
-                .map_err(|e| connect_error("PostgreSQL", &e))?;
-            return Db::from_pg_pool(pool, namespace).await;
+            #[cfg(feature = "postgres")]
+            return connect_postgres(url, namespace).await;
+            #[cfg(not(feature = "postgres"))]
+            return Err(missing_driver("PostgreSQL", "postgres"));
         }
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::Config(
-                "unsupported database URL: use `postgres://…`, `sqlite://<file>` or `sqlite::memory:`"
-                    .into(),
-            ));
+        if url.starts_with("sqlite:") {
+            #[cfg(feature = "sqlite")]
+            return connect_sqlite(url, namespace).await;
+            #[cfg(not(feature = "sqlite"))]
+            return Err(missing_driver("SQLite", "sqlite"));
         }
-        let memory =
-            url == "sqlite::memory:" || url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::Config("invalid SQLite URL".into()))?
-            .foreign_keys(true)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT);
-        let options = if memory {
-            options
-        } else {
-            if let Some(dir) = options.get_filename().parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!(
-                        "cannot create the database folder `{}`: {e}",
-                        dir.display()
-                    ))
-                })?;
-            }
-            options
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-        };
-        let pool = if memory {
-            // Every connection to `:memory:` is its own database: keep exactly one, forever.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(8)
-        }
-        .connect_with(options)
-        .await
-        .map_err(|e| connect_error("SQLite", &e))?;
-        Db::from_sqlite_pool(pool, namespace).await
+        let _ = namespace;
+        Err(StoreError::Config(
+            "unsupported database URL: use `postgres://…`, `sqlite://<file>` or `sqlite::memory:`"
+                .into(),
+        ))
     }
 
     /// A handle over a pool the host made, with workeros's objects in `namespace`; the host
     /// schema (where adopted tables are read) is the pool's `current_schema()`
     /// ([`Db::with_host_schema`] picks another).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn from_pg_pool(pool: PgPool, namespace: Namespace) -> Result<Db, StoreError> {
         let host: String = sqlx::query_scalar("SELECT current_schema()::text")
             .fetch_one(&pool)
@@ -143,6 +156,8 @@ impl Db {
     /// workeros_store::migrate(&db).await?;
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub async fn from_sqlite_pool(
         pool: SqlitePool,
         namespace: Namespace,
@@ -188,23 +203,39 @@ impl Db {
     /// The driver's pool, for a host's own queries and for catalog reads.
     pub fn pool(&self) -> DbPool<'_> {
         match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => DbPool::Postgres(p),
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => DbPool::Sqlite(p),
         }
     }
 
     /// The PostgreSQL pool, when this is PostgreSQL.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => Some(p),
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => None,
         }
     }
 
     /// The SQLite pool, when this is SQLite.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => Some(p),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => None,
         }
     }
@@ -218,7 +249,11 @@ impl Db {
     /// before it writes cannot fail to upgrade its lock).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let inner = match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
         };
         Ok(Tx {
@@ -231,7 +266,11 @@ impl Db {
     /// do not queue behind each other).
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         let inner = match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
         };
         Ok(Tx {
@@ -243,10 +282,14 @@ impl Db {
     /// Runs a statement built by sea-query; returns the rows it affected.
     pub async fn execute<S: SqlxBinder>(&self, stmt: &S) -> Result<u64, StoreError> {
         Ok(match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 pg_query(sql, values).execute(p).await?.rows_affected()
             }
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 sqlite_query(sql, values).execute(p).await?.rows_affected()
@@ -257,10 +300,14 @@ impl Db {
     /// Runs a query built by sea-query and returns its rows.
     pub async fn fetch_all<S: SqlxBinder>(&self, stmt: &S) -> Result<Rows, StoreError> {
         Ok(match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 Rows::Postgres(pg_query(sql, values).fetch_all(p).await?)
             }
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 Rows::Sqlite(sqlite_query(sql, values).fetch_all(p).await?)
@@ -280,11 +327,15 @@ impl Db {
     ) -> Result<Rows, StoreError> {
         let page = format!(" LIMIT {limit} OFFSET {offset}");
         Ok(match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => {
                 let (mut sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 sql.push_str(&page);
                 Rows::Postgres(pg_query(sql, values).fetch_all(p).await?)
             }
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 let (mut sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 sql.push_str(&page);
@@ -296,13 +347,83 @@ impl Db {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.pool {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Pool::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => p.close().await,
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => p.close().await,
         }
     }
 }
 
+/// The error for a URL whose driver this build lacks.
+#[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+fn missing_driver(what: &str, feature: &str) -> StoreError {
+    StoreError::Config(format!(
+        "this build of workeros-store has no {what} driver: turn on its `{feature}` feature (on by \
+         default; `workeros` forwards it)"
+    ))
+}
+
+/// [`Db::connect_in`] for a PostgreSQL URL.
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &str, namespace: Namespace) -> Result<Db, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await
+        .map_err(|e| connect_error("PostgreSQL", &e))?;
+    Db::from_pg_pool(pool, namespace).await
+}
+
+/// [`Db::connect_in`] for a SQLite URL: WAL, foreign keys, a busy timeout; the folder and the
+/// file made; one lasting connection in memory.
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(url: &str, namespace: Namespace) -> Result<Db, StoreError> {
+    use std::str::FromStr;
+    let memory =
+        url == "sqlite::memory:" || url.contains(":memory:") || url.contains("mode=memory");
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Config("invalid SQLite URL".into()))?
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    let options = if memory {
+        options
+    } else {
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create the database folder `{}`: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    let pool = if memory {
+        // Every connection to `:memory:` is its own database: keep exactly one, forever.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(8)
+    }
+    .connect_with(options)
+    .await
+    .map_err(|e| connect_error("SQLite", &e))?;
+    Db::from_sqlite_pool(pool, namespace).await
+}
+
 /// What to check when TLS to PostgreSQL fails.
+#[cfg(feature = "postgres")]
 const TLS_CHECK: &str = "TLS to the server failed: check `sslmode`, that `sslrootcert` names the \
                          CA that signed the server's certificate, and, with \
                          `sslmode=verify-full`, that the URL's host is a name the certificate \
@@ -310,14 +431,18 @@ const TLS_CHECK: &str = "TLS to the server failed: check `sslmode`, that `sslroo
 
 /// A start-up error for a database that cannot be opened: the driver's reason (it names no
 /// secret) and what to check for that kind of failure.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 fn connect_error(what: &str, e: &sqlx::Error) -> StoreError {
     tracing::error!(error = %e, "cannot open the {what} database");
     // rustls reports a refused certificate as an I/O error of kind `InvalidData` that wraps it;
     // a refused or unreachable server is an I/O error of the operating system's.
+    #[cfg(feature = "postgres")]
     let tls_io = matches!(e, sqlx::Error::Io(io)
         if io.kind() == std::io::ErrorKind::InvalidData && io.get_ref().is_some());
     let check = match e {
+        #[cfg(feature = "postgres")]
         _ if tls_io => TLS_CHECK,
+        #[cfg(feature = "postgres")]
         sqlx::Error::Tls(_) => TLS_CHECK,
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
             "check the host and port in the URL and that the server is running"
@@ -337,6 +462,7 @@ fn connect_error(what: &str, e: &sqlx::Error) -> StoreError {
 /// once with "database is locked"), and WAL on a file database (readers and the writer do not
 /// block each other). Every pragma that is off is named in one error with the option that sets
 /// it.
+#[cfg(feature = "sqlite")]
 async fn check_sqlite_pool(pool: &SqlitePool) -> Result<(), StoreError> {
     let failed = |e: sqlx::Error| connect_error("SQLite", &e);
     let mut conn = pool.acquire().await.map_err(failed)?;
@@ -394,16 +520,26 @@ async fn check_sqlite_pool(pool: &SqlitePool) -> Result<(), StoreError> {
 #[derive(Debug)]
 pub enum Rows {
     /// PostgreSQL rows.
+    #[cfg(feature = "postgres")]
     Postgres(Vec<PgRow>),
     /// SQLite rows.
+    #[cfg(feature = "sqlite")]
     Sqlite(Vec<SqliteRow>),
+    /// No driver is built in.
+    #[doc(hidden)]
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    NoDriver(NoDriver),
 }
 
 impl Rows {
     /// How many rows there are.
     pub fn len(&self) -> usize {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Rows::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Rows::Postgres(r) => r.len(),
+            #[cfg(feature = "sqlite")]
             Rows::Sqlite(r) => r.len(),
         }
     }
@@ -424,8 +560,12 @@ pub struct Tx {
 
 #[derive(Debug)]
 enum TxInner {
+    #[cfg(feature = "postgres")]
     Postgres(Transaction<'static, Postgres>),
+    #[cfg(feature = "sqlite")]
     Sqlite(Transaction<'static, Sqlite>),
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    NoDriver(NoDriver),
 }
 
 impl Tx {
@@ -448,6 +588,11 @@ impl Tx {
     /// write transaction's lock already serialises writers): changes that must be decided one
     /// at a time (the first user, the last admin, a migration) take it first.
     pub async fn lock(&mut self, key: i64) -> Result<(), StoreError> {
+        #[cfg(not(feature = "postgres"))]
+        let _ = key;
+        #[cfg(feature = "postgres")]
+        #[allow(irrefutable_let_patterns)]
+        // a PostgreSQL-only build has no other transaction
         if let TxInner::Postgres(t) = &mut self.inner {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
@@ -460,6 +605,9 @@ impl Tx {
     /// Runs a statement built by sea-query; returns the rows it affected.
     pub async fn execute<S: SqlxBinder>(&mut self, stmt: &S) -> Result<u64, StoreError> {
         Ok(match &mut self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 pg_query(sql, values)
@@ -467,6 +615,7 @@ impl Tx {
                     .await?
                     .rows_affected()
             }
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 sqlite_query(sql, values)
@@ -480,10 +629,14 @@ impl Tx {
     /// Runs a query built by sea-query and returns its rows.
     pub async fn fetch_all<S: SqlxBinder>(&mut self, stmt: &S) -> Result<Rows, StoreError> {
         Ok(match &mut self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 Rows::Postgres(pg_query(sql, values).fetch_all(&mut **t).await?)
             }
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 Rows::Sqlite(sqlite_query(sql, values).fetch_all(&mut **t).await?)
@@ -495,10 +648,14 @@ impl Tx {
     /// identifiers come from validated types; it carries no values.
     pub async fn ddl<S: SchemaStatementBuilder>(&mut self, stmt: &S) -> Result<(), StoreError> {
         match &mut self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 let sql = stmt.to_string(PostgresQueryBuilder);
                 t.execute(AssertSqlSafe(sql)).await?;
             }
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
                 let sql = stmt.to_string(SqliteQueryBuilder);
                 t.execute(AssertSqlSafe(sql)).await?;
@@ -515,8 +672,12 @@ impl Tx {
         sql: &'static str,
         binds: &[&str],
     ) -> Result<Vec<Vec<String>>, StoreError> {
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
         use sqlx::Row;
         Ok(match &mut self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 let mut q = sqlx::query(sql);
                 for b in binds {
@@ -527,6 +688,7 @@ impl Tx {
                     .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i)).collect())
                     .collect::<Result<_, _>>()?
             }
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
                 let mut q = sqlx::query(sql);
                 for b in binds {
@@ -545,9 +707,13 @@ impl Tx {
     /// from input can reach it.
     pub(crate) async fn fixed(&mut self, sql: String) -> Result<(), StoreError> {
         match &mut self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 t.execute(AssertSqlSafe(sql)).await?;
             }
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
                 t.execute(AssertSqlSafe(sql)).await?;
             }
@@ -558,7 +724,11 @@ impl Tx {
     /// Commits.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => t.commit().await?,
+            #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => t.commit().await?,
         }
         Ok(())
@@ -567,11 +737,13 @@ impl Tx {
 
 /// A PostgreSQL query from sea-query output: the SQL text is built by sea-query from validated
 /// identifiers, and every value is bound.
+#[cfg(feature = "postgres")]
 fn pg_query(sql: String, values: SqlxValues) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
     sqlx::query_with(AssertSqlSafe(sql), values)
 }
 
 /// The SQLite counterpart of [`pg_query`].
+#[cfg(feature = "sqlite")]
 fn sqlite_query(
     sql: String,
     values: SqlxValues,

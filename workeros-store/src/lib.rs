@@ -33,6 +33,11 @@
 //! | feature | default | what it turns on |
 //! |---|---|---|
 //! | `axum` | yes | the `http` module |
+//! | `postgres` | yes | the PostgreSQL driver, TLS through rustls ([`Db::from_pg_pool`]) |
+//! | `sqlite` | yes | the SQLite driver, SQLite bundled ([`Db::from_sqlite_pool`]) |
+//!
+//! A SQLite-only host (`default-features = false, features = ["axum", "sqlite"]`) compiles no
+//! PostgreSQL driver, and the reverse; a URL of a driver left out is a clear start-up error.
 //!
 //! ```no_run
 //! use workeros_store::{Db, Namespace};
@@ -53,6 +58,12 @@
 //! It depends on `workeros-core` and `workeros-dsl` only.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without a driver (`--no-default-features`) the crate compiles for checking only: no `Db` can
+// exist, so what would use the statements and rows is unused.
+#![cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite")),
+    allow(unused_variables, unused_imports, dead_code)
+)]
 
 mod access;
 mod activity;
@@ -87,6 +98,8 @@ pub mod values {
     pub use crate::value::{
         Column, RowRef, bool_value, json_value, now, ts_null, ts_value, uuid_null, uuid_value,
     };
+    #[doc(hidden)]
+    pub use crate::value::{PgColumn, SqliteColumn};
 }
 
 pub use access::{AccessKey, ReadAccess, ReadRules};
@@ -96,7 +109,10 @@ pub use catalog::{
     Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionStatus, is_key_type,
 };
 pub use collections::{CollectionPatch, Deleted, NewCollection};
-pub use db::{Db, DbPool, Rows, Tx};
+#[doc(hidden)]
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+pub use db::SqlxBinder;
+pub use db::{Db, DbPool, NoDriver, Rows, Tx};
 pub use ddl::storage_type;
 pub use error::StoreError;
 pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, SortKey};

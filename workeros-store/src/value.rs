@@ -2,9 +2,12 @@
 
 use crate::{Rows, StoreError};
 use sea_query::Value;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use sqlx::Row;
 use time::OffsetDateTime;
-use workeros_core::instant::{micros, rfc3339, rfc3339_micros};
+#[cfg(feature = "postgres")]
+use workeros_core::instant::rfc3339;
+use workeros_core::instant::{micros, rfc3339_micros};
 use workeros_dsl::Dialect;
 
 /// The current instant, truncated to microseconds (what both databases keep).
@@ -30,10 +33,14 @@ pub(crate) fn now_value(d: Dialect) -> Value {
 /// The first column of every row, as integers.
 pub(crate) fn first_i64(rows: &Rows) -> Result<Vec<i64>, StoreError> {
     Ok(match rows {
+        #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+        Rows::NoDriver(n) => n.absurd(),
+        #[cfg(feature = "postgres")]
         Rows::Postgres(rs) => rs
             .iter()
             .map(|r| r.try_get::<i64, _>(0))
             .collect::<Result<_, _>>()?,
+        #[cfg(feature = "sqlite")]
         Rows::Sqlite(rs) => rs
             .iter()
             .map(|r| r.try_get::<i64, _>(0))
@@ -47,37 +54,69 @@ pub(crate) fn first_i64(rows: &Rows) -> Result<Vec<i64>, StoreError> {
 #[derive(Debug, Clone, Copy)]
 pub enum RowRef<'a> {
     /// A PostgreSQL row.
+    #[cfg(feature = "postgres")]
     Postgres(&'a sqlx::postgres::PgRow),
     /// A SQLite row.
+    #[cfg(feature = "sqlite")]
     Sqlite(&'a sqlx::sqlite::SqliteRow),
+    /// No driver is built in.
+    #[doc(hidden)]
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    NoDriver(&'a crate::db::NoDriver),
 }
 
 impl Rows {
     /// The rows, one by one.
     pub fn iter(&self) -> Box<dyn Iterator<Item = RowRef<'_>> + '_> {
         match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Rows::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             Rows::Postgres(rs) => Box::new(rs.iter().map(RowRef::Postgres)),
+            #[cfg(feature = "sqlite")]
             Rows::Sqlite(rs) => Box::new(rs.iter().map(RowRef::Sqlite)),
         }
     }
 }
 
-/// A column of a row, by name (`&str`) or by position (`usize`), on either driver.
-pub trait Column:
-    sqlx::ColumnIndex<sqlx::postgres::PgRow> + sqlx::ColumnIndex<sqlx::sqlite::SqliteRow> + Copy
-{
-}
+/// A column of a row, by name (`&str`) or by position (`usize`), on every driver built in.
+pub trait Column: PgColumn + SqliteColumn + Copy {}
 
-impl<T> Column for T where
-    T: sqlx::ColumnIndex<sqlx::postgres::PgRow> + sqlx::ColumnIndex<sqlx::sqlite::SqliteRow> + Copy
-{
-}
+impl<T: PgColumn + SqliteColumn + Copy> Column for T {}
+
+/// A column index of PostgreSQL rows (anything, without the `postgres` feature).
+#[doc(hidden)]
+#[cfg(feature = "postgres")]
+pub trait PgColumn: sqlx::ColumnIndex<sqlx::postgres::PgRow> {}
+#[cfg(feature = "postgres")]
+impl<T: sqlx::ColumnIndex<sqlx::postgres::PgRow>> PgColumn for T {}
+#[doc(hidden)]
+#[cfg(not(feature = "postgres"))]
+pub trait PgColumn {}
+#[cfg(not(feature = "postgres"))]
+impl<T> PgColumn for T {}
+
+/// A column index of SQLite rows (anything, without the `sqlite` feature).
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub trait SqliteColumn: sqlx::ColumnIndex<sqlx::sqlite::SqliteRow> {}
+#[cfg(feature = "sqlite")]
+impl<T: sqlx::ColumnIndex<sqlx::sqlite::SqliteRow>> SqliteColumn for T {}
+#[doc(hidden)]
+#[cfg(not(feature = "sqlite"))]
+pub trait SqliteColumn {}
+#[cfg(not(feature = "sqlite"))]
+impl<T> SqliteColumn for T {}
 
 impl RowRef<'_> {
     /// A text column.
     pub fn text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get(c)?,
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
@@ -85,9 +124,13 @@ impl RowRef<'_> {
     /// A uuid column as its hyphenated text.
     pub fn uuid_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r
                 .try_get::<Option<uuid::Uuid>, _>(c)?
                 .map(|u| u.hyphenated().to_string()),
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
@@ -95,7 +138,11 @@ impl RowRef<'_> {
     /// An integer column.
     pub fn int<C: Column>(&self, c: C) -> Result<Option<i64>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get(c)?,
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
@@ -103,7 +150,11 @@ impl RowRef<'_> {
     /// A floating-point column.
     pub fn float<C: Column>(&self, c: C) -> Result<Option<f64>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get(c)?,
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => r.try_get(c)?,
         })
     }
@@ -111,7 +162,11 @@ impl RowRef<'_> {
     /// A boolean column.
     pub fn boolean<C: Column>(&self, c: C) -> Result<Option<bool>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get(c)?,
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => r.try_get::<Option<i64>, _>(c)?.map(|i| i != 0),
         })
     }
@@ -119,7 +174,11 @@ impl RowRef<'_> {
     /// A JSON column.
     pub fn json<C: Column>(&self, c: C) -> Result<Option<serde_json::Value>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get(c)?,
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
                 Some(s) => Some(serde_json::from_str(&s).map_err(StoreError::internal)?),
                 None => None,
@@ -130,7 +189,11 @@ impl RowRef<'_> {
     /// An instant column.
     pub fn ts<C: Column>(&self, c: C) -> Result<Option<OffsetDateTime>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get(c)?,
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
                 Some(s) => Some(
                     workeros_dsl::parse_timestamp(&s)
@@ -148,7 +211,11 @@ impl RowRef<'_> {
     /// stored text as it is when it is already canonical, no round trip through a date type.
     pub fn ts_text<C: Column>(&self, c: C) -> Result<Option<String>, StoreError> {
         Ok(match self {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            RowRef::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
             RowRef::Postgres(r) => r.try_get::<Option<OffsetDateTime>, _>(c)?.map(rfc3339),
+            #[cfg(feature = "sqlite")]
             RowRef::Sqlite(r) => match r.try_get::<Option<String>, _>(c)? {
                 // What the store writes: passed through after a shape check.
                 Some(s) if canonical_shape(&s) => Some(s),
@@ -165,6 +232,7 @@ impl RowRef<'_> {
 
 /// An instant as SQLite tables written by other applications hold it: RFC 3339, or SQLite's
 /// own `YYYY-MM-DD HH:MM:SS[.fff]` (UTC, as SQLite's date functions write it), or a date.
+#[cfg(feature = "sqlite")]
 fn parse_stored_instant(s: &str) -> Option<i64> {
     if let Some(m) = workeros_dsl::parse_timestamp(s) {
         return Some(m);
@@ -179,6 +247,7 @@ fn parse_stored_instant(s: &str) -> Option<i64> {
 /// Whether `s` has the canonical instant's shape, `YYYY-MM-DDTHH:MM:SS.ffffffZ`: digits where
 /// digits go and the separators in place (the store writes only such text; a value written by
 /// someone else takes the parsing path).
+#[cfg(feature = "sqlite")]
 fn canonical_shape(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 27

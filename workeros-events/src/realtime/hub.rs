@@ -8,7 +8,9 @@ use super::frame::{
 };
 use super::topic::{Ending, Listener, Member, Outlet, Topic};
 use crate::EventsError;
-use crate::jobs::{Job, Stop, Workers};
+use crate::jobs::Workers;
+#[cfg(feature = "postgres")]
+use crate::jobs::{Job, Stop};
 use async_trait::async_trait;
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -556,10 +558,17 @@ impl Realtime {
     /// while it was away reach subscribers that resume with `Last-Event-ID`). On SQLite (one
     /// process) there is nothing to follow: the handle runs no loop.
     pub async fn start(&self) -> Result<Workers, EventsError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pool) = self.inner.store.db().pg_pool() {
+            return self.follow(pool).await;
+        }
+        Ok(Workers::spawn(Vec::new()))
+    }
+
+    /// [`start`](Self::start) on PostgreSQL: the loop that follows `LISTEN`.
+    #[cfg(feature = "postgres")]
+    async fn follow(&self, pool: &sqlx::PgPool) -> Result<Workers, EventsError> {
         let db = self.inner.store.db();
-        let Some(pool) = db.pg_pool() else {
-            return Ok(Workers::spawn(Vec::new()));
-        };
         let mut listener = sqlx::postgres::PgListener::connect_with(pool)
             .await
             .map_err(EventsError::internal)?;
