@@ -280,8 +280,22 @@ async fn password_change_and_api_keys() {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
+        // Revoking a key takes effect on the next request.
+        let r = ann
+            .call(app, "DELETE", &format!("/api/auth/api-keys/{key_id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            bot.call(app, "GET", "/api/auth/me", None).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let r = ann
+            .call(app, "DELETE", &format!("/api/auth/api-keys/{key_id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+
         // Password change: wrong current password refused; right one ends every session and
-        // gives the caller a new one.
+        // every key (`security_credentials` checks a live key) and gives the caller a new one.
         let r = ann
             .call(
                 app,
@@ -331,19 +345,6 @@ async fn password_change_and_api_keys() {
             "{name}: the old password is gone"
         );
 
-        // Revoking a key takes effect on the next request.
-        let r = ann
-            .call(app, "DELETE", &format!("/api/auth/api-keys/{key_id}"), None)
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
-        assert_eq!(
-            bot.call(app, "GET", "/api/auth/me", None).await.status,
-            StatusCode::UNAUTHORIZED
-        );
-        let r = ann
-            .call(app, "DELETE", &format!("/api/auth/api-keys/{key_id}"), None)
-            .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
         t.close().await;
     }
 }

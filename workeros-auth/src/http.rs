@@ -23,7 +23,7 @@
 //! | `POST /api/auth/login` | anyone | `{email, password}` → 200, a new session cookie; 429 when limited |
 //! | `POST /api/auth/logout` | anyone | ends the cookie's session; 204 |
 //! | `GET /api/auth/me` | signed in | the user, its roles and organization |
-//! | `POST /api/auth/password` | signed in | `{currentPassword, newPassword}`: ends every session, new cookie |
+//! | `POST /api/auth/password` | signed in | `{currentPassword, newPassword}`: ends every session and API key, new cookie |
 //! | `GET, POST /api/auth/api-keys` | signed in | list; `{name, expiresAt?}` → 201 with the key, shown once |
 //! | `DELETE /api/auth/api-keys/{id}` | signed in | revoke |
 //! | `POST /api/auth/invite` | admin | `{email, name?, role?}` → 201; the token goes by email |

@@ -451,8 +451,10 @@ impl Auth {
             .transpose()
     }
 
-    /// Changes the signed-in user's password: the current one must match. Every session of the
-    /// user ends, and a new one is returned for the caller.
+    /// Changes the signed-in user's password: the current one must match. Every session and
+    /// every API key of the user ends (a user changes a password when they fear someone else has
+    /// it, and a key minted from a stolen session must not outlive that), and a new session is
+    /// returned for the caller.
     pub async fn change_password(
         &self,
         subject: &Subject,
@@ -482,10 +484,11 @@ impl Auth {
         let mut tx = self.inner.db.begin().await?;
         set_password(&mut tx, user.id, &hash).await?;
         sessions::revoke_all(&mut tx, user.id).await?;
+        api_keys::revoke_all(&mut tx, user.id).await?;
         one_time::forget(&mut tx, user.id, Some(Purpose::ResetPassword)).await?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
-        tracing::info!(user = %user.id, "password changed; sessions revoked");
+        tracing::info!(user = %user.id, "password changed; sessions and API keys revoked");
         Ok(session)
     }
 
