@@ -400,8 +400,16 @@ async fn event_schedule_and_webhook_triggers() {
                           "operations": [{"key": "note", "type": "log", "options": {"message": "tick {{$trigger.slot}}"}}]});
         let v = ok(&app, "POST", "/api/flows", Some(tick)).await;
         let tick_id = v["data"]["id"].as_str().unwrap().to_owned();
-        let hook = json!({"trigger": {"type": "webhook"},
-                          "operations": [{"key": "echo", "type": "transform", "options": {"json": {"got": "{{$trigger.order}}"}}}]});
+        // `respond` names what the caller of the hook gets back; `respond` must name an operation.
+        let bad = json!({"trigger": {"type": "webhook", "respond": "nope"},
+                         "operations": [{"key": "echo", "type": "transform", "options": {"json": {}}}]});
+        let (s, v) = call(&app, Some(&admin()), "POST", "/api/flows", Some(bad)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
+        let hook = json!({"trigger": {"type": "webhook", "respond": "echo"},
+                          "operations": [
+                              {"key": "secret", "type": "transform", "resolve": "echo",
+                               "options": {"json": {"internal": "a secret {{$trigger.order}}"}}},
+                              {"key": "echo", "type": "transform", "options": {"json": {"got": "{{$trigger.order}}"}}}]});
         let v = ok(&app, "POST", "/api/flows", Some(hook)).await;
         let hook_id = v["data"]["id"].as_str().unwrap().to_owned();
         let token = v["hookToken"].as_str().unwrap().to_owned();
@@ -495,8 +503,15 @@ async fn event_schedule_and_webhook_triggers() {
             .unwrap();
         let res = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{name}");
-        assert_eq!(v["data"]["steps"][0]["output"], json!({"got": 7}));
-        assert_eq!(v["data"]["trigger"], "webhook");
+        // Only what the flow chose to return: no steps, no trigger data, no other output.
+        assert_eq!(v["data"]["output"], json!({"got": 7}), "{name}: {v}");
+        assert_eq!(v["data"]["status"], "succeeded", "{name}");
+        let keys: Vec<&String> = v["data"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "output", "status"], "{name}: {v}");
+        assert!(!v.to_string().contains("a secret"), "{name}: {v}");
+        // The whole run is the tenant admins' to read.
+        let runs = ok(&app, "GET", &format!("/api/flows/{hook_id}/runs"), None).await;
+        assert!(runs.to_string().contains("a secret 7"), "{name}");
         // A manual run of a webhook flow is refused; a token of one flow does not open another.
         let (s, _) = call(
             &app,

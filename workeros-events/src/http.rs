@@ -12,7 +12,7 @@
 //! | `GET`, `POST /api/flows` | tenant admins | list; create (`201`, the `secret` and `hookToken` shown once) |
 //! | `GET`, `PATCH`, `DELETE /api/flows/{id}` | tenant admins | read, change, delete (`204`) |
 //! | `POST /api/flows/{id}/run` | tenant admins | run a `manual` flow now with the body as its trigger data; the finished run |
-//! | `POST /api/flows/{id}/hook` | whoever holds the token (`x-workeros-token` header, or `?token=`) | run a `webhook` flow with the body; the finished run |
+//! | `POST /api/flows/{id}/hook` | whoever holds the token (`x-workeros-token` header, or `?token=`) | run a `webhook` flow with the body; the run's `id`, `status` and the `output` of the operation its trigger names in `respond`, nothing else |
 //! | `GET /api/flows/{id}/runs?limit=` | tenant admins | the runs, newest first, every step |
 //!
 //! The subject is the request's [`Subject`] extension (set by the host's auth layer), or the

@@ -97,7 +97,13 @@ fn check_flow(
         Trigger::Event { .. } => {
             trigger.events()?;
         }
-        Trigger::Manual | Trigger::Webhook => {}
+        Trigger::Webhook { respond: Some(key) } if !keys.contains(&key.as_str()) => {
+            return Err(EventsError::invalid(
+                "trigger",
+                format!("`respond` names `{key}`, which is not an operation of this flow"),
+            ));
+        }
+        Trigger::Manual | Trigger::Webhook { .. } => {}
     }
     Ok(())
 }
@@ -177,7 +183,7 @@ pub(super) fn trigger_name(t: &Trigger) -> &'static str {
         Trigger::Event { .. } => "event",
         Trigger::Schedule { .. } => "schedule",
         Trigger::Manual => "manual",
-        Trigger::Webhook => "webhook",
+        Trigger::Webhook { .. } => "webhook",
     }
 }
 

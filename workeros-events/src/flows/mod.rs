@@ -47,8 +47,8 @@ mod template;
 
 pub use engine::Flows;
 pub use model::{
-    CONSUMER, Created, Flow, FlowInput, FlowRun, FlowsConfig, ItemScope, MAX_FLOWS, MAX_OPERATIONS,
-    MAX_RESPONSE_BYTES, MAX_RUN_BYTES, MAX_STEPS, MAX_VALUE_BYTES, Operation, OperationKind, Step,
-    Trigger,
+    CONSUMER, Created, Flow, FlowInput, FlowRun, FlowsConfig, HookAnswer, ItemScope, MAX_FLOWS,
+    MAX_OPERATIONS, MAX_RESPONSE_BYTES, MAX_RUN_BYTES, MAX_STEPS, MAX_VALUE_BYTES, Operation,
+    OperationKind, Step, Trigger,
 };
 pub use template::render;

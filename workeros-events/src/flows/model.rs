@@ -99,8 +99,15 @@ pub enum Trigger {
     },
     /// `POST /api/flows/{id}/run`.
     Manual,
-    /// `POST /api/flows/{id}/hook?token=…`.
-    Webhook,
+    /// `POST /api/flows/{id}/hook?token=…`. The caller gets the run's id and status, and only
+    /// what the flow chooses to return: the output of operation `respond`, when it resolved.
+    /// Nothing else of the run (rendered inputs, secret headers, other steps' responses) is
+    /// answered; tenant admins read the whole run in `/api/flows/{id}/runs`.
+    Webhook {
+        /// The key of the operation whose output the hook answers with (none by default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        respond: Option<String>,
+    },
 }
 
 impl Trigger {
@@ -225,6 +232,20 @@ pub struct Created {
     pub secret: String,
     /// The `token` of `POST /api/flows/{id}/hook`.
     pub hook_token: String,
+}
+
+/// What `POST /api/flows/{id}/hook` answers: the run's id and status, and the output of the
+/// operation the flow's trigger names in `respond` (when it resolved). Nothing else of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookAnswer {
+    /// The run's id (tenant admins read it whole in `/api/flows/{id}/runs`).
+    pub id: Uuid,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// The chosen operation's output; absent without `respond` or when it did not resolve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Json>,
 }
 
 /// One step of a run.

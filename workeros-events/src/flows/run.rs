@@ -4,7 +4,7 @@
 use super::admin::{RUN_COLUMNS, hash_token, run_of, trigger_name};
 use super::engine::{Flows, Loaded};
 use super::model::{
-    FlowRun, MAX_RUN_BYTES, MAX_STEPS, MAX_VALUE_BYTES, OperationKind, Step, Trigger,
+    FlowRun, HookAnswer, MAX_RUN_BYTES, MAX_STEPS, MAX_VALUE_BYTES, OperationKind, Step, Trigger,
 };
 use super::operations::NO_MATCH;
 use super::template::{json_size, render};
@@ -49,15 +49,29 @@ impl Flows {
         id: Uuid,
         token: &str,
         data: Json,
-    ) -> Result<FlowRun, EventsError> {
+    ) -> Result<HookAnswer, EventsError> {
         let not_found = || EventsError::NotFound(format!("flow `{id}` not found"));
         let (Loaded { flow, tenant, .. }, hash) =
             self.row(None, id).await?.ok_or_else(not_found)?;
         let same: bool = hash_token(token).as_bytes().ct_eq(hash.as_bytes()).into();
-        if !same || flow.trigger != Trigger::Webhook || !flow.active {
+        let Trigger::Webhook { respond } = &flow.trigger else {
+            return Err(not_found());
+        };
+        if !same || !flow.active {
             return Err(not_found());
         }
-        self.run_now(id, &tenant, "webhook", data, None).await
+        let run = self.run_now(id, &tenant, "webhook", data, None).await?;
+        let output = respond.as_ref().and_then(|key| {
+            run.steps
+                .iter()
+                .find(|s| &s.key == key && s.status == "resolved")
+                .map(|s| s.output.clone())
+        });
+        Ok(HookAnswer {
+            id: run.id,
+            status: run.status,
+            output,
+        })
     }
 
     async fn run_now(
