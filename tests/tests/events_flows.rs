@@ -282,7 +282,13 @@ async fn manual_runs_go_through_every_operation() {
         });
         let v = ok(&app, "POST", "/api/flows", Some(public)).await;
         let pid = v["data"]["id"].as_str().unwrap().to_owned();
-        let run = ok(&app, "POST", &format!("/api/flows/{pid}/run"), None).await;
+        let run = ok(
+            &app,
+            "POST",
+            &format!("/api/flows/{pid}/run"),
+            Some(json!(null)),
+        )
+        .await;
         assert_eq!(
             run["data"]["status"], "failed",
             "{name}: the public role may not create"
@@ -518,10 +524,51 @@ async fn event_schedule_and_webhook_triggers() {
             Some(&admin()),
             "POST",
             &format!("/api/flows/{hook_id}/run"),
-            None,
+            Some(json!(null)),
         )
         .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{name}");
+        // A manual run takes JSON only: a form or text body (which another site's page can send
+        // without a preflight, with the session cookie of a sibling subdomain) is refused, and the
+        // flow does not run.
+        let manual = json!({"trigger": {"type": "manual"},
+                            "operations": [{"key": "note", "type": "log", "options": {"message": "ran"}}]});
+        let pid = ok(&app, "POST", "/api/flows", Some(manual)).await["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let run = ok(
+            &app,
+            "POST",
+            &format!("/api/flows/{pid}/run"),
+            Some(json!(null)),
+        )
+        .await;
+        assert_eq!(run["data"]["status"], "succeeded", "{name}: JSON runs");
+        let before = ok(&app, "GET", &format!("/api/flows/{pid}/runs"), None).await["data"]
+            .as_array()
+            .unwrap()
+            .len();
+        for (kind, body) in [
+            ("text/plain", "{\"amount\": 1}"),
+            ("application/x-www-form-urlencoded", "amount=1"),
+            ("multipart/form-data; boundary=x", "--x--"),
+        ] {
+            let mut req = axum::http::Request::builder()
+                .method("POST")
+                .uri(workeros_tests::mount::uri(&format!("/api/flows/{pid}/run")))
+                .header("content-type", kind)
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            req.extensions_mut().insert(admin());
+            let res = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}: {kind}");
+        }
+        let after = ok(&app, "GET", &format!("/api/flows/{pid}/runs"), None).await["data"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(after, before, "{name}: no run started");
         let (s, _) = call(
             &app,
             None,

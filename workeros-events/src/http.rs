@@ -11,7 +11,7 @@
 //! | `POST /api/webhooks/{id}/deliveries/{delivery}/redeliver` | tenant admins | send it again now (same `webhook-id`) |
 //! | `GET`, `POST /api/flows` | tenant admins | list; create (`201`, the `secret` and `hookToken` shown once) |
 //! | `GET`, `PATCH`, `DELETE /api/flows/{id}` | tenant admins | read, change, delete (`204`) |
-//! | `POST /api/flows/{id}/run` | tenant admins | run a `manual` flow now with the body as its trigger data; the finished run |
+//! | `POST /api/flows/{id}/run` | tenant admins | run a `manual` flow now with the body (JSON only: `content-type: application/json`) as its trigger data; the finished run |
 //! | `POST /api/flows/{id}/hook` | whoever holds the token (`x-workeros-token` header, or `?token=`) | run a `webhook` flow with the body; the run's `id`, `status` and the `output` of the operation its trigger names in `respond`, nothing else |
 //! | `GET /api/flows/{id}/runs?limit=` | tenant admins | the runs, newest first, every step |
 //!
@@ -335,8 +335,24 @@ async fn run_flow(
     State(f): State<Flows>,
     Caller(subject): Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Result<Response, EventsError> {
+    // A browser sends a form or text body to another site without asking first (no CORS
+    // preflight); JSON it does not. Requiring JSON keeps a page on a sibling subdomain, which
+    // carries the session cookie, from starting a flow.
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(EventsError::BadRequest(
+            "send the trigger data as JSON with `content-type: application/json` (`null` for \
+             none)"
+                .into(),
+        ));
+    }
     let id = id_of(&id, "flow")?;
     Ok(data(f.run_manual(&subject, id, body_data(&bytes)).await?).into_response())
 }
