@@ -262,10 +262,8 @@ const SIGNS_IN: [&str; 6] = [
 /// app (which sees `/cms/api/auth/login`).
 fn signs_in(path: &str) -> bool {
     let path = path.trim_end_matches('/');
-    SIGNS_IN.iter().any(|r| {
-        path.strip_suffix(r)
-            .is_some_and(|prefix| prefix.is_empty() || prefix.starts_with('/'))
-    })
+    // Each route starts with `/`, so a suffix match is on a segment boundary.
+    SIGNS_IN.iter().any(|r| path.ends_with(r))
 }
 
 /// The session token of the request's cookie, if it has one.
