@@ -96,6 +96,7 @@ fn event(collection: &str, i: usize) -> Event {
         previous: Some(row((i + 3) % 10)),
         actor: None,
         at: time::OffsetDateTime::now_utc(),
+        depth: 0,
     }
 }
 

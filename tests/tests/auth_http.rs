@@ -676,9 +676,18 @@ async fn invitations_verification_and_reset() {
                 Some(json!({"email": "Cleo@example.com", "role": "editor"})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{name}: {:?}", r.body);
         assert_eq!(r.data()["status"], "invited");
-        let cleo_id = r.data()["id"].as_str().unwrap().to_owned();
+        // The invited member is among the tenant's users.
+        let r = admin.call(app, "GET", "/api/users", None).await;
+        let cleo_id = r
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "Cleo@example.com")
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.body));
         let mail = a.mail.all();
         assert!(
             mail.last()
@@ -718,18 +727,19 @@ async fn invitations_verification_and_reset() {
             .status,
             StatusCode::FORBIDDEN
         );
-        assert_eq!(
-            admin
-                .call(
-                    app,
-                    "POST",
-                    "/api/auth/invite",
-                    Some(json!({"email": "bob@example.com"}))
-                )
-                .await
-                .status,
-            StatusCode::CONFLICT
-        );
+        // An address that has an account: the same answer as any other, and nothing is sent.
+        let before = a.mail.count("bob@example.com");
+        let r = admin
+            .call(
+                app,
+                "POST",
+                "/api/auth/invite",
+                Some(json!({"email": "bob@example.com"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{name}: {:?}", r.body);
+        assert_eq!(r.data()["status"], "invited", "{name}");
+        assert_eq!(a.mail.count("bob@example.com"), before, "{name}");
         assert_eq!(
             admin
                 .call(
@@ -934,6 +944,11 @@ async fn tickets_and_owner_scoped_items() {
         let s = a.auth.verify_ticket(ticket).unwrap();
         assert_eq!(s.user.as_ref().unwrap().id, bob_id);
         assert!(s.has_role(AUTHENTICATED));
+        // A ticket opens one stream: a copy (a log, a proxy, a history) opens nothing.
+        assert!(
+            a.auth.verify_ticket(ticket).is_err(),
+            "{name}: a ticket used twice"
+        );
         assert!(a.auth.verify_ticket(&format!("{ticket}x")).is_err());
         assert_eq!(
             Client::default()

@@ -204,7 +204,7 @@ async fn organizations_are_isolated() {
                 Some(json!({"email": "cleo@acme.test", "role": "editor"})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{name}: {:?}", r.body);
         assert!(a.mail.all().last().unwrap().subject.contains("Acme"));
         let token = a.mail.last_token("cleo@acme.test");
         let mut cleo = Client::default();
@@ -227,7 +227,17 @@ async fn organizations_are_isolated() {
             .map(|i| i["body"].clone())
             .collect();
         assert_eq!(bodies, [json!("acme secret")], "{name}: {:?}", r.body);
-        // Emails are unique across organizations.
+        // Emails are unique across organizations, and inviting does not tell which exist: an
+        // address with an account elsewhere gets the answer any address gets, and no email.
+        let sent = a.mail.count("cleo@acme.test");
+        let fresh = bob
+            .call(
+                app,
+                "POST",
+                "/api/auth/invite",
+                Some(json!({"email": "nobody@acme.test"})),
+            )
+            .await;
         let r = bob
             .call(
                 app,
@@ -236,7 +246,57 @@ async fn organizations_are_isolated() {
                 Some(json!({"email": "Cleo@acme.test"})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CONFLICT, "{name}");
+        assert_eq!(r.status, fresh.status, "{name}");
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{name}");
+        let shape = |v: &serde_json::Value| {
+            let mut keys: Vec<String> = v["data"].as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            (keys, v["data"]["status"].clone(), v["data"]["role"].clone())
+        };
+        assert_eq!(shape(&r.body), shape(&fresh.body), "{name}");
+        assert_eq!(a.mail.count("cleo@acme.test"), sent, "{name}");
+        let r = cleo.call(app, "GET", "/api/auth/me", None).await;
+        assert_eq!(
+            r.data()["tenant"],
+            acme.as_str(),
+            "{name}: cleo stays where she is"
+        );
+
+        // An invitation does not hold an address: its owner signs up all the same (the
+        // invitation ends), and the stranger's link no longer works.
+        let r = ann
+            .call(
+                app,
+                "POST",
+                "/api/auth/invite",
+                Some(json!({"email": "dora@else.test"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{name}: {:?}", r.body);
+        let squatted = a.mail.last_token("dora@else.test");
+        let mut dora = Client::default();
+        let r = dora
+            .call(
+                app,
+                "POST",
+                "/api/auth/signup",
+                Some(
+                    json!({"email": "dora@else.test", "password": "dora's own password",
+                            "organizationName": "Dora's"}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
+        assert_ne!(r.data()["tenant"], acme.as_str(), "{name}");
+        let r = Client::default()
+            .call(
+                app,
+                "POST",
+                "/api/auth/accept-invite",
+                Some(json!({"token": squatted, "password": "the inviter's choice"})),
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{name}: {:?}", r.body);
         t.close().await;
     }
 }

@@ -66,7 +66,14 @@ async fn graceful_shutdown_ends_100_open_realtime_streams() {
         let name = t.name();
         let wk = Workeros::builder(t.db.clone())
             .auth(auth_config())
-            .events(EventsConfig::default())
+            // One token opens every stream: past the default per-user cap.
+            .events(EventsConfig {
+                realtime: workeros_events::RealtimeConfig {
+                    max_per_user: STREAMS,
+                    ..workeros_events::RealtimeConfig::default()
+                },
+                ..EventsConfig::default()
+            })
             .adopt()
             .build()
             .await

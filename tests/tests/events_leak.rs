@@ -194,6 +194,8 @@ async fn case(
                 k
             }
         };
+        // Writes do not wait for their subscribers: wait for the hub here.
+        rt.settled().await;
         for (i, ((s, own), stream)) in subs.iter().zip(streams.iter_mut()).enumerate() {
             let now = read_now(store, s, slug, *own, &key).await;
             let was = visible[i].contains(&key);

@@ -84,6 +84,7 @@ async fn every_crate_writes_an_instant_alike() {
             previous: None,
             actor: None,
             at,
+            depth: 0,
         };
         let payload: serde_json::Value =
             serde_json::from_str(&workeros_events::webhooks::payload(&event)).unwrap();

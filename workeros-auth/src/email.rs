@@ -5,10 +5,47 @@ use async_trait::async_trait;
 use workeros_core::{CoreError, Email, EmailSender};
 
 /// Writes each email to the log (`tracing`, target `workeros_auth::email`) instead of sending it:
-/// the default, for development. The log then holds the links, and so the tokens: use a real
-/// sender in production.
+/// the default, for development. The tokens of the links it carries (invitation, verification,
+/// reset) are redacted, since logs travel further than mailboxes; an operator who wants to follow
+/// the links in development opts in with [`ConsoleSender::revealing_links`]. Use a real sender in
+/// production.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ConsoleSender;
+pub struct ConsoleSender {
+    reveal: bool,
+}
+
+impl ConsoleSender {
+    /// The default: tokens in links are redacted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Logs links whole, tokens included: for a developer's machine only (anyone who reads the
+    /// log can accept the invitations and reset the passwords it shows).
+    pub fn revealing_links() -> Self {
+        Self { reveal: true }
+    }
+
+    /// `text` as logged: every `token=` value redacted unless links are revealed.
+    fn shown(&self, text: &str) -> String {
+        if self.reveal {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find("token=") {
+            let (head, tail) = rest.split_at(i + "token=".len());
+            out.push_str(head);
+            out.push_str("<redacted>");
+            let end = tail
+                .find(|c: char| c.is_whitespace() || c == '&' || c == '"' || c == '<')
+                .unwrap_or(tail.len());
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
 
 #[async_trait]
 impl EmailSender for ConsoleSender {
@@ -17,10 +54,26 @@ impl EmailSender for ConsoleSender {
             target: "workeros_auth::email",
             to = %email.to,
             subject = %email.subject,
-            text = %email.text,
+            text = %self.shown(&email.text),
             "email (console sender; not delivered)"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConsoleSender;
+
+    #[test]
+    fn console_sender_redacts_tokens_unless_asked() {
+        let text = "Set your password here: https://app.test/accept-invite?token=SECRET1\n\
+                    or https://app.test/reset?x=1&token=SECRET2&y=2.";
+        let shown = ConsoleSender::new().shown(text);
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("accept-invite?token=<redacted>"), "{shown}");
+        assert!(shown.contains("&y=2."), "{shown}");
+        assert_eq!(ConsoleSender::revealing_links().shown(text), text);
     }
 }
 

@@ -26,7 +26,7 @@
 //! | `POST /api/auth/password` | signed in | `{currentPassword, newPassword}`: ends every session and API key, new cookie |
 //! | `GET, POST /api/auth/api-keys` | signed in | list; `{name, expiresAt?}` → 201 with the key, shown once |
 //! | `DELETE /api/auth/api-keys/{id}` | signed in | revoke |
-//! | `POST /api/auth/invite` | admin | `{email, name?, role?}` → 201; the token goes by email |
+//! | `POST /api/auth/invite` | admin | `{email, name?, role?}` → 202 `{email, role, status, expiresAt}`, the same whether or not the address has an account (one that has gets nothing); the token goes by email |
 //! | `POST /api/auth/accept-invite` | anyone with the token | `{token, password, name?}` → 200, session cookie |
 //! | `POST /api/auth/verify-email/request` | signed in | emails a verification link; 202 |
 //! | `POST /api/auth/verify-email` | anyone with the token | `{token}` |
@@ -183,9 +183,9 @@ impl<S: std::fmt::Debug> std::fmt::Debug for AuthService<S> {
     }
 }
 
-/// The client's address, as [`AuthLayer`] determined it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub Option<IpAddr>);
+/// The client's address, as [`AuthLayer`] determined it (the type is `workeros-core`'s, so that
+/// other crates' routes read the same extension).
+pub use workeros_core::ClientAddr;
 
 impl<S> tower::Service<Request> for AuthService<S>
 where
@@ -573,7 +573,7 @@ async fn invite(
     Caller(subject): Caller,
     Body(input): Body<Invite>,
 ) -> Result<Response, AuthError> {
-    let user = auth
+    let invitation = auth
         .invite_member(
             &subject,
             &input.email,
@@ -581,7 +581,8 @@ async fn invite(
             input.role.as_deref(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "data": user }))).into_response())
+    // Accepted, not created: the answer is the same whether or not the address has an account.
+    Ok((StatusCode::ACCEPTED, Json(json!({ "data": invitation }))).into_response())
 }
 
 #[derive(Deserialize)]

@@ -75,4 +75,4 @@ pub use schema::{SCHEMA, migrate};
 pub use service::{Auth, BOOTSTRAP_USER_ID, OrganizationInfo, Signup, UserPatch};
 pub use sessions::NewSession;
 pub use tokens::API_KEY_PREFIX;
-pub use users::{CREDENTIAL_ATTR, UserInfo, UserStatus, create_user};
+pub use users::{CREDENTIAL_ATTR, Invitation, UserInfo, UserStatus, create_user};

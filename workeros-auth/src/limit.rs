@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
-/// Keys kept before expired windows are swept.
+/// Keys kept before expired windows are first swept.
 const SWEEP_AT: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -26,14 +26,28 @@ struct Window {
 #[derive(Debug)]
 pub(crate) struct Limiter {
     limit: RateLimit,
-    windows: Mutex<HashMap<String, Window>>,
+    windows: Mutex<Windows>,
+}
+
+/// The windows, and the size at which they are next swept: twice what a sweep left (at least
+/// [`SWEEP_AT`]), so that with many live keys (an attacker spraying addresses) sweeping costs
+/// O(1) per attempt on average, not O(keys) every time.
+#[derive(Debug, Default)]
+struct Windows {
+    map: HashMap<String, Window>,
+    sweep_at: usize,
+    #[cfg(test)]
+    sweeps: usize,
 }
 
 impl Limiter {
     pub(crate) fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new(Windows {
+                sweep_at: SWEEP_AT,
+                ..Windows::default()
+            }),
         }
     }
 
@@ -44,12 +58,19 @@ impl Limiter {
     }
 
     fn attempt_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= SWEEP_AT {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.map.len() >= windows.sweep_at {
             let window = self.limit.window;
-            map.retain(|_, w| now.duration_since(w.start) < window);
+            windows
+                .map
+                .retain(|_, w| now.duration_since(w.start) < window);
+            windows.sweep_at = (windows.map.len() * 2).max(SWEEP_AT);
+            #[cfg(test)]
+            {
+                windows.sweeps += 1;
+            }
         }
-        let w = map.entry(key.to_owned()).or_insert(Window {
+        let w = windows.map.entry(key.to_owned()).or_insert(Window {
             start: now,
             count: 0,
         });
@@ -72,8 +93,8 @@ impl Limiter {
 
     /// Forgets `key`'s attempts (a successful login).
     pub(crate) fn clear(&self, key: &str) {
-        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows.map.remove(key);
     }
 
     #[cfg(test)]
@@ -103,5 +124,25 @@ mod tests {
         for _ in 0..3 {
             assert!(l.attempt_at("a", t0).is_ok());
         }
+    }
+
+    #[test]
+    fn many_live_keys_are_swept_rarely() {
+        let l = Limiter::new(RateLimit {
+            max: 3,
+            window: Duration::from_secs(60),
+        });
+        let t0 = Instant::now();
+        // 50,000 keys in one window, none expired: a sweep on every attempt past 10,000 would be
+        // 40,000 sweeps of the whole map.
+        for i in 0..50_000 {
+            assert!(
+                l.attempt_at(&format!("10.0.{}.{}", i / 256, i % 256), t0)
+                    .is_ok()
+            );
+        }
+        let w = l.windows.lock().unwrap();
+        assert!(w.sweeps <= 3, "{} sweeps", w.sweeps);
+        assert_eq!(w.map.len(), 50_000);
     }
 }

@@ -5,6 +5,11 @@
 //! A ticket is `<payload>.<tag>`, both URL-safe base64: the payload is JSON with the purpose
 //! (`realtime`), the user id, email, tenant, roles and the expiry (Unix seconds); the tag is the
 //! HMAC-SHA256 of the payload text, checked in constant time before the payload is read.
+//!
+//! A ticket opens one stream: its random nonce is remembered until the ticket expires, and a
+//! second use is refused (a ticket copied from a log, a proxy or a browser history opens
+//! nothing). The memory is this process's: on `n` instances a ticket opens at most `n` streams
+//! within its minute. A client asks for a new ticket for every connection.
 
 use crate::AuthError;
 use base64::Engine as _;
@@ -30,12 +35,21 @@ struct Claims {
     t: Option<String>,
     r: Vec<String>,
     x: i64,
+    /// A random nonce: what makes the ticket single-use.
+    #[serde(default)]
+    n: String,
 }
+
+/// The most tickets remembered as used at once; past it (after the expired ones are
+/// forgotten), tickets are refused until some expire.
+const MAX_USED: usize = 100_000;
 
 /// Issues and checks tickets with one key.
 #[derive(Clone)]
 pub(crate) struct Tickets {
     key: Vec<u8>,
+    /// Nonces of tickets used, with their expiry (Unix seconds).
+    used: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl std::fmt::Debug for Tickets {
@@ -46,7 +60,29 @@ impl std::fmt::Debug for Tickets {
 
 impl Tickets {
     pub(crate) fn new(key: Vec<u8>) -> Self {
-        Self { key }
+        Self {
+            key,
+            used: std::sync::Arc::default(),
+        }
+    }
+
+    /// Records `nonce` as used until `expires`; false when it was used already (or the memory
+    /// is full of unexpired tickets).
+    fn first_use(&self, nonce: &str, expires: i64, now: i64) -> bool {
+        let Ok(mut used) = self.used.lock() else {
+            return false;
+        };
+        if used.len() >= MAX_USED {
+            used.retain(|_, x| *x > now);
+            if used.len() >= MAX_USED {
+                return false;
+            }
+        }
+        if used.contains_key(nonce) {
+            return false;
+        }
+        used.insert(nonce.to_owned(), expires);
+        true
     }
 
     fn mac(&self) -> Result<Hmac<Sha256>, AuthError> {
@@ -63,6 +99,7 @@ impl Tickets {
             t: subject.tenant.clone(),
             r: user.roles.clone(),
             x: expires,
+            n: URL_SAFE_NO_PAD.encode(crate::tokens::random_bytes(16)),
         };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(AuthError::internal)?);
@@ -92,7 +129,10 @@ impl Tickets {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or(AuthError::Unauthorized)?;
-        if claims.p != PURPOSE || now >= claims.x {
+        if claims.p != PURPOSE || now >= claims.x || claims.n.is_empty() {
+            return Err(AuthError::Unauthorized);
+        }
+        if !self.first_use(&claims.n, claims.x, now) {
             return Err(AuthError::Unauthorized);
         }
         let mut user = User::new(claims.u).with_roles(claims.r);
@@ -124,6 +164,8 @@ mod tests {
         let ticket = t.issue(&subject(), 1_000).unwrap();
         let back = t.verify(&ticket, 999).unwrap();
         assert_eq!(back.user.as_ref().unwrap().id, "u1");
+        assert!(t.verify(&ticket, 999).is_err(), "a ticket opens one stream");
+        let ticket = t.issue(&subject(), 1_000).unwrap();
         assert_eq!(back.tenant.as_deref(), Some("t1"));
         assert!(back.is_admin());
         assert!(t.verify(&ticket, 1_000).is_err(), "expired at its instant");

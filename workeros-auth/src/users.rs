@@ -51,6 +51,22 @@ impl UserStatus {
     }
 }
 
+/// An invitation as its sender sees it (`POST /api/auth/invite`, `202`): the same for every
+/// address, whether or not it has an account (see
+/// [`Auth::invite_member`](crate::Auth::invite_member)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    /// The address invited.
+    pub email: String,
+    /// The role the member gets on accepting.
+    pub role: String,
+    /// `invited`.
+    pub status: &'static str,
+    /// When the link stops working (RFC 3339).
+    pub expires_at: String,
+}
+
 /// A user as the API returns it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -242,6 +258,16 @@ pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
         .await?;
     }
     unlink_user(tx, id).await
+}
+
+/// The user with `email` (any case), read in `tx`.
+pub(crate) async fn by_email_in(tx: &mut Tx, email: &str) -> Result<Option<UserRow>, AuthError> {
+    let q = select_users(tx.names())
+        .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase()))
+        .limit(1)
+        .to_owned();
+    let rows = tx.fetch_all(&q).await?;
+    Ok(user_rows(&rows)?.into_iter().next())
 }
 
 /// The user with `email` (any case).

@@ -65,4 +65,9 @@ pub struct Event {
     /// When the change committed.
     #[serde(with = "crate::instant::serde")]
     pub at: OffsetDateTime,
+    /// How many flow runs led to the change: 0 for a write by a user or by host code, `n + 1`
+    /// for a write made by a flow run that an event of depth `n` started. Flows start no run
+    /// past their depth cap, so a flow cannot start itself without end.
+    #[serde(default)]
+    pub depth: u32,
 }

@@ -41,4 +41,4 @@ pub use error::{CoreError, ErrorBody, ErrorCode, ErrorPayload};
 pub use event::{Event, EventAction};
 pub use ident::{FieldName, RESERVED_FIELD_NAMES, Slug};
 pub use model::{Action, Field, FieldType};
-pub use subject::{DEFAULT_TENANT, Subject, User};
+pub use subject::{ClientAddr, DEFAULT_TENANT, Subject, User};

@@ -143,3 +143,10 @@ mod tests {
         assert!(Subject::user(User::new("a").with_roles([roles::ADMIN])).is_admin());
     }
 }
+
+/// The client's address as the host's auth layer determined it (the connection's, or the last
+/// `X-Forwarded-For` entry behind a proxy the host trusts), set as a request extension
+/// (`workeros-auth`'s `AuthLayer` sets it); `None` when unknown. Per-address limits (sign-in
+/// attempts, realtime streams) read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);

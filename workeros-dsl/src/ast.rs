@@ -186,6 +186,17 @@ impl Filter {
     pub fn depth(&self) -> usize {
         self.shape().0
     }
+
+    /// Whether some comparison uses `op` (for example [`Op::Regex`], to refuse it where a
+    /// filter's cost must stay the server's to choose).
+    pub fn uses_op(&self, op: Op) -> bool {
+        match self {
+            Filter::Const(_) => false,
+            Filter::Cmp(c) => c.op == op,
+            Filter::And(c) | Filter::Or(c) => c.iter().any(|f| f.uses_op(op)),
+            Filter::Not(f) => f.uses_op(op),
+        }
+    }
 }
 
 /// One comparison: `field op arg`.

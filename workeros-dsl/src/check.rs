@@ -3,7 +3,9 @@
 
 use crate::ast::{Arity, Comparison, Filter, Op, Operand, Value, Var};
 use crate::error::{DslError, ErrorKind, Loc, clip};
-use crate::limits::{MAX_DEPTH, MAX_LIST_LEN, MAX_NODES, MAX_STRING_LEN};
+use crate::limits::{
+    MAX_DEPTH, MAX_LIST_LEN, MAX_NODES, MAX_REGEX_SIZE, MAX_REGEXES, MAX_STRING_LEN, MAX_VALUES,
+};
 use crate::schema::{FieldSpec, Schema, ValueKind};
 use crate::text::MAX_SHIFT;
 use crate::timefmt;
@@ -73,6 +75,8 @@ pub struct CheckedFilter {
     pub(crate) schema: u64,
     /// How many `$now` operands it has (the compile cache checks each became a value).
     pub(crate) now_uses: usize,
+    /// Its nodes (comparisons, `and`, `or`, `not`, constants), at most [`MAX_NODES`].
+    pub(crate) nodes: usize,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -81,6 +85,12 @@ impl CheckedFilter {
     /// The subject variables the filter reads (not `$now`).
     pub fn variables(&self) -> &[Var] {
         &self.vars
+    }
+
+    /// How many nodes it has (comparisons, `and`, `or`, `not`, constants): what matching one
+    /// row costs, at most, in comparisons.
+    pub fn node_count(&self) -> usize {
+        self.nodes
     }
 
     /// Whether it uses `matches` (`_regex`), which only the matcher can run.
@@ -166,6 +176,7 @@ pub fn check_json(
     v: &serde_json::Value,
     schema: &crate::Schema,
 ) -> Result<CheckedFilter, DslError> {
+    crate::json::text_limit(v)?;
     let mut path = crate::json::Path::new();
     let mut sink = Direct::new(schema);
     let root = crate::json::filter(v, &mut path, 0, &mut sink)?;
@@ -251,6 +262,10 @@ struct Cx<'s> {
     nodes: usize,
     vars: Vec<Var>,
     has_regex: bool,
+    /// `matches` comparisons seen so far.
+    regexes: usize,
+    /// Literal values seen so far (list items included).
+    values: usize,
     now_uses: usize,
 }
 
@@ -262,6 +277,8 @@ impl<'s> Cx<'s> {
             nodes: 0,
             vars: Vec::new(),
             has_regex: false,
+            regexes: 0,
+            values: 0,
             now_uses: 0,
         }
     }
@@ -274,6 +291,7 @@ impl<'s> Cx<'s> {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             schema: self.schema.id,
             now_uses: self.now_uses,
+            nodes: self.nodes,
         }
     }
 
@@ -393,8 +411,15 @@ impl<'s> Cx<'s> {
             )),
             (Arity::One, Operand::One(v)) if op == Op::Regex => match v {
                 Value::Str(pattern) => {
+                    self.regexes += 1;
+                    if self.regexes > MAX_REGEXES {
+                        return Err(DslError::limit(
+                            format!("the filter has more than {MAX_REGEXES} `matches` comparisons"),
+                            Loc::None,
+                        ));
+                    }
                     let re = regex_lite::RegexBuilder::new(pattern)
-                        .size_limit(1 << 20)
+                        .size_limit(MAX_REGEX_SIZE)
                         .build()
                         .map_err(|e| {
                             DslError::new(
@@ -445,6 +470,14 @@ impl<'s> Cx<'s> {
 
     fn scalar(&mut self, op: Op, kind: ValueKind, v: &Value, name: &str) -> Result<CVal, DslError> {
         let in_list = matches!(op, Op::In | Op::Nin);
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(DslError::limit(
+                format!("the filter has more than {MAX_VALUES} values (list items included)"),
+                Loc::None,
+            )
+            .with_help("split the request, or filter on fewer values"));
+        }
         match v {
             Value::Var(var) => {
                 match var {
@@ -607,6 +640,37 @@ mod tests {
 
     fn check(src: &str) -> Result<CheckedFilter, DslError> {
         parse(src).unwrap().check(&schema())
+    }
+
+    #[test]
+    fn regex_and_value_limits() {
+        let some = vec!["t matches 'a'"; MAX_REGEXES].join(" or ");
+        assert!(check(&some).is_ok());
+        let many = vec!["t matches 'a'"; MAX_REGEXES + 1].join(" or ");
+        let e = check(&many).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Limit, "{e}");
+        // A pattern that compiles past the size limit is refused.
+        assert!(check("t matches '(a|b|c|d){1000}'").is_err());
+        // Literal values across lists count together.
+        let list = (0..MAX_LIST_LEN).map(|i| i.to_string()).collect::<Vec<_>>();
+        let in_list = format!("i in [{}]", list.join(","));
+        let two = format!("{in_list} or {in_list}");
+        assert!(check(&two).is_ok());
+        let three = format!("{two} or i = 1");
+        let e = check(&three).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Limit, "{e}");
+    }
+
+    #[test]
+    fn json_form_is_held_to_a_size_limit() {
+        let long = "x".repeat(MAX_STRING_LEN);
+        let items: Vec<_> = (0..crate::limits::MAX_JSON_LEN / MAX_STRING_LEN + 1)
+            .map(|_| serde_json::json!({"t": {"_eq": long}}))
+            .collect();
+        let f = serde_json::json!({ "_or": items });
+        let e = check_json(&f, &schema()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Limit, "{e}");
+        assert!(crate::from_json(&f).is_err());
     }
 
     #[test]

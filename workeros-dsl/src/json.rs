@@ -2,7 +2,7 @@
 
 use crate::ast::{Comparison, Filter, Ident, Op, Operand, Value};
 use crate::error::{DslError, Loc, clip};
-use crate::limits::{MAX_DEPTH, MAX_LIST_LEN, MAX_STRING_LEN, MAX_TEXT_LEN};
+use crate::limits::{MAX_DEPTH, MAX_JSON_LEN, MAX_LIST_LEN, MAX_STRING_LEN, MAX_TEXT_LEN};
 use crate::text::{check_shape, variable};
 use serde_json::Value as Json;
 
@@ -24,10 +24,38 @@ use serde_json::Value as Json;
 /// # Ok::<(), workeros_dsl::DslError>(())
 /// ```
 pub fn from_json(v: &Json) -> Result<Filter, DslError> {
+    text_limit(v)?;
     let mut path = Path(String::with_capacity(64));
     let f = filter(v, &mut path, 0, &mut Tree)?;
     check_shape(&f, &Loc::Json(smol_str::SmolStr::default()))?;
     Ok(f)
+}
+
+/// Refuses a JSON-form filter value longer than [`MAX_JSON_LEN`] once written out: a filter that
+/// arrives as a value is held to a size limit too.
+pub(crate) fn text_limit(v: &Json) -> Result<(), DslError> {
+    /// Counts bytes and stops at the limit.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            if self.0 > MAX_JSON_LEN {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    if serde_json::to_writer(&mut count, v).is_err() {
+        return Err(DslError::limit(
+            format!("the filter is longer than {MAX_JSON_LEN} bytes as JSON"),
+            Loc::None,
+        ));
+    }
+    Ok(())
 }
 
 /// What the JSON walker builds from what it reads: the tree ([`Tree`]), or checked nodes directly

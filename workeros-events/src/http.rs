@@ -24,7 +24,8 @@ use crate::EventsError;
 use crate::flows::{FlowInput, Flows};
 use crate::realtime::{Realtime, Subscribe};
 use crate::webhooks::{DeliveryQuery, WebhookInput, Webhooks};
-use axum::extract::{Path, Query, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -32,8 +33,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use workeros_core::Subject;
+use workeros_core::{ClientAddr, Subject};
 use workeros_store::http::{Body, Caller};
 
 impl IntoResponse for EventsError {
@@ -78,6 +80,8 @@ struct StreamQuery {
 async fn stream(
     State(st): State<RealtimeState>,
     Caller(subject): Caller,
+    client: Option<Extension<ClientAddr>>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, EventsError> {
@@ -104,6 +108,11 @@ async fn stream(
             .events
             .map(|e| e.split(',').map(|s| s.trim().to_owned()).collect()),
         last_event_id,
+        // The auth layer's view of the address (behind trusted proxies), else the connection's.
+        client: match client {
+            Some(Extension(ClientAddr(a))) => a,
+            None => connect.map(|Extension(ConnectInfo(a))| a.ip()),
+        },
     };
     let sub = st.rt.subscribe(&subject, req).await?;
     // The stream ends after its lifetime; the client reconnects, authenticated again.

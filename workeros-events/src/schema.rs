@@ -39,6 +39,7 @@ pub const SCHEMA: Component = Component::new(
             .tables(functions_v2)
             .indexes(functions_v2_indexes),
         Migration::new(3).tables(flows_v3).indexes(flows_v3_indexes),
+        Migration::new(4).columns(flows_v4_columns),
     ],
 );
 
@@ -194,6 +195,19 @@ pub(crate) fn functions_v2_indexes(names: &Names) -> Vec<sea_query::IndexCreateS
             false,
         ),
     ]
+}
+
+/// v4: a flow run's depth ([`workeros_core::Event::depth`] of the events it writes): 1 for a
+/// run a request, a schedule or a user's write started; one more than its event's for a run a
+/// flow's write started.
+pub(crate) fn flows_v4_columns(names: &Names) -> Vec<workeros_store::migrate::NewColumn> {
+    vec![workeros_store::migrate::NewColumn {
+        table: FLOW_RUNS,
+        column: col("depth", K::BigInt, names.dialect())
+            .not_null()
+            .default(1)
+            .to_owned(),
+    }]
 }
 
 pub(crate) fn flows_v3(names: &Names) -> Vec<TableCreateStatement> {

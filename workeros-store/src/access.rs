@@ -54,6 +54,16 @@ impl ReadRules {
         self.view.serial
     }
 
+    /// When the collection was created (`None` if its recorded time does not parse): events
+    /// older than this belong to an earlier collection of the same slug.
+    pub fn created_at(&self) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(
+            &self.view.info.created_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+    }
+
     /// What `subject` may read under these rules at `at` (`Forbidden` when nothing).
     pub fn access(&self, subject: &Subject, at: OffsetDateTime) -> Result<ReadAccess, StoreError> {
         let view = &self.view;
@@ -130,8 +140,16 @@ impl ReadAccess {
 
     /// `row` as the items API returns it to the subject: fields no matching permission names
     /// are null.
+    /// Only the collection's fields of now are kept: a value recorded under a field since
+    /// dropped (an event's data, a resumed stream) is not shown.
     pub fn present(&self, row: &Map<String, Json>) -> Map<String, Json> {
-        self.access.mask(&self.view.cols, row.clone())
+        let cols = &self.view.cols;
+        let current: Map<String, Json> = row
+            .iter()
+            .filter(|(k, _)| cols.iter().any(|c| c.key == **k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.access.mask(cols, current)
     }
 
     /// Checks a client's filter (text or JSON form) as `GET /api/items` does: it may name only
@@ -436,8 +454,26 @@ impl Access {
     }
 }
 
-/// The client's filter, checked against what the subject may read.
+/// The client's filter, checked against what the subject may read. `matches` (`_regex`) is
+/// refused: a client's filter runs as SQL (lists) or once per event for as long as it is
+/// subscribed (realtime, webhooks, flows), and a regular expression's cost is the client's to
+/// choose; it is kept for permission `validation` rules, which run once per write.
 pub(crate) fn client_filter(
+    q: &Option<Json>,
+    schema: &Schema,
+) -> Result<Option<CheckedFilter>, StoreError> {
+    let checked = checked_client_filter(q, schema)?;
+    if checked.as_ref().is_some_and(CheckedFilter::uses_regex) {
+        return Err(StoreError::BadRequest(NO_REGEX.into()));
+    }
+    Ok(checked)
+}
+
+/// Why a filter may not use `matches`.
+pub(crate) const NO_REGEX: &str = "`_regex` (`matches`) is allowed only in a permission's \
+     `validation`: use `_contains`, `_icontains`, `_starts_with` or `_ends_with` here";
+
+fn checked_client_filter(
     q: &Option<Json>,
     schema: &Schema,
 ) -> Result<Option<CheckedFilter>, StoreError> {

@@ -27,6 +27,7 @@ pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
                 Expr::val(json_value(e.previous.as_ref(), d)),
                 Expr::val(e.actor.clone()),
                 Expr::val(ts_value(e.at, d)),
+                Expr::val(i64::from(e.depth)),
             ])
             .map_err(StoreError::internal)?,
     )
@@ -56,6 +57,7 @@ pub(crate) async fn record(
         previous,
         actor: subject.user.as_ref().map(|u| u.id.clone()),
         at,
+        depth: event_depth(),
     };
     append(tx, &event).await?;
     Ok(event)
@@ -75,10 +77,14 @@ fn event_of(r: crate::value::RowRef<'_>) -> Result<Event, StoreError> {
         previous: r.json("previous")?,
         actor: r.text("actor")?,
         at: r.ts("created_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        depth: r
+            .int("depth")?
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(0),
     })
 }
 
-const EVENT_COLUMNS: [&str; 10] = [
+const EVENT_COLUMNS: [&str; 11] = [
     "seq",
     "id",
     "tenant_id",
@@ -89,7 +95,23 @@ const EVENT_COLUMNS: [&str; 10] = [
     "previous",
     "actor",
     "created_at",
+    "depth",
 ];
+
+tokio::task_local! {
+    static DEPTH: u32;
+}
+
+/// Runs `fut` so that the events of the writes it makes record `depth` ([`Event::depth`]): how
+/// a flow run marks what it writes, whatever subject it writes as. Outside it, events record 0.
+pub async fn with_event_depth<F: std::future::Future>(depth: u32, fut: F) -> F::Output {
+    DEPTH.scope(depth, fut).await
+}
+
+/// The depth the current task's writes record (see [`with_event_depth`]).
+pub fn event_depth() -> u32 {
+    DEPTH.try_with(|d| *d).unwrap_or(0)
+}
 
 impl crate::Store {
     /// The committed events of `tenant` recorded after event `after`, in outbox order, of

@@ -160,10 +160,13 @@ fn check_input(
         .as_ref()
         .map(|f| check_rule(f, &schema, "filter"))
         .transpose()?;
-    // Read filters run as SQL, where `matches` (`_regex`) cannot: refuse it now, not per request.
-    if p.action == Action::Read && filter.as_ref().is_some_and(|(_, c)| c.uses_regex()) {
+    // A permission's filter runs as SQL (reads, and writes to adopted tables), where `matches`
+    // (`_regex`) cannot: refuse it now, not per request. Validation rules keep it (they run in
+    // memory, once per write).
+    if filter.as_ref().is_some_and(|(_, c)| c.uses_regex()) {
         return Err(StoreError::validation(
-            "a read filter cannot use `_regex` (`matches`): it runs as SQL",
+            "a permission's `filter` cannot use `_regex` (`matches`): it runs as SQL; put the \
+             pattern in `validation` (create and update)",
             Some("filter"),
         ));
     }

@@ -56,6 +56,9 @@ pub const SCHEMA: Component = Component::new(
             .tables(store_v4)
             .columns(store_v4_columns)
             .indexes(store_v4_indexes),
+        Migration::new(5)
+            .columns(store_v5_columns)
+            .indexes(store_v5_indexes),
     ],
 );
 
@@ -124,6 +127,29 @@ fn store_v4_columns(names: &Names) -> Vec<NewColumn> {
         }],
         Dialect::Sqlite => Vec::new(),
     }
+}
+
+/// v5: each outbox event records how many flow runs led to it (`depth`, 0 for a write by a
+/// user or host code), so that flows stop chains; and resuming a stream reads one tenant's events
+/// of one collection by index, not every tenant's.
+fn store_v5_columns(names: &Names) -> Vec<NewColumn> {
+    vec![NewColumn {
+        table: EVENTS,
+        column: col("depth", ColumnKind::BigInt, names.dialect())
+            .not_null()
+            .default(0)
+            .to_owned(),
+    }]
+}
+
+fn store_v5_indexes(names: &Names) -> Vec<IndexCreateStatement> {
+    vec![index(
+        names,
+        "events_resume",
+        EVENTS,
+        &["tenant_id", "collection", "seq"],
+        false,
+    )]
 }
 
 fn store_v4_indexes(names: &Names) -> Vec<IndexCreateStatement> {

@@ -96,7 +96,7 @@ impl Store {
             let key = new_key(&info, &key_c, &mut body, d)?;
             let (sets, row) =
                 self.accept_create(subject, &info, &cols, &access_c, &body, &key, at, d)?;
-            self.check_relations(&mut tx, tenant, &info, &sets).await?;
+            self.check_relations(&mut tx, subject, &info, &sets).await?;
             let mut names: Vec<Alias> = Vec::new();
             let mut values: Vec<SimpleExpr> = Vec::new();
             for c in &cols {
@@ -393,7 +393,7 @@ impl Store {
                 apply,
             )?,
         };
-        self.check_relations(&mut tx, tenant, &info, &sets).await?;
+        self.check_relations(&mut tx, subject, &info, &sets).await?;
         let mut update = Query::update();
         update.table(info.table(self.db().names()));
         if let Some(c) = updated {
@@ -622,16 +622,20 @@ fn sets_of(
 }
 
 impl Store {
-    /// Checks that every relation value of `sets` names an existing item of its target collection
-    /// in the same tenant (422 otherwise). Values were converted to the target's key type.
+    /// Checks that every relation value of `sets` names an item of its target collection in the
+    /// same tenant that `subject` may read: a 422 otherwise, the same answer whether the item is
+    /// missing or only hidden from the subject, so that a write is no oracle for rows it cannot
+    /// see and a subject cannot link to what it cannot read. Values were converted to the
+    /// target's key type; each field costs one query per 500 keys.
     async fn check_relations(
         &self,
         tx: &mut Tx,
-        tenant: &str,
+        subject: &Subject,
         info: &CollectionInfo,
         sets: &Sets,
     ) -> Result<(), StoreError> {
         let d = tx.dialect();
+        let tenant = subject.tenant_id();
         for f in &info.fields {
             let Some(to) = &f.to else { continue };
             let Some((_, _, conv)) = sets.iter().find(|(k, _, _)| k == f.name.as_str()) else {
@@ -639,12 +643,17 @@ impl Store {
             };
             let keys: Vec<sea_query::Value> = match &conv.wire {
                 Json::Null => continue,
-                Json::Array(a) => a
-                    .iter()
-                    .filter_map(Json::as_str)
-                    .filter_map(|s| uuid::Uuid::try_parse(s).ok())
-                    .map(|u| crate::value::uuid_value(u, d))
-                    .collect(),
+                Json::Array(a) => {
+                    let distinct: std::collections::BTreeSet<uuid::Uuid> = a
+                        .iter()
+                        .filter_map(Json::as_str)
+                        .filter_map(|s| uuid::Uuid::try_parse(s).ok())
+                        .collect();
+                    distinct
+                        .into_iter()
+                        .map(|u| crate::value::uuid_value(u, d))
+                        .collect()
+                }
                 _ => vec![conv.value.clone()],
             };
             if keys.is_empty() {
@@ -660,15 +669,26 @@ impl Store {
             let Some(target) = target else {
                 return Err(dangling(f.name.as_str(), to.as_str()));
             };
-            for key in keys {
+            let read = match access(tx, subject, &target, Action::Read, now()).await {
+                Ok(a) => a,
+                Err(StoreError::Forbidden(_)) => {
+                    return Err(dangling(f.name.as_str(), to.as_str()));
+                }
+                Err(e) => return Err(e),
+            };
+            let readable = read.condition(d)?;
+            for chunk in keys.chunks(500) {
                 let mut q = Query::select();
                 q.expr(Expr::cust("1"))
                     .from(target.table(self.db().names()))
-                    .and_where(Expr::col(Alias::new(target.key_field())).eq(key));
+                    .and_where(Expr::col(Alias::new(target.key_field())).is_in(chunk.to_vec()));
                 if let Some(t) = tenant_scope(&target, tenant) {
                     q.and_where(t);
                 }
-                if tx.fetch_all(&q).await?.is_empty() {
+                if let Some(c) = &readable {
+                    q.and_where(c.clone());
+                }
+                if tx.fetch_all(&q).await?.len() < chunk.len() {
                     return Err(dangling(f.name.as_str(), to.as_str()));
                 }
             }
@@ -679,7 +699,9 @@ impl Store {
 
 fn dangling(field: &str, to: &str) -> StoreError {
     StoreError::validation(
-        format!("field `{field}` names an item of `{to}` that does not exist"),
+        format!(
+            "field `{field}` names an item of `{to}` that does not exist or that you may not read"
+        ),
         Some(field),
     )
 }

@@ -303,6 +303,8 @@ async fn realtime(
                     .get("last-event-id")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
+                // The per-address cap counts the peer's address.
+                client: req.peer_addr().map(|a| a.ip()),
             },
         )
         .await?;

@@ -28,7 +28,7 @@ pub async fn build(
 ) -> Result<Workeros, workeros::Error> {
     Workeros::builder(db)
         .auth(auth)
-        .email(Arc::new(workeros_auth::email::ConsoleSender))
+        .email(Arc::new(console_sender()))
         .events(events)
         .adopt()
         .build()
@@ -90,4 +90,13 @@ pub fn write_migrations(
         }
     }
     Ok(written)
+}
+
+/// The console sender: links in logged emails have their tokens redacted, unless
+/// `WORKEROS_LOG_EMAIL_LINKS=1` (a developer's machine, following the links).
+fn console_sender() -> workeros_auth::email::ConsoleSender {
+    match std::env::var("WORKEROS_LOG_EMAIL_LINKS").as_deref() {
+        Ok("1") => workeros_auth::email::ConsoleSender::revealing_links(),
+        _ => workeros_auth::email::ConsoleSender::new(),
+    }
 }

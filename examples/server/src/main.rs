@@ -13,6 +13,7 @@
 //! | `WORKEROS_PUBLIC_URL` | empty | base of the links in emails (invitations, resets) |
 //! | `WORKEROS_WEBHOOK_ALLOW` | empty | hosts and CIDR ranges webhooks may reach despite the SSRF guard (`127.0.0.1/32, hooks.internal`) |
 //! | `RUST_LOG` | `info` | log filter; emails are logged (console sender) |
+//! | `WORKEROS_LOG_EMAIL_LINKS` | off | `1`: logged emails keep their links' tokens (development only; otherwise redacted) |
 //!
 //! Stops gracefully on SIGINT and SIGTERM.
 //!

@@ -69,6 +69,19 @@ fn check_flow(
                 ),
             ));
         }
+        if o.kind == OperationKind::Condition {
+            let filter = match o.options.get("filter") {
+                Some(Json::String(s)) => workeros_dsl::parse_any(s).ok(),
+                Some(v @ Json::Object(_)) => workeros_dsl::from_json(v).ok(),
+                _ => None,
+            };
+            if filter.is_some_and(|f| f.uses_op(workeros_dsl::Op::Regex)) {
+                return Err(EventsError::invalid(
+                    "operations",
+                    format!("operation `{}`: {}", o.key, super::operations::NO_REGEX),
+                ));
+            }
+        }
         for target in [&o.resolve, &o.reject].into_iter().flatten() {
             if !keys.contains(&target.as_str()) {
                 return Err(EventsError::invalid(

@@ -126,17 +126,32 @@ impl Flows {
         let events: Vec<Event> = claim.events().to_vec();
         let at = now();
         let mut made = 0;
+        let cap = self.inner.config.max_depth;
         for e in &events {
             for l in flows.iter().filter(|l| wants(l, e, &filters)) {
                 let data = crate::trigger::event_data(e);
+                // Past the cap the run is recorded, not run: a chain of flows (or a flow that
+                // starts itself) ends here, and its log says why.
+                let stop = (e.depth >= cap).then(|| {
+                    format!(
+                        "not run: a chain of {} flow runs wrote the event that would start it, \
+                         the most `max_depth` allows (a flow that starts itself, or flows that \
+                         start each other)",
+                        e.depth
+                    )
+                });
                 claim
                     .tx()
                     .execute(&queue_run(
                         self.db().names(),
                         l,
-                        "event",
-                        Some(e.id),
-                        None,
+                        Queued {
+                            trigger: "event",
+                            event: Some(e.id),
+                            slot: None,
+                            depth: e.depth.saturating_add(1),
+                            stop,
+                        },
                         &data,
                         at,
                     )?)
@@ -178,9 +193,13 @@ impl Flows {
                     .execute(&queue_run(
                         self.db().names(),
                         l,
-                        "schedule",
-                        None,
-                        Some(slot),
+                        Queued {
+                            trigger: "schedule",
+                            event: None,
+                            slot: Some(slot),
+                            depth: 1,
+                            stop: None,
+                        },
                         &data,
                         to,
                     )?)
@@ -232,16 +251,33 @@ pub(super) fn wants(
         })
 }
 
+/// What starts a queued run.
+struct Queued {
+    trigger: &'static str,
+    event: Option<Uuid>,
+    slot: Option<OffsetDateTime>,
+    /// The run's depth (what its writes' events record).
+    depth: u32,
+    /// Why it is recorded as failed without running (past the depth cap).
+    stop: Option<String>,
+}
+
 fn queue_run(
     names: &Names,
     l: &Loaded,
-    trigger: &str,
-    event: Option<Uuid>,
-    slot: Option<OffsetDateTime>,
+    q: Queued,
     data: &Json,
     at: OffsetDateTime,
 ) -> Result<sea_query::InsertStatement, EventsError> {
+    let Queued {
+        trigger,
+        event,
+        slot,
+        depth,
+        stop,
+    } = q;
     let d = names.dialect();
+    let state = if stop.is_some() { "failed" } else { PENDING };
     let conflict = if event.is_some() { "event_id" } else { "slot" };
     Ok(Query::insert()
         .into_table(names.table(FLOW_RUNS))
@@ -258,6 +294,9 @@ fn queue_run(
                 "claims",
                 "next_at",
                 "created_at",
+                "depth",
+                "error",
+                "finished_at",
             ]
             .map(Alias::new),
         )
@@ -269,10 +308,17 @@ fn queue_run(
             Expr::val(event.map_or_else(|| uuid_null(d), |e| uuid_value(e, d))),
             Expr::val(slot.map_or_else(|| ts_null(d), |s| ts_value(s, d))),
             Expr::val(json_value(Some(data), d)),
-            Expr::val(PENDING),
+            Expr::val(state),
             Expr::val(0_i64),
             Expr::val(ts_value(at, d)),
             Expr::val(ts_value(at, d)),
+            Expr::val(i64::from(depth)),
+            Expr::val(stop.clone()),
+            Expr::val(if stop.is_some() {
+                ts_value(at, d)
+            } else {
+                ts_null(d)
+            }),
         ])
         .map_err(EventsError::internal)?
         .on_conflict(

@@ -35,7 +35,12 @@
 //! between schedule slots, [`FlowsConfig::max_sync_runs`] manual and webhook runs at once (more:
 //! `429`), [`FlowsConfig::max_claims`] claims of a queued run. `item` operations state their
 //! `permissions`; the events of writes made with `admin` permissions (as `workeros:flows`) start
-//! no flow, so a flow cannot start itself. `request` headers are checked like webhook headers.
+//! no flow. Every event a run writes, whatever its `permissions`, records the run's depth
+//! ([`workeros_core::Event::depth`]: 1 for a run a request, a schedule or a user's write started,
+//! one more for a run a flow's write started), and an event at [`FlowsConfig::max_depth`] starts
+//! no run: each run it would have started is recorded as failed with the reason, so a flow that
+//! starts itself (or flows that start each other) stops there. `request` headers are checked like
+//! webhook headers. A `condition` filter cannot use `_regex`.
 
 mod admin;
 mod dispatch;

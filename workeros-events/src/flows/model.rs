@@ -52,6 +52,13 @@ pub struct FlowsConfig {
     /// How many times a queued run is claimed before it is marked failed (its worker died or
     /// could not record it each time).
     pub max_claims: i64,
+    /// The longest chain of flow runs (default 2): a user's write starts runs of depth 1,
+    /// whose writes may start runs of depth 2, and so on; an event written at depth
+    /// `max_depth` starts no run (each run it would have started is recorded as failed, with
+    /// the reason). Writes with `admin` permissions start no flow at all. One flow's writes
+    /// can multiply (an `item` operation writes up to a list of items per run), so what a chain
+    /// costs grows as that number to the power of `max_depth`: raise it with care.
+    pub max_depth: u32,
     /// How long finished runs are kept.
     pub retention: Duration,
     /// How often the workers prune.
@@ -70,6 +77,7 @@ impl Default for FlowsConfig {
             min_interval: Duration::from_secs(60),
             max_sync_runs: 16,
             max_claims: 3,
+            max_depth: 2,
             retention: Duration::from_secs(30 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
         }

@@ -14,6 +14,11 @@ use workeros_store::{NewItems, Written};
 /// The rejection of a condition that did not match (not a failure of the run by itself).
 pub(super) const NO_MATCH: &str = "the condition does not match";
 
+/// Why a `condition` may not use `matches`: a flow's filters are the tenant's to write and run
+/// on data it does not choose; regular expressions are kept for permission `validation`.
+pub(super) const NO_REGEX: &str = "a `condition` filter cannot use `_regex` (`matches`): use \
+     `_contains`, `_icontains`, `_starts_with` or `_ends_with`";
+
 /// A DSL filter (text or JSON form) matched against an object whose field types are read off
 /// its values.
 fn matches_object(filter: &Json, object: &Map<String, Json>) -> Result<bool, String> {
@@ -22,6 +27,9 @@ fn matches_object(filter: &Json, object: &Map<String, Json>) -> Result<bool, Str
         other => workeros_dsl::from_json(other),
     }
     .map_err(|e| format!("the filter does not parse: {e}"))?;
+    if parsed.uses_op(workeros_dsl::Op::Regex) {
+        return Err(NO_REGEX.to_owned());
+    }
     let mut schema = Schema::new();
     for (k, v) in object {
         let kind = match v {

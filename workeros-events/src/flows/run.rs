@@ -90,7 +90,9 @@ impl Flows {
         let d = self.db().dialect();
         let run = Uuid::now_v7();
         let at = now();
-        let (steps, error) = self.execute(&loaded, data.clone(), caller).await;
+        // A run a request starts is the first of its chain.
+        let (steps, error) =
+            workeros_store::with_event_depth(1, self.execute(&loaded, data.clone(), caller)).await;
         let state = if error.is_none() {
             "succeeded"
         } else {
@@ -181,7 +183,7 @@ impl Flows {
         let rows = claim_due(
             self.db(),
             FLOW_RUNS,
-            &["id", "flow_id", "data", "claims"],
+            &["id", "flow_id", "data", "claims", "depth"],
             None,
             n,
             self.inner.config.lease,
@@ -209,13 +211,17 @@ impl Flows {
                 .map_err(EventsError::internal)?;
             let data = r.json("data")?.unwrap_or(Json::Null);
             let spent = r.int("claims")?.unwrap_or(0) >= self.inner.config.max_claims;
+            let depth = r
+                .int("depth")?
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(1);
             let this = self.clone();
             jobs.push(Box::pin(async move {
                 if spent {
                     let why = "the run was claimed too often without finishing (its worker stopped each time)";
                     this.finish(run, claim, &[], Some(why.to_owned())).await
                 } else {
-                    this.queued(run, flow, data, claim).await
+                    this.queued(run, flow, data, claim, depth).await
                 }
             }) as Job<Result<(), EventsError>>);
         }
@@ -228,9 +234,13 @@ impl Flows {
         flow: Uuid,
         data: Json,
         claim: Uuid,
+        depth: u32,
     ) -> Result<(), EventsError> {
         let (steps, error) = match self.load_one(flow).await {
-            Ok(l) if l.flow.active => self.execute(&l, data, None).await,
+            // Its writes' events carry its depth, whatever subject they are written as.
+            Ok(l) if l.flow.active => {
+                workeros_store::with_event_depth(depth, self.execute(&l, data, None)).await
+            }
             Ok(_) => (Vec::new(), Some("the flow was deactivated".to_owned())),
             Err(EventsError::NotFound(e)) => (Vec::new(), Some(e)),
             // A fault of the database: leave the run to its lease, to be claimed again.

@@ -41,6 +41,9 @@ pub struct Subscribe {
     pub events: Option<Vec<String>>,
     /// The last event id it received, to resume after it.
     pub last_event_id: Option<String>,
+    /// The client's address, for the per-address cap
+    /// ([`RealtimeConfig::max_per_address`](super::RealtimeConfig)); `None` when unknown.
+    pub client: Option<std::net::IpAddr>,
 }
 
 pub(super) const CREATE: u8 = 1;

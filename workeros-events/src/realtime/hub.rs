@@ -33,6 +33,26 @@ pub struct RealtimeConfig {
     pub resume_limit: u64,
     /// The most subscribers one process holds.
     pub max_subscribers: usize,
+    /// The most streams one user holds open in this process (tabs, devices).
+    pub max_per_user: usize,
+    /// The most streams one client address holds open (anonymous subscribers are counted here
+    /// only; see [`Subscribe::client`]).
+    pub max_per_address: usize,
+    /// The most streams one tenant holds open in this process.
+    pub max_per_tenant: usize,
+    /// The most distinct subscriptions (read access × own filter × event types) one collection
+    /// of one tenant holds: each is judged once per event, so this bounds what one write costs.
+    /// Subscribers that ask alike share one.
+    pub max_groups: usize,
+    /// The most filter nodes (comparisons, `and`, `or`, `not`) the distinct subscriptions of one
+    /// collection of one tenant hold together: judging one event runs at most this many
+    /// comparisons of subscribers' own filters (each filter has at most
+    /// [`MAX_NODES`](workeros_dsl::limits::MAX_NODES)).
+    pub max_filter_nodes: usize,
+    /// The most committed write batches waiting to be judged. Writes never wait for
+    /// subscribers: when the queue is full, every stream is ended with a `lagged` error and its
+    /// client resumes from the outbox with `Last-Event-ID`.
+    pub backlog: usize,
     /// How long one stream stays open. The subject (and its permissions) is the one the stream
     /// opened with; ending streams after this bounds how long a revoked session or a removed
     /// role keeps receiving. `EventSource` reconnects by itself with `Last-Event-ID`, is
@@ -47,6 +67,12 @@ impl Default for RealtimeConfig {
             heartbeat: Duration::from_secs(15),
             resume_limit: 10_000,
             max_subscribers: 100_000,
+            max_per_user: 32,
+            max_per_address: 256,
+            max_per_tenant: 10_000,
+            max_groups: 1_000,
+            max_filter_nodes: 16_384,
+            backlog: 4_096,
             max_lifetime: Duration::from_secs(600),
         }
     }
@@ -80,6 +106,86 @@ pub(super) struct Inner {
     seen: Mutex<Seen>,
     /// Set by [`Realtime::close`]: every subscription ends, new ones are refused.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Open streams per user, address and tenant.
+    counts: Mutex<Counts>,
+    /// The queue of committed batches to the task that judges them (made on first use).
+    queue: std::sync::OnceLock<mpsc::Sender<Vec<Event>>>,
+    /// Batches put in the queue.
+    queued: AtomicU64,
+    /// Batches the judging task finished (or dropped after a lag).
+    done: tokio::sync::watch::Sender<u64>,
+    /// Set when a batch found the queue full: the judging task ends every stream.
+    lagged: std::sync::atomic::AtomicBool,
+    /// Wakes the judging task after a lag (shared with it, not through the hub, which it holds
+    /// only weakly).
+    lag: Arc<tokio::sync::Notify>,
+}
+
+/// Who holds a stream, for the per-principal caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Principal {
+    user: Option<String>,
+    addr: Option<std::net::IpAddr>,
+    tenant: String,
+}
+
+#[derive(Default)]
+struct Counts {
+    users: HashMap<String, usize>,
+    addrs: HashMap<std::net::IpAddr, usize>,
+    tenants: HashMap<String, usize>,
+}
+
+impl Counts {
+    /// Counts `p` in, or says which cap it meets.
+    fn admit(&mut self, p: &Principal, c: &RealtimeConfig) -> Result<(), &'static str> {
+        if let Some(u) = &p.user
+            && self.users.get(u).copied().unwrap_or(0) >= c.max_per_user
+        {
+            return Err("too many realtime streams for this user: close one, then try again");
+        }
+        // Signed-in users are capped per user; the address caps anonymous streams (many users
+        // can share one address behind a NAT).
+        if p.user.is_none()
+            && let Some(a) = &p.addr
+            && self.addrs.get(a).copied().unwrap_or(0) >= c.max_per_address
+        {
+            return Err("too many realtime streams from this address: close one, then try again");
+        }
+        if self.tenants.get(&p.tenant).copied().unwrap_or(0) >= c.max_per_tenant {
+            return Err("too many realtime streams in this tenant: try again later");
+        }
+        if let Some(u) = &p.user {
+            *self.users.entry(u.clone()).or_default() += 1;
+        }
+        if p.user.is_none()
+            && let Some(a) = p.addr
+        {
+            *self.addrs.entry(a).or_default() += 1;
+        }
+        *self.tenants.entry(p.tenant.clone()).or_default() += 1;
+        Ok(())
+    }
+
+    fn release(&mut self, p: &Principal) {
+        fn down<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: &K) {
+            if let Some(n) = m.get_mut(k) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(k);
+                }
+            }
+        }
+        if let Some(u) = &p.user {
+            down(&mut self.users, u);
+        }
+        if p.user.is_none()
+            && let Some(a) = &p.addr
+        {
+            down(&mut self.addrs, a);
+        }
+        down(&mut self.tenants, &p.tenant);
+    }
 }
 
 #[derive(Default)]
@@ -213,6 +319,7 @@ pub(super) struct Guard {
     pub(super) sid: u64,
     pub(super) topic: Option<TopicKey>,
     pub(super) tenant: Option<String>,
+    pub(super) principal: Option<Principal>,
 }
 
 impl Drop for Guard {
@@ -221,6 +328,11 @@ impl Drop for Guard {
             return;
         };
         inner.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(p) = &self.principal
+            && let Ok(mut c) = inner.counts.lock()
+        {
+            c.release(p);
+        }
         if let Some(key) = &self.topic {
             let topic = inner.topics.lock().ok().and_then(|t| t.get(key).cloned());
             if let Some(topic) = topic {
@@ -265,6 +377,12 @@ impl Realtime {
                 count: AtomicUsize::new(0),
                 seen: Mutex::new(Seen::default()),
                 closing: tokio::sync::watch::Sender::new(false),
+                counts: Mutex::new(Counts::default()),
+                queue: std::sync::OnceLock::new(),
+                queued: AtomicU64::new(0),
+                done: tokio::sync::watch::Sender::new(0),
+                lagged: std::sync::atomic::AtomicBool::new(false),
+                lag: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }
@@ -359,7 +477,20 @@ impl Realtime {
             sid,
             topic: None,
             tenant: None,
+            principal: None,
         };
+        let principal = Principal {
+            user: subject.user.as_ref().map(|u| u.id.clone()),
+            addr: req.client,
+            tenant: tenant.clone(),
+        };
+        inner
+            .counts
+            .lock()
+            .map_err(|_| EventsError::internal("a poisoned lock"))?
+            .admit(&principal, &inner.config)
+            .map_err(EventsError::Overloaded)?;
+        guard.principal = Some(principal);
         let (tx, rx) = mpsc::channel(inner.config.queue.max(1));
         let end = Arc::new(Ending::default());
         let out = Outlet {
@@ -378,7 +509,13 @@ impl Realtime {
                     .map_err(|_| EventsError::internal("a poisoned lock"))?;
                 topics
                     .entry(key.clone())
-                    .or_insert_with(|| Arc::new(Mutex::new(Topic::new(rules.serial()))))
+                    .or_insert_with(|| {
+                        Arc::new(Mutex::new(Topic::new(
+                            rules.serial(),
+                            inner.config.max_groups,
+                            inner.config.max_filter_nodes,
+                        )))
+                    })
                     .clone()
             };
             let member = Member {
@@ -388,6 +525,8 @@ impl Realtime {
                 out: out.clone(),
                 gid: 0,
             };
+            // Before placing: a refused subscriber's drop takes an emptied topic away.
+            guard.topic = Some(key);
             let judge = {
                 let mut t = topic
                     .lock()
@@ -397,7 +536,6 @@ impl Realtime {
                 }
                 t.place(sid, member, &rules, time::OffsetDateTime::now_utc())?
             };
-            guard.topic = Some(key);
             // Live first, then the outbox: an event committed in between is in both, and the
             // live copy is skipped.
             if let Some(last) = last {
@@ -411,13 +549,23 @@ impl Realtime {
                     )
                     .await?;
                 match replay {
-                    Some(events) if (events.len() as u64) <= inner.config.resume_limit => {
+                    Some(mut events) if (events.len() as u64) <= inner.config.resume_limit => {
+                        // Events of an earlier collection of the same slug are not this one's.
+                        if let Some(born) = rules.created_at() {
+                            events.retain(|e| e.at >= born);
+                        }
+                        let mut keys: Vec<String> =
+                            events.iter().map(|e| e.item_id.clone()).collect();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        let now = inner.store.rows_now(&tenant, collection, &keys).await?;
+                        // Every replayed event's id is skipped live, not only the frames' ids:
+                        // the resume already shows the item as it is after them.
                         for e in &events {
-                            let id: Arc<str> = e.id.to_string().into();
-                            if let Some(f) = judge.judge(e, &id) {
-                                replayed.insert(id);
-                                backlog.push_back(Arc::new(f));
-                            }
+                            replayed.insert(e.id.to_string().into());
+                        }
+                        for (_, f) in judge.resume(&events, &now) {
+                            backlog.push_back(Arc::new(f));
                         }
                     }
                     _ => backlog.push_back(Arc::new(Frame::control(
@@ -455,7 +603,10 @@ impl Realtime {
     }
 
     /// Publishes committed events to the subscribers of their collections; returns the frames
-    /// queued. An event already published here (by id) is skipped.
+    /// queued. An event already published here (by id) is skipped. Judging runs on the blocking
+    /// pool (`spawn_blocking`), never on the threads that serve requests: its cost is bounded
+    /// ([`RealtimeConfig::max_groups`] judgements per event, each of a checked filter) but
+    /// not small.
     pub async fn publish(&self, events: &[Event]) -> usize {
         let inner = &self.inner;
         let mut sent = 0;
@@ -469,29 +620,34 @@ impl Realtime {
                 continue;
             };
             let rules = inner.store.read_rules(&e.tenant, &e.collection).await;
-            let Ok(mut t) = topic.lock() else {
-                continue;
-            };
-            match rules {
-                Ok(r) => {
-                    if r.serial() != t.serial {
-                        t.rebuild(&r);
+            let e = e.clone();
+            let judged = tokio::task::spawn_blocking(move || {
+                let Ok(mut t) = topic.lock() else {
+                    return 0;
+                };
+                match rules {
+                    Ok(r) => {
+                        if r.serial() != t.serial {
+                            t.rebuild(&r);
+                        }
+                    }
+                    Err(err) if err.code() == workeros_core::ErrorCode::NotFound => {
+                        t.close_all(&Frame::control(
+                            "error",
+                            "not_found",
+                            &format!("collection `{}` is gone", e.collection),
+                        ));
+                        return 0;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "realtime: the read rules could not be loaded");
+                        return 0;
                     }
                 }
-                Err(err) if err.code() == workeros_core::ErrorCode::NotFound => {
-                    t.close_all(&Frame::control(
-                        "error",
-                        "not_found",
-                        &format!("collection `{}` is gone", e.collection),
-                    ));
-                    continue;
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "realtime: the read rules could not be loaded");
-                    continue;
-                }
-            }
-            sent += t.dispatch(e);
+                t.dispatch(&e)
+            })
+            .await;
+            sent += judged.unwrap_or(0);
         }
         sent
     }
@@ -627,10 +783,103 @@ impl Realtime {
     }
 }
 
+impl Realtime {
+    /// Hands committed events to the task that judges them for the subscribers, without
+    /// waiting for it (see [`RealtimeConfig::backlog`]): what a write's request does.
+    pub fn enqueue(&self, events: &[Event]) {
+        let inner = &self.inner;
+        if events.is_empty() {
+            return;
+        }
+        let tx = inner.queue.get_or_init(|| self.spawn_judge());
+        inner.queued.fetch_add(1, Ordering::SeqCst);
+        if tx.try_send(events.to_vec()).is_err() {
+            // Not queued: counted as done at once, and every stream ends so that its client
+            // resumes from the outbox.
+            inner.done.send_modify(|d| *d += 1);
+            inner
+                .lagged
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            inner.lag.notify_one();
+        }
+    }
+
+    /// Waits until the events handed over so far ([`enqueue`](Self::enqueue), the sink) are
+    /// judged and queued to their subscribers: for tests, and before a graceful shutdown.
+    pub async fn settled(&self) {
+        let target = self.inner.queued.load(Ordering::SeqCst);
+        let mut done = self.inner.done.subscribe();
+        let _ = done.wait_for(|d| *d >= target).await;
+    }
+
+    /// The task that judges queued batches, in order, one event at a time (yielding between
+    /// events, so that it shares the runtime's threads with requests). It holds the hub weakly
+    /// and ends with it.
+    fn spawn_judge(&self) -> mpsc::Sender<Vec<Event>> {
+        let (tx, mut rx) = mpsc::channel::<Vec<Event>>(self.inner.config.backlog.max(1));
+        let weak = Arc::downgrade(&self.inner);
+        let lag = self.inner.lag.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = tokio::select! {
+                    b = rx.recv() => b,
+                    () = lag.notified() => Some(Vec::new()),
+                };
+                let Some(batch) = batch else { return };
+                let Some(inner) = weak.upgrade() else { return };
+                let rt = Realtime { inner };
+                let lagged = rt
+                    .inner
+                    .lagged
+                    .swap(false, std::sync::atomic::Ordering::SeqCst);
+                if lagged {
+                    // Some batch was dropped: what is queued goes too, and every stream ends.
+                    let mut dropped = u64::from(!batch.is_empty());
+                    while rx.try_recv().is_ok() {
+                        dropped += 1;
+                    }
+                    rt.cut_all();
+                    rt.inner.done.send_modify(|d| *d += dropped);
+                    continue;
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+                rt.publish(&batch).await;
+                rt.inner.done.send_modify(|d| *d += 1);
+            }
+        });
+        tx
+    }
+
+    /// Ends every stream of every collection with a `lagged` error (their clients resume).
+    fn cut_all(&self) {
+        let topics: Vec<_> = self
+            .inner
+            .topics
+            .lock()
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default();
+        tracing::warn!("realtime fell behind the writes: every stream is ended to resume");
+        let frame = Frame::control(
+            "error",
+            "lagged",
+            "realtime fell behind and closed the stream: reconnect with Last-Event-ID to resume",
+        );
+        for t in topics {
+            if let Ok(mut t) = t.lock() {
+                t.close_all(&frame);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl EventSink for Realtime {
+    /// Queues the events for judging ([`Realtime::enqueue`]): the write does not wait for its
+    /// subscribers.
     async fn deliver(&self, events: &[Event]) -> Result<(), CoreError> {
-        self.publish(events).await;
+        self.enqueue(events);
         Ok(())
     }
 }

@@ -87,21 +87,34 @@ impl Judge {
 
     /// What these subscribers receive of `e`: the action they see it as, and the frame.
     pub(super) fn judge(&self, e: &Event, id: &Arc<str>) -> Option<Frame> {
-        let rebound;
+        self.with_bound(|access, own| self.judge_as(access, own, e, id))
+            .flatten()
+    }
+
+    /// Runs `f` with the access and own filter bound now: the bound ones, or (when either uses
+    /// `$now`) both bound again; `None` when they no longer bind.
+    fn with_bound<R>(&self, f: impl FnOnce(&ReadAccess, Option<&BoundFilter>) -> R) -> Option<R> {
         let uses_now =
             self.access.uses_now() || self.own.as_ref().is_some_and(|(c, _)| c.uses_now());
-        let (access, own) = if uses_now {
-            let at = time::OffsetDateTime::now_utc();
-            let a = self.access.at(at).ok()?;
-            let o = self
-                .own
-                .as_ref()
-                .map(|(c, _)| c.bind(self.access.subject(), at));
-            rebound = (a, o);
-            (&rebound.0, rebound.1.as_ref())
-        } else {
-            (&self.access, self.own.as_ref().map(|(_, b)| b))
-        };
+        if !uses_now {
+            return Some(f(&self.access, self.own.as_ref().map(|(_, b)| b)));
+        }
+        let at = time::OffsetDateTime::now_utc();
+        let access = self.access.at(at).ok()?;
+        let own = self
+            .own
+            .as_ref()
+            .map(|(c, _)| c.bind(self.access.subject(), at));
+        Some(f(&access, own.as_ref()))
+    }
+
+    fn judge_as(
+        &self,
+        access: &ReadAccess,
+        own: Option<&BoundFilter>,
+        e: &Event,
+        id: &Arc<str>,
+    ) -> Option<Frame> {
         let before = Judge::sees(access, own, e.previous.as_ref().and_then(Json::as_object));
         let after = Judge::sees(access, own, e.data.as_ref().and_then(Json::as_object));
         let seen_as = match (e.action, before, after) {
@@ -139,6 +152,84 @@ impl Judge {
     }
 }
 
+impl Judge {
+    /// The frames of a resume: one per item the `events` touched, in the order of each item's
+    /// last event (whose id the frame carries), showing the item as it is `now` (rows by key),
+    /// never as the events recorded it: what the items API would answer now, nothing it would
+    /// not (a value since overwritten, a field since dropped, a row since deleted). An item the
+    /// subscriber sees now is `create` when it did not see it before the first event (`update`
+    /// otherwise); one it no longer sees is `delete` when it saw it at some point of the events.
+    pub(super) fn resume(
+        &self,
+        events: &[Event],
+        now: &HashMap<String, Map<String, Json>>,
+    ) -> Vec<(Arc<str>, Frame)> {
+        self.with_bound(|access, own| self.resume_as(access, own, events, now))
+            .unwrap_or_default()
+    }
+
+    fn resume_as(
+        &self,
+        access: &ReadAccess,
+        own: Option<&BoundFilter>,
+        events: &[Event],
+        now: &HashMap<String, Map<String, Json>>,
+    ) -> Vec<(Arc<str>, Frame)> {
+        // Per item: whether it was seen before the first event, whether any event showed it,
+        // and the index of its last event.
+        let mut items: HashMap<&str, (bool, bool, usize)> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            let row = |v: &Option<Json>| v.as_ref().and_then(Json::as_object).cloned();
+            let shown = Judge::sees(access, own, row(&e.data).as_ref())
+                || Judge::sees(access, own, row(&e.previous).as_ref());
+            items
+                .entry(e.item_id.as_str())
+                .and_modify(|(_, any, last)| {
+                    *any |= shown;
+                    *last = i;
+                })
+                .or_insert_with(|| {
+                    let before = e.action != EventAction::Create
+                        && Judge::sees(access, own, row(&e.previous).as_ref());
+                    (before, shown || before, i)
+                });
+        }
+        let mut order: Vec<(&str, (bool, bool, usize))> = items.into_iter().collect();
+        order.sort_unstable_by_key(|(_, (_, _, last))| *last);
+        let mut out = Vec::with_capacity(order.len());
+        for (key, (before, any, last)) in order {
+            let Some(e) = events.get(last) else { continue };
+            let current = now.get(key).filter(|r| Judge::sees(access, own, Some(r)));
+            let (action, data) = match current {
+                Some(row) if before => (EventAction::Update, Some(access.present(row))),
+                Some(row) => (EventAction::Create, Some(access.present(row))),
+                None if any => (EventAction::Delete, None),
+                None => continue,
+            };
+            if self.actions & action_bit(action) == 0 {
+                continue;
+            }
+            let name = action.as_str();
+            let body = match data {
+                Some(d) => {
+                    json!({"collection": e.collection, "action": name, "key": key, "data": d})
+                }
+                None => json!({"collection": e.collection, "action": name, "key": key}),
+            };
+            let id: Arc<str> = e.id.to_string().into();
+            out.push((
+                id.clone(),
+                Frame {
+                    id: Some(id),
+                    event: name.into(),
+                    data: body.to_string().into(),
+                },
+            ));
+        }
+        out
+    }
+}
+
 type FieldIndex = HashMap<(Arc<str>, ValueKind), HashMap<EqKey, Vec<u64>>>;
 
 /// The subscribers of one collection of one tenant.
@@ -152,11 +243,20 @@ pub(super) struct Topic {
     /// Checked own filters by their text, so that equal filters share one id (and a group).
     pub(super) filters: HashMap<String, Arc<CheckedFilter>>,
     next_gid: u64,
+    /// The most groups (distinct judging) it holds: what one event can cost.
+    max_groups: usize,
+    /// The nodes of the groups' own filters, together.
+    nodes: usize,
+    /// The most of them: what judging one event can cost, in comparisons.
+    max_nodes: usize,
 }
 
 impl Topic {
-    pub(super) fn new(serial: u64) -> Self {
+    pub(super) fn new(serial: u64, max_groups: usize, max_nodes: usize) -> Self {
         Self {
+            max_groups,
+            nodes: 0,
+            max_nodes,
             serial,
             members: HashMap::new(),
             groups: HashMap::new(),
@@ -211,7 +311,22 @@ impl Topic {
         };
         let gid = match self.by_key.get(&key) {
             Some(g) => *g,
+            None if self.groups.len() >= self.max_groups => {
+                return Err(EventsError::Overloaded(
+                    "too many distinct realtime subscriptions on this collection: subscribe \
+                     with a filter others use (or none), or try again later",
+                ));
+            }
+            None if self.nodes + own.as_ref().map_or(0, |(c, _)| c.node_count())
+                > self.max_nodes =>
+            {
+                return Err(EventsError::Overloaded(
+                    "the realtime filters on this collection are as large as allowed: \
+                     subscribe with a smaller filter, one others use, or none",
+                ));
+            }
             None => {
+                self.nodes += own.as_ref().map_or(0, |(c, _)| c.node_count());
                 let gid = self.next_gid;
                 self.next_gid += 1;
                 let eq = own
@@ -268,6 +383,8 @@ impl Topic {
         };
         if empty && let Some(g) = self.groups.remove(&m.gid) {
             self.by_key.remove(&g.key);
+            let n = g.judge.own.as_ref().map_or(0, |(c, _)| c.node_count());
+            self.nodes = self.nodes.saturating_sub(n);
             match &g.eq {
                 Some(e) => {
                     if let Some(values) = self.index.get_mut(&(e.key.clone(), e.kind)) {
@@ -298,6 +415,7 @@ impl Topic {
         self.index.clear();
         self.scan.clear();
         self.filters.clear();
+        self.nodes = 0;
         self.serial = rules.serial();
         for (sid, m) in members {
             let out = m.out.clone();
@@ -312,6 +430,7 @@ impl Topic {
         for (_, m) in self.members.drain() {
             m.out.cut(frame.clone());
         }
+        self.nodes = 0;
         self.groups.clear();
         self.by_key.clear();
         self.index.clear();
