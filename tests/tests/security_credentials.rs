@@ -100,3 +100,126 @@ async fn suspension_ends_sessions_for_good() {
         t.close().await;
     }
 }
+
+/// Issue 15, finding 6 (org mode makes anyone an organization's admin): signups are limited per
+/// address, and the emails one user makes the deployment send (invitations, verification
+/// requests) per user; an invitation to an address that has an account counts like any other.
+#[tokio::test]
+async fn signups_and_outgoing_mail_are_rate_limited() {
+    use workeros_auth::RateLimit;
+    for t in dbs().await {
+        let name = t.name();
+        workeros_store::migrate(&t.db).await.unwrap();
+        workeros_auth::migrate(&t.db).await.unwrap();
+        let limit = |max| RateLimit {
+            max,
+            window: std::time::Duration::from_secs(600),
+        };
+        let auth = Auth::new(
+            t.db.clone(),
+            AuthConfig {
+                signup_per_address: limit(2),
+                mail_per_user: limit(3),
+                ..AuthConfig::default()
+            },
+        )
+        .unwrap();
+        let here = Some("198.51.100.7".parse().unwrap());
+        auth.signup_from(&signup("a1@example.com"), here)
+            .await
+            .unwrap();
+        auth.signup_from(&signup("a2@example.com"), here)
+            .await
+            .unwrap();
+        let e = auth
+            .signup_from(&signup("a3@example.com"), here)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::RateLimited { .. }), "{name}: {e:?}");
+        // Another address is not held back.
+        let there = Some("198.51.100.8".parse().unwrap());
+        auth.signup_from(&signup("a3@example.com"), there)
+            .await
+            .unwrap();
+
+        // The first user (the deployment's admin) sends three emails, then no more.
+        let admin = auth
+            .authenticate_session(
+                &auth
+                    .login("a1@example.com", "correct horse battery", None)
+                    .await
+                    .unwrap()
+                    .1
+                    .token,
+            )
+            .await
+            .unwrap();
+        for to in ["b1@example.com", "a2@example.com", "b2@example.com"] {
+            auth.invite_member(&admin, to, None, None).await.unwrap();
+        }
+        let e = auth
+            .invite_member(&admin, "b3@example.com", None, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::RateLimited { .. }), "{name}: {e:?}");
+        let e = auth.request_email_verification(&admin).await.unwrap_err();
+        assert!(matches!(e, AuthError::RateLimited { .. }), "{name}: {e:?}");
+        t.close().await;
+    }
+}
+
+/// Issue 15, low finding: a reset request for an address that has an account does no more work
+/// before it answers than one for an unknown address (one lookup): the token's write and the
+/// email happen after the answer. Shown with the token table locked by another transaction: the
+/// request still answers (it waited on the lock before).
+#[tokio::test]
+async fn a_reset_request_answers_before_any_write() {
+    use workeros_tests::stores::sql_table;
+    // Two pools on one database (as two processes): one serves, the other holds the lock.
+    for group in workeros_tests::stores::shared(2).await {
+        let mut group = group.into_iter();
+        let (t, other) = (group.next().unwrap(), group.next().unwrap());
+        let name = t.name();
+        let auth = auth_on(&t).await;
+        auth.signup(&signup("ann@example.com")).await.unwrap();
+        // Another transaction holds the writes back.
+        let held: Box<dyn std::any::Any + Send> = match (other.db.sqlite_pool(), other.db.pg_pool())
+        {
+            (Some(pool), _) => {
+                let mut c = pool.acquire().await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+                Box::new(c)
+            }
+            (_, Some(pool)) => {
+                let mut c = pool.acquire().await.unwrap();
+                sqlx::query("BEGIN").execute(&mut *c).await.unwrap();
+                let table = sql_table(&other.db, "one_time_tokens");
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                )))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+                Box::new(c)
+            }
+            _ => panic!("{name}: no pool"),
+        };
+        for email in ["ann@example.com", "nobody@example.com"] {
+            let answered = tokio::time::timeout(
+                std::time::Duration::from_secs(4),
+                auth.request_password_reset(email, None),
+            )
+            .await;
+            assert!(
+                matches!(answered, Ok(Ok(()))),
+                "{name}: {email}: the answer waited for a write: {answered:?}"
+            );
+        }
+        drop(held);
+        other.close().await;
+        t.close().await;
+    }
+}

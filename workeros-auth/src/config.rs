@@ -34,6 +34,13 @@ pub struct AuthConfig {
     pub login_per_account: RateLimit,
     /// Login attempts per client address.
     pub login_per_address: RateLimit,
+    /// Signups per client address (in org mode each makes an organization, whose admin holds
+    /// every tenant-admin power). Signups with no known address are not counted here; they
+    /// still hash one password at a time.
+    pub signup_per_address: RateLimit,
+    /// Emails one user makes the deployment send (invitations, verification requests): a relay
+    /// for strangers otherwise, in org mode where anyone can be an organization's admin.
+    pub mail_per_user: RateLimit,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy that
     /// sets it); otherwise from the connection (`axum::extract::ConnectInfo<SocketAddr>`).
     pub trust_forwarded_for: bool,
@@ -84,6 +91,14 @@ impl Default for AuthConfig {
             login_per_address: RateLimit {
                 max: 100,
                 window: Duration::from_secs(15 * 60),
+            },
+            signup_per_address: RateLimit {
+                max: 10,
+                window: Duration::from_secs(3600),
+            },
+            mail_per_user: RateLimit {
+                max: 30,
+                window: Duration::from_secs(3600),
             },
             trust_forwarded_for: false,
             ticket_secret: None,

@@ -446,9 +446,10 @@ fn signed_in(s: &Subject) -> Result<(), AuthError> {
 
 async fn signup(
     State(auth): State<Auth>,
+    client: Option<Extension<ClientAddr>>,
     Body(input): Body<Signup>,
 ) -> Result<Response, AuthError> {
-    let (user, session) = auth.signup(&input).await?;
+    let (user, session) = auth.signup_from(&input, addr(client)).await?;
     Ok(with_session(
         &auth,
         StatusCode::CREATED,

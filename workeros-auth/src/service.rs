@@ -81,6 +81,12 @@ struct Inner {
     dummy_hash: std::sync::OnceLock<String>,
     /// Password hashes computed at once: the number of cores.
     hashing: tokio::sync::Semaphore,
+    /// Signups per address ([`AuthConfig::signup_per_address`]).
+    signups: Limiter,
+    /// Emails per sending user ([`AuthConfig::mail_per_user`]).
+    mailers: Limiter,
+    /// One signup hashes at a time, so that a flood of signups leaves the other cores to logins.
+    signup_gate: tokio::sync::Semaphore,
 }
 
 /// Identity over one [`Db`]: signup, login, sessions, API keys, users and roles, organizations,
@@ -164,6 +170,9 @@ impl Auth {
         Ok(Self {
             inner: Arc::new(Inner {
                 per_account: Limiter::new(config.login_per_account),
+                signups: Limiter::new(config.signup_per_address),
+                mailers: Limiter::new(config.mail_per_user),
+                signup_gate: tokio::sync::Semaphore::new(1),
                 cookie_name: config.session_cookie_name(),
                 per_address: Limiter::new(config.login_per_address),
                 tickets: Tickets::new(key),
@@ -199,6 +208,23 @@ impl Auth {
     /// `admin`, later ones `authenticated`. Org mode: `organization_name` is required; a new
     /// organization is created and the user is its admin.
     pub async fn signup(&self, input: &Signup) -> Result<(UserInfo, NewSession), AuthError> {
+        self.signup_from(input, None).await
+    }
+
+    /// [`signup`](Self::signup) from client `address`: at most
+    /// [`AuthConfig::signup_per_address`] signups per address (`429` past it; the HTTP route
+    /// passes the address).
+    pub async fn signup_from(
+        &self,
+        input: &Signup,
+        address: Option<IpAddr>,
+    ) -> Result<(UserInfo, NewSession), AuthError> {
+        if let Some(a) = address {
+            self.inner
+                .signups
+                .attempt(&address_key(a))
+                .map_err(AuthError::rate_limited)?;
+        }
         let cfg = &self.inner.config;
         if !cfg.allow_signup {
             return Err(AuthError::Forbidden(
@@ -224,7 +250,15 @@ impl Auth {
             (None, false) => None,
         };
         let pw = input.password.clone();
-        let hash = self.blocking(move || password::hash_password(&pw)).await?;
+        let hash = {
+            let _one = self
+                .inner
+                .signup_gate
+                .acquire()
+                .await
+                .map_err(AuthError::internal)?;
+            self.blocking(move || password::hash_password(&pw)).await?
+        };
         let mut tx = self.inner.db.begin().await?;
         users::lock_users(&mut tx).await?;
         // An invitation nobody accepted does not hold the address: whoever owns it may sign up
@@ -342,14 +376,7 @@ impl Auth {
     fn limit_address(&self, address: Option<IpAddr>) -> Result<(), u64> {
         static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let key = match address {
-            Some(IpAddr::V4(a)) => a.to_string(),
-            Some(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let s = a.segments();
-                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-                }
-            },
+            Some(a) => address_key(a),
             None => {
                 if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     tracing::warn!(
@@ -722,6 +749,21 @@ impl Auth {
     pub async fn delete_role(&self, subject: &Subject, name: &str) -> Result<(), AuthError> {
         let tenant = admin_tenant(subject)?;
         roles::delete(&self.inner.db, tenant, name).await
+    }
+}
+
+/// The limiter key of a client address: IPv4 addresses one by one, IPv6 by /64 (what one host
+/// usually has).
+fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = a.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 

@@ -28,6 +28,7 @@ impl Auth {
         role: Option<&str>,
     ) -> Result<Invitation, AuthError> {
         let tenant = admin_tenant(subject)?.to_owned();
+        self.limit_mail(subject)?;
         let email = email.trim();
         users::check_email(email)?;
         users::check_name(name)?;
@@ -90,6 +91,17 @@ impl Auth {
         Ok(answer(expires))
     }
 
+    /// Counts one email `subject` makes the deployment send ([`AuthConfig::mail_per_user`]).
+    fn limit_mail(&self, subject: &Subject) -> Result<(), AuthError> {
+        let Some(user) = &subject.user else {
+            return Err(AuthError::Unauthorized);
+        };
+        self.inner
+            .mailers
+            .attempt(&format!("mail:{}", user.id))
+            .map_err(AuthError::rate_limited)
+    }
+
     async fn send(&self, email: Email) -> Result<(), AuthError> {
         self.inner.email.send(&email).await.map_err(|e| {
             tracing::error!(error = %e, "email not sent");
@@ -138,6 +150,7 @@ impl Auth {
 
     /// Sends the signed-in user a link that verifies its email address.
     pub async fn request_email_verification(&self, subject: &Subject) -> Result<(), AuthError> {
+        self.limit_mail(subject)?;
         let user = self.current(subject).await?;
         if user.email_verified {
             return Err(AuthError::Conflict(
@@ -208,10 +221,25 @@ impl Auth {
         else {
             return Ok(());
         };
+        // The token is written and the email sent in the background: the reply does the same
+        // work (one lookup) whether or not the address has an account, so neither its answer
+        // nor its time tells which do, and it waits for neither the database's write nor the
+        // mail server.
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.send_reset(&user).await {
+                tracing::error!(error = %e, "password reset email not sent");
+            }
+        });
+        Ok(())
+    }
+
+    /// Issues a reset token for `user` and emails the link.
+    async fn send_reset(&self, user: &UserRow) -> Result<(), AuthError> {
         let mut tx = self.inner.db.begin().await?;
         let (token, _) = one_time::issue(
             &mut tx,
-            &user,
+            user,
             Purpose::ResetPassword,
             self.inner.config.reset_ttl,
         )
@@ -226,15 +254,10 @@ impl Auth {
             ),
             html: None,
         };
-        // Sent in the background: the reply neither waits for the mail server nor reports its
-        // failure, so it does not tell which emails have accounts.
-        let sender = self.inner.email.clone();
-        tokio::spawn(async move {
-            if let Err(e) = sender.send(&email).await {
-                tracing::error!(error = %e, "password reset email not sent");
-            }
-        });
-        Ok(())
+        self.inner.email.send(&email).await.map_err(|e| {
+            tracing::error!(error = %e, "email not sent");
+            AuthError::Internal
+        })
     }
 
     /// Sets a new password with a reset token; every session and API key of the user ends.
