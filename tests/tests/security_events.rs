@@ -579,7 +579,8 @@ async fn a_write_in_one_tenant_reaches_nothing_of_another() {
                 .unwrap();
         }
         let guard = Guard::new(
-            Allow::parse("127.0.0.1/32").unwrap(),
+            // Organizations' exemptions too: the receiver is local.
+            Allow::parse("127.0.0.1/32").unwrap().for_every_tenant(),
             Duration::from_secs(2),
         );
         let hooks = workeros_events::Webhooks::new(
@@ -651,6 +652,59 @@ async fn a_write_in_one_tenant_reaches_nothing_of_another() {
                 .is_err()
         );
         assert!(flows.runs(&b, flow, 10).await.is_err());
+        t.close().await;
+    }
+}
+
+/// Issue 15, finding 6: the deployment's SSRF exemptions (`WORKEROS_WEBHOOK_ALLOW`) are its own:
+/// an organization's admin (anyone, in org mode) reaches none of them through a flow `request`,
+/// a webhook, or a flow `webhook` operation.
+#[tokio::test]
+async fn the_deployments_exemptions_are_not_an_organizations() {
+    let allow = || Allow::parse("127.0.0.1/32").unwrap();
+    let guard = Guard::new(allow(), Duration::from_secs(2));
+    let url = "http://127.0.0.1:9/hook";
+    assert!(
+        guard
+            .for_tenant(workeros_core::DEFAULT_TENANT)
+            .check(url)
+            .await
+            .is_ok()
+    );
+    let e = guard.for_tenant("org-1").check(url).await.unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+    let every = Guard::new(allow().for_every_tenant(), Duration::from_secs(2));
+    assert!(every.for_tenant("org-1").check(url).await.is_ok());
+
+    for t in dbs().await {
+        let name = t.name();
+        let store = store_of(&t).await;
+        let flows = Flows::new(store.clone(), guard.clone(), None, FlowsConfig::default());
+        let hooks = workeros_events::Webhooks::new(
+            store.clone(),
+            guard.clone(),
+            workeros_events::WebhookConfig::default(),
+        );
+        let org = workeros_tests::fixtures::admin_of("org-1");
+        let input: workeros_events::flows::FlowInput = serde_json::from_value(json!({
+            "trigger": {"type": "manual"},
+            "operations": [{"key": "probe", "type": "request", "options": {"url": url}}]
+        }))
+        .unwrap();
+        let flow = flows.create(&org, input).await.unwrap().flow.id;
+        let run = flows.run_manual(&org, flow, json!({})).await.unwrap();
+        assert_eq!(run.status, "failed", "{name}: {run:?}");
+        let why = run.error.clone().unwrap_or_default();
+        assert!(why.contains("refused"), "{name}: {why}");
+        // A webhook an organization points at the exempt address is refused when saved.
+        let input: workeros_events::webhooks::WebhookInput =
+            serde_json::from_value(json!({"url": url})).unwrap();
+        let e = hooks.create(&org, input).await.unwrap_err();
+        assert!(e.to_string().contains("refused"), "{name}: {e}");
+        // The deployment's own admin may.
+        let input: workeros_events::webhooks::WebhookInput =
+            serde_json::from_value(json!({"url": url})).unwrap();
+        hooks.create(&admin(), input).await.unwrap();
         t.close().await;
     }
 }

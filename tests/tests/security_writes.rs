@@ -306,3 +306,40 @@ async fn creates_take_no_server_fields_and_batches_stay_in_scope() {
         t.close().await;
     }
 }
+
+/// Issue 15, finding 6: a tenant holds at most `MAX_COLLECTIONS` collections (each is a table;
+/// in org mode anyone administers a tenant); another tenant is not held back.
+#[tokio::test]
+async fn a_tenant_holds_a_bounded_number_of_collections() {
+    use workeros_store::MAX_COLLECTIONS;
+    for t in dbs().await {
+        let name = t.name();
+        migrate(&t.db).await.unwrap();
+        let store = Store::new(t.db.clone());
+        let new = |i: usize| {
+            serde_json::from_value(
+                json!({"slug": format!("c{i}"), "fields": [{"name": "t", "type": "text"}]}),
+            )
+            .unwrap()
+        };
+        let a = admin_of("org-a");
+        for i in 0..MAX_COLLECTIONS {
+            store.create_collection(&a, new(i)).await.unwrap();
+        }
+        let e = store
+            .create_collection(&a, new(MAX_COLLECTIONS))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            workeros_core::ErrorCode::Validation,
+            "{name}: {e}"
+        );
+        assert!(e.to_string().contains("at most"), "{name}: {e}");
+        store
+            .create_collection(&admin_of("org-b"), new(0))
+            .await
+            .unwrap();
+        t.close().await;
+    }
+}

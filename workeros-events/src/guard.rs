@@ -50,11 +50,18 @@ pub enum GuardError {
     NoClient,
 }
 
-/// Hosts and address ranges exempt from the guard.
+/// Hosts and address ranges exempt from the guard. The exemptions are the deployment's: they
+/// apply to the requests of the deployment's own tenant ([`DEFAULT_TENANT`]), not to an
+/// organization's (in org mode anyone who signs up administers one, and would otherwise reach
+/// every internal host the deployment exempted for itself), unless
+/// [`for_every_tenant`](Self::for_every_tenant) says otherwise.
+///
+/// [`DEFAULT_TENANT`]: workeros_core::DEFAULT_TENANT
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allow {
     hosts: Vec<String>,
     nets: Vec<(IpAddr, u8)>,
+    every_tenant: bool,
 }
 
 impl Allow {
@@ -96,6 +103,18 @@ impl Allow {
             }
         }
         Ok(allow)
+    }
+
+    /// The same exemptions for the requests of every tenant, organizations included: for a
+    /// deployment whose tenants are all trusted.
+    pub fn for_every_tenant(mut self) -> Self {
+        self.every_tenant = true;
+        self
+    }
+
+    /// Whether nothing is exempt.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.nets.is_empty()
     }
 
     /// [`Allow::parse`] of `WORKEROS_WEBHOOK_ALLOW` (nothing when unset).
@@ -301,6 +320,9 @@ pub struct Guard {
     checker: Arc<Checker>,
     /// `None` when it could not be built: requests then fail closed.
     client: Option<reqwest::Client>,
+    /// The same guard without exemptions, for the requests of tenants the exemptions do not
+    /// cover (`None`: they cover every tenant, or there are none).
+    strict: Option<Arc<Guard>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -323,6 +345,8 @@ impl Guard {
 
     /// [`Guard::new`] resolving with `lookup` (tests point names wherever they like).
     pub fn with_lookup(allow: Allow, timeout: Duration, lookup: Arc<dyn Lookup>) -> Self {
+        let strict = (!allow.is_empty() && !allow.every_tenant)
+            .then(|| Arc::new(Self::with_lookup(Allow::none(), timeout, lookup.clone())));
         let checker = Arc::new(Checker { allow, lookup });
         let resolver = Arc::new(Checker {
             allow: checker.allow.clone(),
@@ -338,7 +362,20 @@ impl Guard {
             .build()
             .map_err(|e| tracing::error!(error = %e, "the guarded HTTP client could not be built; outgoing requests will fail"))
             .ok();
-        Self { checker, client }
+        Self {
+            checker,
+            client,
+            strict,
+        }
+    }
+
+    /// The guard for the requests made for `tenant`: this one for the deployment's own tenant
+    /// (or for every tenant, see [`Allow::for_every_tenant`]), one with no exemption otherwise.
+    pub fn for_tenant(&self, tenant: &str) -> &Guard {
+        match &self.strict {
+            Some(strict) if tenant != workeros_core::DEFAULT_TENANT => strict,
+            _ => self,
+        }
     }
 
     /// Parses `url` and checks what can be checked without resolving: the scheme, credentials,

@@ -19,6 +19,10 @@ use sea_query::{Alias, Expr, ExprTrait, Index, Query, Table};
 use serde::{Deserialize, Serialize};
 use workeros_core::{Field, FieldName, FieldType, Slug, Subject, roles};
 
+/// Most collections one tenant holds (managed and adopted, archived included): in org mode
+/// anyone who signs up administers a tenant, and each collection is a table.
+pub const MAX_COLLECTIONS: usize = 200;
+
 /// What `DELETE /api/collections/:slug` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -186,6 +190,24 @@ impl Store {
                 message: format!("collection `{slug}` already exists"),
                 field: Some("slug".into()),
             });
+        }
+        let held = tx
+            .fetch_all(
+                Query::select()
+                    .expr(Expr::col(Alias::new("slug")).count())
+                    .from(tx.table(COLLECTIONS))
+                    .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant)),
+            )
+            .await?;
+        let held = crate::value::first_i64(&held)?
+            .first()
+            .copied()
+            .unwrap_or(0);
+        if usize::try_from(held).unwrap_or(usize::MAX) >= MAX_COLLECTIONS {
+            return Err(StoreError::validation(
+                format!("a tenant has at most {MAX_COLLECTIONS} collections: delete one first"),
+                Some("slug"),
+            ));
         }
         for f in &new.fields {
             check_relation_target(&mut tx, tenant, f, slug, FieldType::Uuid, false).await?;

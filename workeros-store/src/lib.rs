@@ -108,7 +108,7 @@ pub use adoption::{AdoptedCollection, Adopter, already_adopted};
 pub use catalog::{
     Adoption, AliasColumn, AliasRole, CollectionInfo, CollectionStatus, is_key_type,
 };
-pub use collections::{CollectionPatch, Deleted, NewCollection};
+pub use collections::{CollectionPatch, Deleted, MAX_COLLECTIONS, NewCollection};
 #[doc(hidden)]
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 pub use db::SqlxBinder;

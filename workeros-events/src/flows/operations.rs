@@ -104,6 +104,7 @@ impl Flows {
                 let mut req = self
                     .inner
                     .guard
+                    .for_tenant(&l.tenant)
                     .request(method, &text("url"))
                     .map_err(|e| fail(e.to_string()))?;
                 if let Some(h) = input.get("headers").and_then(Json::as_object) {
@@ -162,6 +163,7 @@ impl Flows {
                 let req = self
                     .inner
                     .guard
+                    .for_tenant(&l.tenant)
                     .request(reqwest::Method::POST, &text("url"))
                     .map_err(|e| fail(e.to_string()))?;
                 let resp = req

@@ -119,6 +119,7 @@ impl Webhooks {
         if let Some(url) = &input.url {
             self.inner
                 .guard
+                .for_tenant(tenant)
                 .parse(url)
                 .map_err(|e| EventsError::invalid("url", e.to_string()))?;
         }

@@ -128,6 +128,7 @@ impl Webhooks {
         let sent = match self
             .inner
             .guard
+            .for_tenant(&t.tenant)
             .request(reqwest::Method::POST, &t.webhook.url)
         {
             Err(e) => Err(e.to_string()),
