@@ -708,3 +708,53 @@ async fn the_deployments_exemptions_are_not_an_organizations() {
         t.close().await;
     }
 }
+
+/// Issue 15, finding 6: a tenant's flows make a bounded number of outgoing requests per minute
+/// (a flow is an HTTP client any organization's admin can write); past it the operation is not
+/// sent and the run says why.
+#[tokio::test]
+async fn a_tenants_flows_make_a_bounded_number_of_requests() {
+    for t in dbs().await {
+        let name = t.name();
+        let store = store_of(&t).await;
+        let guard = Guard::new(Allow::none(), Duration::from_secs(2));
+        let flows = Flows::new(
+            store.clone(),
+            guard,
+            None,
+            FlowsConfig {
+                requests_per_minute: 2,
+                ..FlowsConfig::default()
+            },
+        );
+        let org = workeros_tests::fixtures::admin_of("org-1");
+        let input: workeros_events::flows::FlowInput = serde_json::from_value(json!({
+            "trigger": {"type": "manual"},
+            "operations": [{"key": "probe", "type": "request", "options": {"url": "http://127.0.0.1:9/x"}}]
+        }))
+        .unwrap();
+        let flow = flows.create(&org, input).await.unwrap().flow.id;
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            let run = flows.run_manual(&org, flow, json!({})).await.unwrap();
+            errors.push(run.error.unwrap_or_default());
+        }
+        assert!(errors[0].contains("refused"), "{name}: {errors:?}");
+        assert!(errors[1].contains("refused"), "{name}: {errors:?}");
+        assert!(
+            errors[2].contains("requests this minute"),
+            "{name}: {errors:?}"
+        );
+        // Another tenant has its own budget.
+        let other = workeros_tests::fixtures::admin_of("org-2");
+        let input: workeros_events::flows::FlowInput = serde_json::from_value(json!({
+            "trigger": {"type": "manual"},
+            "operations": [{"key": "probe", "type": "request", "options": {"url": "http://127.0.0.1:9/x"}}]
+        }))
+        .unwrap();
+        let flow = flows.create(&other, input).await.unwrap().flow.id;
+        let run = flows.run_manual(&other, flow, json!({})).await.unwrap();
+        assert!(run.error.unwrap_or_default().contains("refused"), "{name}");
+        t.close().await;
+    }
+}

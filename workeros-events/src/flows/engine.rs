@@ -49,6 +49,8 @@ pub(super) struct Inner {
     pub(super) sync_runs: tokio::sync::Semaphore,
     /// Per schedule flow: slots after this were looked at.
     pub(super) since: std::sync::Mutex<HashMap<Uuid, OffsetDateTime>>,
+    /// Per tenant: the minute's window of outgoing requests (start, count).
+    pub(super) outgoing: std::sync::Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 /// The active flows and their event filters, bound, as the dispatcher caches them.
@@ -93,6 +95,7 @@ impl Flows {
                 run_wake: Notify::new(),
                 cache: tokio::sync::Mutex::new(None),
                 since: std::sync::Mutex::new(HashMap::new()),
+                outgoing: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -129,5 +132,33 @@ impl Flows {
             self.prune(now() - c.retention)
         })
         .await;
+    }
+}
+
+impl Flows {
+    /// Counts one outgoing request (`request` or `webhook` operation) of `tenant`'s flows; an
+    /// error past [`FlowsConfig::requests_per_minute`].
+    pub(super) fn spend_request(&self, tenant: &str) -> Result<(), String> {
+        let max = self.inner.config.requests_per_minute;
+        let Ok(mut windows) = self.inner.outgoing.lock() else {
+            return Err("the request budget is unavailable".into());
+        };
+        let now = Instant::now();
+        let minute = std::time::Duration::from_secs(60);
+        if windows.len() >= 10_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
+        }
+        let w = windows.entry(tenant.to_owned()).or_insert((now, 0));
+        if now.duration_since(w.0) >= minute {
+            *w = (now, 0);
+        }
+        if w.1 >= max {
+            return Err(format!(
+                "this tenant's flows made {max} requests this minute, the most allowed: the \
+                 operation was not sent"
+            ));
+        }
+        w.1 += 1;
+        Ok(())
     }
 }

@@ -33,7 +33,8 @@
 //! output per step and [`MAX_RUN_BYTES`] per run, [`FlowsConfig::run_timeout`] per run (shorter
 //! than the lease, so a run is not claimed twice while it runs), [`FlowsConfig::min_interval`]
 //! between schedule slots, [`FlowsConfig::max_sync_runs`] manual and webhook runs at once (more:
-//! `429`), [`FlowsConfig::max_claims`] claims of a queued run. `item` operations state their
+//! `429`), [`FlowsConfig::max_claims`] claims of a queued run, [`FlowsConfig::requests_per_minute`]
+//! outgoing requests (`request`, `webhook`) per tenant. `item` operations state their
 //! `permissions`; the events of writes made with `admin` permissions (as `workeros:flows`) start
 //! no flow. Every event a run writes, whatever its `permissions`, records the run's depth
 //! ([`workeros_core::Event::depth`]: 1 for a run a request, a schedule or a user's write started,

@@ -59,6 +59,10 @@ pub struct FlowsConfig {
     /// can multiply (an `item` operation writes up to a list of items per run), so what a chain
     /// costs grows as that number to the power of `max_depth`: raise it with care.
     pub max_depth: u32,
+    /// Outgoing requests (`request` and `webhook` operations) one tenant's flows make per
+    /// minute in this process (default 120); past it the operation rejects without sending: in
+    /// org mode a tenant's admin is anyone, and a flow is an HTTP client.
+    pub requests_per_minute: u32,
     /// How long finished runs are kept.
     pub retention: Duration,
     /// How often the workers prune.
@@ -78,6 +82,7 @@ impl Default for FlowsConfig {
             max_sync_runs: 16,
             max_claims: 3,
             max_depth: 2,
+            requests_per_minute: 120,
             retention: Duration::from_secs(30 * 24 * 3600),
             prune_every: Duration::from_secs(3600),
         }

@@ -101,6 +101,7 @@ impl Flows {
                 };
                 let method = reqwest::Method::from_bytes(method.as_bytes())
                     .map_err(|_| fail(format!("unknown method `{method}`")))?;
+                self.spend_request(&l.tenant).map_err(fail)?;
                 let mut req = self
                     .inner
                     .guard
@@ -160,6 +161,7 @@ impl Flows {
                 .to_string();
                 let id = Uuid::now_v7().to_string();
                 let ts = now().unix_timestamp();
+                self.spend_request(&l.tenant).map_err(fail)?;
                 let req = self
                     .inner
                     .guard
