@@ -343,3 +343,81 @@ async fn a_tenant_holds_a_bounded_number_of_collections() {
         t.close().await;
     }
 }
+
+/// Issue 15, low finding: a dropped field's values leave the revisions, so a field added again
+/// under the same name does not show the old one's values (a field dropped to purge it is gone
+/// from history too).
+#[tokio::test]
+async fn a_dropped_field_leaves_the_revisions() {
+    for t in dbs().await {
+        let name = t.name();
+        migrate(&t.db).await.unwrap();
+        let store = Store::new(t.db.clone());
+        let app: axum::Router =
+            workeros_tests::mount::mount(workeros_store::http::router(store.clone()));
+        let a = admin_of("t1");
+        let (s, v) = call(
+            &app,
+            Some(&a),
+            "POST",
+            "/api/collections",
+            Some(json!({"slug": "people",
+            "fields": [{"name": "name", "type": "text"}, {"name": "ssn", "type": "text"}]})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {v}");
+        let (_, v) = call(
+            &app,
+            Some(&a),
+            "POST",
+            "/api/items/people",
+            Some(json!({"name": "Ann", "ssn": "078-05-1120"})),
+        )
+        .await;
+        let id = v["data"]["id"].as_str().unwrap().to_owned();
+        call(
+            &app,
+            Some(&a),
+            "PATCH",
+            &format!("/api/items/people/{id}"),
+            Some(json!({"name": "Ann B.", "ssn": "219-09-9999"})),
+        )
+        .await;
+        let (s, v) = call(
+            &app,
+            Some(&a),
+            "DELETE",
+            "/api/collections/people/fields/ssn",
+            None,
+        )
+        .await;
+        assert!(s.is_success(), "{name}: {s} {v}");
+        // Added again under the same name.
+        let patch: workeros_store::CollectionPatch = serde_json::from_value(json!({
+            "fields": [{"name": "name", "type": "text"}, {"name": "ssn", "type": "text"}]
+        }))
+        .unwrap();
+        store.apply_collection(&a, "people", patch).await.unwrap();
+        let (s, v) = call(
+            &app,
+            Some(&a),
+            "GET",
+            &format!("/api/revisions?collection=people&item={id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        let text = v.to_string();
+        assert!(
+            text.contains("Ann B."),
+            "{name}: the revisions are there: {text}"
+        );
+        for old in ["078-05-1120", "219-09-9999"] {
+            assert!(
+                !text.contains(old),
+                "{name}: a dropped field's value: {text}"
+            );
+        }
+        t.close().await;
+    }
+}

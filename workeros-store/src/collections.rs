@@ -374,7 +374,8 @@ impl Store {
     }
 
     /// Drops a field of a managed collection (`DELETE /api/collections/:slug/fields/:field`):
-    /// the column (and its unique index) go, and the removal is recorded in activity.
+    /// the column (and its unique index) go, its values leave the revisions, and the removal is
+    /// recorded in activity.
     pub async fn drop_field(
         &self,
         subject: &Subject,
@@ -424,6 +425,7 @@ impl Store {
             .collect();
         update_fields(&mut tx, tenant, slug, &rest).await?;
         forget_field(&mut tx, tenant, slug, field).await?;
+        crate::journal::forget_field_history(&mut tx, tenant, slug, field).await?;
         self.commit_change(tx, subject, "collection.drop_field", slug, Some(field))
             .await
     }

@@ -91,3 +91,36 @@ pub(crate) async fn record_revision(
     .await?;
     Ok(())
 }
+
+/// Takes a dropped field's values out of the collection's revisions (their `data` and `delta`),
+/// in the drop's transaction: a field dropped to purge it is gone from history too, and a field
+/// added later under the same name does not show the old one's values.
+pub(crate) async fn forget_field_history(
+    tx: &mut Tx,
+    tenant: &str,
+    slug: &str,
+    field: &str,
+) -> Result<(), StoreError> {
+    use sea_query::ExprTrait;
+    let d = tx.dialect();
+    // The key is bound, never written into the SQL (it is a validated field name as well).
+    let without = |column: &str| match d {
+        workeros_dsl::Dialect::Postgres => {
+            Expr::cust_with_values(format!("\"{column}\" - $1"), [field.to_owned()])
+        }
+        workeros_dsl::Dialect::Sqlite => Expr::cust_with_values(
+            format!("json_remove(\"{column}\", ?)"),
+            [format!("$.\"{field}\"")],
+        ),
+    };
+    tx.execute(
+        Query::update()
+            .table(tx.table(REVISIONS))
+            .value(Alias::new("data"), without("data"))
+            .value(Alias::new("delta"), without("delta"))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+            .and_where(Expr::col(Alias::new("collection")).eq(slug)),
+    )
+    .await?;
+    Ok(())
+}
