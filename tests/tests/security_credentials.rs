@@ -196,13 +196,15 @@ async fn a_reset_request_answers_before_any_write() {
             (_, Some(pool)) => {
                 let mut c = pool.acquire().await.unwrap();
                 sqlx::query("BEGIN").execute(&mut *c).await.unwrap();
-                let table = sql_table(&other.db, "one_time_tokens");
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
-                )))
-                .execute(&mut *c)
-                .await
-                .unwrap();
+                // The quoted name of workeros's own table, not input: safe to write into SQL.
+                let lock = format!(
+                    "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+                    sql_table(&other.db, "one_time_tokens")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(lock))
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
                 Box::new(c)
             }
             _ => panic!("{name}: no pool"),

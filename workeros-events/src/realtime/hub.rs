@@ -785,7 +785,8 @@ impl Realtime {
 
 impl Realtime {
     /// Hands committed events to the task that judges them for the subscribers, without
-    /// waiting for it (see [`RealtimeConfig::backlog`]): what a write's request does.
+    /// waiting for it (see [`RealtimeConfig::backlog`]): what a write's request does. Call it
+    /// within a tokio runtime (the first call starts the task there).
     pub fn enqueue(&self, events: &[Event]) {
         let inner = &self.inner;
         if events.is_empty() {
