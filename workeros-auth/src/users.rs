@@ -262,24 +262,21 @@ pub(crate) async fn delete(tx: &mut Tx, id: Uuid) -> Result<(), AuthError> {
 
 /// The user with `email` (any case), read in `tx`.
 pub(crate) async fn by_email_in(tx: &mut Tx, email: &str) -> Result<Option<UserRow>, AuthError> {
-    let q = select_users(tx.names())
-        .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase()))
-        .limit(1)
-        .to_owned();
-    let rows = tx.fetch_all(&q).await?;
+    let rows = tx.fetch_all(&by_email_query(tx.names(), email)).await?;
     Ok(user_rows(&rows)?.into_iter().next())
 }
 
 /// The user with `email` (any case).
 pub(crate) async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, AuthError> {
-    let rows = db
-        .fetch_all(
-            select_users(db.names())
-                .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase()))
-                .limit(1),
-        )
-        .await?;
+    let rows = db.fetch_all(&by_email_query(db.names(), email)).await?;
     Ok(user_rows(&rows)?.into_iter().next())
+}
+
+fn by_email_query(names: &Names, email: &str) -> SelectStatement {
+    select_users(names)
+        .and_where(Expr::col(Alias::new("email_lower")).eq(email.trim().to_lowercase()))
+        .limit(1)
+        .to_owned()
 }
 
 /// The roles of user `id` in `tenant`: local assignments and synced ones, sorted, distinct.

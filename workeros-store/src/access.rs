@@ -144,10 +144,9 @@ impl ReadAccess {
     /// dropped (an event's data, a resumed stream) is not shown.
     pub fn present(&self, row: &Map<String, Json>) -> Map<String, Json> {
         let cols = &self.view.cols;
-        let current: Map<String, Json> = row
+        let current: Map<String, Json> = cols
             .iter()
-            .filter(|(k, _)| cols.iter().any(|c| c.key == **k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|c| row.get(&c.key).map(|v| (c.key.clone(), v.clone())))
             .collect();
         self.access.mask(cols, current)
     }

@@ -92,11 +92,14 @@ impl Store {
         let key_c = key_col(&cols)?.clone();
         let mut rows = Vec::with_capacity(bodies.len());
         let mut events = Vec::with_capacity(bodies.len());
+        // Relation targets and their read conditions, loaded once for the whole batch.
+        let mut targets = Targets::new();
         for mut body in bodies {
             let key = new_key(&info, &key_c, &mut body, d)?;
             let (sets, row) =
                 self.accept_create(subject, &info, &cols, &access_c, &body, &key, at, d)?;
-            self.check_relations(&mut tx, subject, &info, &sets).await?;
+            self.check_relations(&mut tx, subject, &info, &sets, &mut targets)
+                .await?;
             let mut names: Vec<Alias> = Vec::new();
             let mut values: Vec<SimpleExpr> = Vec::new();
             for c in &cols {
@@ -393,7 +396,8 @@ impl Store {
                 apply,
             )?,
         };
-        self.check_relations(&mut tx, subject, &info, &sets).await?;
+        self.check_relations(&mut tx, subject, &info, &sets, &mut Targets::new())
+            .await?;
         let mut update = Query::update();
         update.table(info.table(self.db().names()));
         if let Some(c) = updated {
@@ -626,13 +630,15 @@ impl Store {
     /// same tenant that `subject` may read: a 422 otherwise, the same answer whether the item is
     /// missing or only hidden from the subject, so that a write is no oracle for rows it cannot
     /// see and a subject cannot link to what it cannot read. Values were converted to the
-    /// target's key type; each field costs one query per 500 keys.
+    /// target's key type; each field costs one query per 500 keys (and, once per write, the
+    /// target's metadata and read rules, kept in `targets`).
     async fn check_relations(
         &self,
         tx: &mut Tx,
         subject: &Subject,
         info: &CollectionInfo,
         sets: &Sets,
+        targets: &mut Targets,
     ) -> Result<(), StoreError> {
         let d = tx.dialect();
         let tenant = subject.tenant_id();
@@ -659,33 +665,22 @@ impl Store {
             if keys.is_empty() {
                 continue;
             }
-            let target = if to.as_str() == info.slug.as_str() {
-                Some(info.clone())
-            } else {
-                load_in(tx, tenant, to.as_str())
-                    .await?
-                    .filter(|t| t.status == crate::CollectionStatus::Active)
-            };
-            let Some(target) = target else {
+            if !targets.contains_key(to.as_str()) {
+                let loaded = self.readable_target(tx, subject, info, to.as_str()).await?;
+                targets.insert(to.as_str().to_owned(), loaded);
+            }
+            let Some(Some((target, readable))) = targets.get(to.as_str()) else {
                 return Err(dangling(f.name.as_str(), to.as_str()));
             };
-            let read = match access(tx, subject, &target, Action::Read, now()).await {
-                Ok(a) => a,
-                Err(StoreError::Forbidden(_)) => {
-                    return Err(dangling(f.name.as_str(), to.as_str()));
-                }
-                Err(e) => return Err(e),
-            };
-            let readable = read.condition(d)?;
             for chunk in keys.chunks(500) {
                 let mut q = Query::select();
                 q.expr(Expr::cust("1"))
                     .from(target.table(self.db().names()))
                     .and_where(Expr::col(Alias::new(target.key_field())).is_in(chunk.to_vec()));
-                if let Some(t) = tenant_scope(&target, tenant) {
+                if let Some(t) = tenant_scope(target, tenant) {
                     q.and_where(t);
                 }
-                if let Some(c) = &readable {
+                if let Some(c) = readable {
                     q.and_where(c.clone());
                 }
                 if tx.fetch_all(&q).await?.len() < chunk.len() {
@@ -696,6 +691,40 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Relation target `to` and the condition on its rows the subject may read (`None` inside:
+    /// every row); `None` when it is missing, archived, or the subject may read none of it.
+    async fn readable_target(
+        &self,
+        tx: &mut Tx,
+        subject: &Subject,
+        info: &CollectionInfo,
+        to: &str,
+    ) -> Result<Option<(CollectionInfo, Option<SimpleExpr>)>, StoreError> {
+        let target = if to == info.slug.as_str() {
+            Some(info.clone())
+        } else {
+            load_in(tx, subject.tenant_id(), to)
+                .await?
+                .filter(|t| t.status == crate::CollectionStatus::Active)
+        };
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        match access(tx, subject, &target, Action::Read, now()).await {
+            Ok(read) => {
+                let readable = read.condition(tx.dialect())?;
+                Ok(Some((target, readable)))
+            }
+            Err(StoreError::Forbidden(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Relation targets of one write, by slug (see [`Store::readable_target`]).
+type Targets = std::collections::HashMap<String, Option<(CollectionInfo, Option<SimpleExpr>)>>;
 
 fn dangling(field: &str, to: &str) -> StoreError {
     StoreError::validation(

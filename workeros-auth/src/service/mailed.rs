@@ -254,10 +254,7 @@ impl Auth {
             ),
             html: None,
         };
-        self.inner.email.send(&email).await.map_err(|e| {
-            tracing::error!(error = %e, "email not sent");
-            AuthError::Internal
-        })
+        self.send(email).await
     }
 
     /// Sets a new password with a reset token; every session and API key of the user ends.
