@@ -42,6 +42,9 @@ struct State {
     got: Arc<Mutex<Vec<Received>>>,
     responder: Arc<Mutex<Responder>>,
     notify: Arc<Notify>,
+    /// Requests whose path starts with this wait for [`Sink::release`] before answering.
+    hold: Arc<Mutex<Option<String>>>,
+    released: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// A running sink; stops when dropped.
@@ -79,6 +82,7 @@ async fn receive(
             .collect(),
         body: body.to_vec(),
     };
+    let r_path = r.path.clone();
     let (status, location) = {
         let mut got = st.got.lock().unwrap();
         let n = got.iter().filter(|g| g.path == r.path).count();
@@ -88,6 +92,11 @@ async fn receive(
         answer
     };
     st.notify.notify_waiters();
+    let held = (st.hold.lock().unwrap().as_deref()).is_some_and(|p| r_path.starts_with(p));
+    if held {
+        let mut rx = st.released.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     match location {
         Some(l) => (status, [("location", l)]).into_response(),
@@ -102,6 +111,8 @@ impl Sink {
             got: Arc::new(Mutex::new(Vec::new())),
             responder: Arc::new(Mutex::new(Arc::new(|_: &Received, _: usize| (200, None)))),
             notify: Arc::new(Notify::new()),
+            hold: Arc::new(Mutex::new(None)),
+            released: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -123,6 +134,19 @@ impl Sink {
         f: impl Fn(&Received, usize) -> (u16, Option<String>) + Send + Sync + 'static,
     ) {
         *self.state.responder.lock().unwrap() = Arc::new(f);
+    }
+
+    /// From now on, requests whose path starts with `prefix` are recorded at once but answered
+    /// only after [`Sink::release`] (a receiver that hangs).
+    pub fn hold(&self, prefix: &str) {
+        self.state.released.send_replace(false);
+        *self.state.hold.lock().unwrap() = Some(prefix.to_owned());
+    }
+
+    /// Answers the held requests, and every later one at once.
+    pub fn release(&self) {
+        *self.state.hold.lock().unwrap() = None;
+        self.state.released.send_replace(true);
     }
 
     /// Everything received so far.

@@ -300,3 +300,57 @@ async fn organizations_are_isolated() {
         t.close().await;
     }
 }
+
+/// `OrgCreation::Host`: signing up creates nothing (403, saying how to join); the host creates
+/// an organization and invites its first admin, who joins it by the link.
+#[tokio::test]
+async fn the_host_may_keep_organization_creation_to_itself() {
+    for t in dbs().await {
+        let name = t.name();
+        let a = auth_app(
+            &t,
+            AuthConfig {
+                organizations: workeros_auth::OrgCreation::Host,
+                ..org_config()
+            },
+        )
+        .await;
+        let app = &a.app;
+        let r = Client::default()
+            .call(app, "POST", "/api/auth/signup", Some(json!({"email": "eve@evil.test", "password": "eve's password", "organizationName": "Mine"})))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}: {:?}", r.body);
+        assert!(
+            r.body.to_string().contains("invitation"),
+            "{name}: the answer says how to join: {:?}",
+            r.body
+        );
+
+        let org = a.auth.create_organization("Initech").await.unwrap();
+        let ops = workeros_core::Subject::user(workeros_core::User::new("ops").with_roles([ADMIN]))
+            .with_tenant(&org.id);
+        a.auth
+            .invite_member(&ops, "peter@initech.test", None, Some(ADMIN))
+            .await
+            .unwrap();
+        let token = a.mail.last_token("peter@initech.test");
+        let mut peter = Client::default();
+        let r = peter
+            .call(
+                app,
+                "POST",
+                "/api/auth/accept-invite",
+                Some(json!({"token": token, "password": "peter's password"})),
+            )
+            .await;
+        assert!(r.status.is_success(), "{name}: {:?}", r.body);
+        let r = peter.call(app, "GET", "/api/auth/me", None).await;
+        assert_eq!(r.data()["tenant"], json!(org.id), "{name}");
+        assert_eq!(r.data()["roles"], json!([ADMIN]), "{name}");
+
+        // Outside org mode there is nothing to create.
+        let single = workeros_auth::Auth::new(t.db.clone(), AuthConfig::default()).unwrap();
+        assert!(single.create_organization("Nope").await.is_err(), "{name}");
+        t.close().await;
+    }
+}

@@ -274,7 +274,62 @@ async fn the_allow_list_exempts_by_name_or_range_and_redirects_stay_unfollowed()
     let paths: Vec<String> = sink.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, vec!["/in", "/redirect"]);
 
-    for bad in ["10.0.0.0/33", "not a host!", "::1/129"] {
+    // An entry with a port exempts that port only, by name (its own client) or by address.
+    let one_port = Guard::with_lookup(
+        Allow::parse(&format!(
+            "sink.test:{port}, 127.0.0.1:{port}, [::1]:{port}, fd00::/8"
+        ))
+        .unwrap(),
+        Duration::from_secs(2),
+        dns(),
+    );
+    let res = one_port
+        .request(
+            reqwest::Method::POST,
+            &format!("http://sink.test:{port}/port"),
+        )
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let other = if port == 9 { 10 } else { port - 1 };
+    for (url, ok) in [
+        (format!("http://sink.test:{port}/"), true),
+        (format!("http://127.0.0.1:{port}/"), true),
+        (format!("http://[::1]:{port}/"), true),
+        ("http://[fd00:ec2::254]/".to_owned(), true),
+        (format!("http://sink.test:{other}/"), false),
+        ("http://sink.test/".to_owned(), false),
+        (format!("http://127.0.0.1:{other}/"), false),
+        (format!("http://[::1]:{other}/"), false),
+    ] {
+        let r = one_port.check(&url).await;
+        assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+    }
+    let e = one_port
+        .request(
+            reqwest::Method::POST,
+            &format!("http://sink.test:{other}/never"),
+        )
+        .unwrap()
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("Refused"), "{e:?}");
+    let paths: Vec<String> = sink.received().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, vec!["/in", "/redirect", "/port"]);
+
+    for bad in [
+        "10.0.0.0/33",
+        "not a host!",
+        "::1/129",
+        "host.test:0",
+        "host.test:70000",
+        "[::1",
+        "[::1]9000",
+        "10.0.0.1:x",
+    ] {
         assert!(Allow::parse(bad).is_err(), "{bad}");
     }
     // The classification itself, on a few edges.

@@ -11,6 +11,18 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
+/// Who may create an organization (org mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrgCreation {
+    /// Anyone: signing up creates an organization and makes its admin (the default, as in a
+    /// self-serve SaaS). Signups are limited per address ([`AuthConfig::signup_per_address`]).
+    #[default]
+    Signup,
+    /// Only the host, through [`Auth::create_organization`](crate::Auth::create_organization);
+    /// signup is refused and people join an organization by invitation.
+    Host,
+}
+
 /// The configuration of an [`Auth`](crate::Auth). [`AuthConfig::default`] is production-safe:
 /// single-tenant, `Secure` cookies, signup open.
 #[derive(Debug, Clone)]
@@ -20,6 +32,8 @@ pub struct AuthConfig {
     pub org_mode: bool,
     /// Whether anyone may sign up (`POST /api/auth/signup`). Invitations work either way.
     pub allow_signup: bool,
+    /// Who may create organizations (org mode): by signing up (the default), or the host only.
+    pub organizations: OrgCreation,
     /// Set the `Secure` cookie attribute. Turn off only for plain-HTTP development.
     pub secure_cookies: bool,
     /// The session cookie's name. With [`secure_cookies`](Self::secure_cookies) it is sent with
@@ -80,6 +94,7 @@ impl Default for AuthConfig {
         Self {
             org_mode: false,
             allow_signup: true,
+            organizations: OrgCreation::Signup,
             secure_cookies: true,
             cookie_name: "workeros_session".into(),
             session_idle: Duration::from_secs(7 * 24 * 3600),

@@ -68,7 +68,7 @@ mod tokens;
 mod users;
 
 pub use api_keys::{ApiKeyInfo, NewApiKey};
-pub use config::{AuthConfig, RateLimit};
+pub use config::{AuthConfig, OrgCreation, RateLimit};
 pub use error::AuthError;
 pub use roles::RoleInfo;
 pub use schema::{SCHEMA, migrate};

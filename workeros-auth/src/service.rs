@@ -1,7 +1,7 @@
 //! [`Auth`]: every identity operation as a plain async API (the HTTP routes are thin wrappers).
 
 use crate::api_keys::{self, ApiKeyInfo, NewApiKey};
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, OrgCreation};
 use crate::email::ConsoleSender;
 use crate::limit::Limiter;
 use crate::one_time::{self, Purpose};
@@ -20,8 +20,8 @@ use workeros_core::DEFAULT_TENANT;
 use workeros_core::instant::rfc3339;
 use workeros_core::roles::{ADMIN, AUTHENTICATED};
 use workeros_core::{Email, EmailSender, Subject, User};
-use workeros_store::Db;
 use workeros_store::values::{self, ts_value, uuid_value};
+use workeros_store::{Db, Tx};
 
 mod mailed;
 
@@ -235,6 +235,12 @@ impl Auth {
         users::check_email(email)?;
         users::check_name(input.name.as_deref())?;
         password::check_new_password(&input.password)?;
+        if cfg.org_mode && cfg.organizations == OrgCreation::Host {
+            return Err(AuthError::Forbidden(
+                "organizations are created by the deployment; ask an organization's admin for an invitation"
+                    .into(),
+            ));
+        }
         let org = match (&input.organization_name, cfg.org_mode) {
             (Some(n), true) => Some(check_org_name(n)?),
             (None, true) => {
@@ -269,26 +275,7 @@ impl Auth {
             users::delete(&mut tx, invited.id).await?;
         }
         let (tenant, role) = match org {
-            Some(name) => {
-                // Random (v4) ids: the store names tables by the tenant id's first 12 hex digits,
-                // which for time-ordered ids would repeat within a millisecond.
-                let id = Uuid::new_v4().hyphenated().to_string();
-                let now = ts_value(values::now(), tx.dialect());
-                tx.execute(
-                    Query::insert()
-                        .into_table(self.inner.db.table(ORGANIZATIONS))
-                        .columns(["id", "name", "created_at", "updated_at"].map(Alias::new))
-                        .values([
-                            Expr::val(id.as_str()),
-                            Expr::val(name),
-                            Expr::val(now.clone()),
-                            Expr::val(now),
-                        ])
-                        .map_err(AuthError::internal)?,
-                )
-                .await?;
-                (id, ADMIN)
-            }
+            Some(name) => (self.insert_organization(&mut tx, name).await?, ADMIN),
             None => (
                 DEFAULT_TENANT.to_owned(),
                 users::default_role(&mut tx).await?,
@@ -458,6 +445,51 @@ impl Auth {
         let user = self.current(subject).await?;
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         Ok(user.info(roles))
+    }
+
+    /// Creates an organization (org mode) for the host to populate, whatever
+    /// [`AuthConfig::organizations`] says: the way organizations come to exist under
+    /// [`OrgCreation::Host`]. Its first admin joins by invitation: call
+    /// [`invite_member`](Self::invite_member) as a subject with the `admin` role in the new
+    /// tenant (`Subject::user(User::new("ops").with_roles(["admin"])).with_tenant(&org.id)`)
+    /// and role `admin`.
+    pub async fn create_organization(&self, name: &str) -> Result<OrganizationInfo, AuthError> {
+        if !self.inner.config.org_mode {
+            return Err(AuthError::Validation(
+                "organizations exist only in org mode (`AuthConfig::org_mode`)".into(),
+            ));
+        }
+        let name = check_org_name(name)?;
+        let mut tx = self.inner.db.begin().await?;
+        let id = self.insert_organization(&mut tx, name).await?;
+        tx.commit().await?;
+        tracing::info!(tenant = %id, "organization created by the host");
+        Ok(OrganizationInfo {
+            id,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Inserts an organization named `name` (checked); returns its id, the tenant's.
+    async fn insert_organization(&self, tx: &mut Tx, name: &str) -> Result<String, AuthError> {
+        // Random (v4) ids: the store names tables by the tenant id's first 12 hex digits, which
+        // for time-ordered ids would repeat within a millisecond.
+        let id = Uuid::new_v4().hyphenated().to_string();
+        let now = ts_value(values::now(), tx.dialect());
+        tx.execute(
+            Query::insert()
+                .into_table(self.inner.db.table(ORGANIZATIONS))
+                .columns(["id", "name", "created_at", "updated_at"].map(Alias::new))
+                .values([
+                    Expr::val(id.as_str()),
+                    Expr::val(name),
+                    Expr::val(now.clone()),
+                    Expr::val(now),
+                ])
+                .map_err(AuthError::internal)?,
+        )
+        .await?;
+        Ok(id)
     }
 
     /// The organization the subject acts in (org mode), if there is one.

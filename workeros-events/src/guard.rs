@@ -14,7 +14,8 @@
 //! AWS's `fd00:ec2::254`), link-local, site-local, multicast, documentation, discard, Teredo and
 //! the IETF block; and IPv4-mapped, IPv4-compatible, NAT64 and 6to4 forms are judged by the IPv4
 //! address inside. Hosts the operator allow-lists ([`Allow`], `WORKEROS_WEBHOOK_ALLOW`) are
-//! exempt: by name, or by address range.
+//! exempt: by name, or by address range, on every port or on the one port the entry names (a
+//! name is resolved without its port, so each such port has a client of its own).
 
 use crate::EventsError;
 use reqwest::Url;
@@ -59,8 +60,10 @@ pub enum GuardError {
 /// [`DEFAULT_TENANT`]: workeros_core::DEFAULT_TENANT
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allow {
-    hosts: Vec<String>,
-    nets: Vec<(IpAddr, u8)>,
+    /// Host names, each with the one port it is exempt on (`None`: every port).
+    hosts: Vec<(String, Option<u16>)>,
+    /// Address ranges (address, prefix length), each with its port.
+    nets: Vec<(IpAddr, u8, Option<u16>)>,
     every_tenant: bool,
 }
 
@@ -70,14 +73,16 @@ impl Allow {
         Self::default()
     }
 
-    /// Parses a comma-separated list of host names, IP addresses and CIDR ranges
-    /// (`hooks.internal, 127.0.0.1/32, fd00::/8`).
+    /// Parses a comma-separated list of host names, IP addresses and CIDR ranges, each
+    /// optionally with the one port it is exempt on (`hooks.internal:8443, 127.0.0.1:9000,
+    /// 10.0.0.0/8, [fd00::1]:443, fd00::/8`); an entry without a port is exempt on every port.
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut allow = Self::default();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (addr, prefix) = match item.split_once('/') {
+            let (target, port) = split_port(item)?;
+            let (addr, prefix) = match target.split_once('/') {
                 Some((a, p)) => (a, Some(p)),
-                None => (item, None),
+                None => (target, None),
             };
             match (addr.parse::<IpAddr>(), prefix) {
                 (Ok(ip), p) => {
@@ -90,14 +95,15 @@ impl Allow {
                             .filter(|p| *p <= max)
                             .ok_or_else(|| format!("`{item}` has a bad prefix length"))?,
                     };
-                    allow.nets.push((ip, prefix));
+                    allow.nets.push((ip, prefix, port));
                 }
-                (Err(_), None) if valid_host_name(item) => {
-                    allow.hosts.push(item.to_ascii_lowercase());
+                (Err(_), None) if valid_host_name(target) => {
+                    allow.hosts.push((target.to_ascii_lowercase(), port));
                 }
                 _ => {
                     return Err(format!(
-                        "`{item}` is neither a host name, an IP address nor a CIDR range"
+                        "`{item}` is neither a host name, an IP address nor a CIDR range \
+                         (each optionally with `:port`; IPv6 with a port in brackets: `[::1]:9000`)"
                     ));
                 }
             }
@@ -125,14 +131,64 @@ impl Allow {
         }
     }
 
+    /// The ports some entry is restricted to, each once.
+    fn ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = (self.hosts.iter().filter_map(|h| h.1))
+            .chain(self.nets.iter().filter_map(|n| n.2))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
+    /// The entries that exempt requests to `port` (`None`: only those exempt on every port).
+    fn at_port(&self, port: Option<u16>) -> Self {
+        let applies = |p: Option<u16>| p.is_none() || p == port;
+        Self {
+            hosts: (self.hosts.iter().filter(|h| applies(h.1)))
+                .map(|h| (h.0.clone(), None))
+                .collect(),
+            nets: (self.nets.iter().filter(|n| applies(n.2)))
+                .map(|n| (n.0, n.1, None))
+                .collect(),
+            every_tenant: self.every_tenant,
+        }
+    }
+
+    /// Whether `host` is exempt (in a list [`at_port`](Self::at_port) made: ports are settled).
     fn host(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        self.hosts.iter().any(|h| h.0.eq_ignore_ascii_case(host))
     }
 
     fn addr(&self, ip: IpAddr) -> bool {
         self.nets
             .iter()
-            .any(|(net, prefix)| in_net(ip, *net, *prefix))
+            .any(|(net, prefix, _)| in_net(ip, *net, *prefix))
+    }
+}
+
+/// An allow-list entry's target and port: `host:port`, `10.0.0.1:80`, `[::1]:9000`; a bare
+/// IPv6 address or range (two colons or more) has no port.
+fn split_port(item: &str) -> Result<(&str, Option<u16>), String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("`{item}` has a bad port (1 to 65535)"))
+    };
+    if let Some(rest) = item.strip_prefix('[') {
+        let (inner, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("`{item}` opens `[` without closing it"))?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((inner, Some(port(p)?))),
+            None if after.is_empty() => Ok((inner, None)),
+            None => Err(format!("`{item}` has text after `]` that is not `:port`")),
+        };
+    }
+    match item.split_once(':') {
+        Some((target, p)) if !p.contains(':') => Ok((target, Some(port(p)?))),
+        _ => Ok((item, None)),
     }
 }
 
@@ -323,6 +379,9 @@ pub struct Guard {
     /// The same guard without exemptions, for the requests of tenants the exemptions do not
     /// cover (`None`: they cover every tenant, or there are none).
     strict: Option<Arc<Guard>>,
+    /// For each port an exemption is restricted to, the guard with the exemptions of that port
+    /// (this one's hold only the entries exempt on every port).
+    ports: Vec<(u16, Arc<Guard>)>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -347,6 +406,26 @@ impl Guard {
     pub fn with_lookup(allow: Allow, timeout: Duration, lookup: Arc<dyn Lookup>) -> Self {
         let strict = (!allow.is_empty() && !allow.every_tenant)
             .then(|| Arc::new(Self::with_lookup(Allow::none(), timeout, lookup.clone())));
+        // The resolver sees a name, not a port: a port-restricted entry gets a client of its
+        // own, chosen by the URL's port.
+        let ports = (allow.ports().into_iter())
+            .map(|p| {
+                let at = Self::single(allow.at_port(Some(p)), timeout, lookup.clone(), None);
+                (p, Arc::new(at))
+            })
+            .collect();
+        let mut guard = Self::single(allow.at_port(None), timeout, lookup, strict);
+        guard.ports = ports;
+        guard
+    }
+
+    /// A guard with one client, exempting `allow` (whose ports are settled) on every port.
+    fn single(
+        allow: Allow,
+        timeout: Duration,
+        lookup: Arc<dyn Lookup>,
+        strict: Option<Arc<Guard>>,
+    ) -> Self {
         let checker = Arc::new(Checker { allow, lookup });
         let resolver = Arc::new(Checker {
             allow: checker.allow.clone(),
@@ -366,7 +445,16 @@ impl Guard {
             checker,
             client,
             strict,
+            ports: Vec::new(),
         }
+    }
+
+    /// The guard for a request to `u`'s port.
+    fn at(&self, u: &Url) -> &Guard {
+        let port = u.port_or_known_default();
+        (self.ports.iter())
+            .find(|(p, _)| Some(*p) == port)
+            .map_or(self, |(_, g)| g)
     }
 
     /// The guard for the requests made for `tenant`: this one for the deployment's own tenant
@@ -401,8 +489,9 @@ impl Guard {
         };
         if let Some(ip) = ip {
             let host = u.host_str().unwrap_or_default();
-            if !self.checker.allow.addr(ip)
-                && !self.checker.allow.host(host)
+            let allow = &self.at(&u).checker.allow;
+            if !allow.addr(ip)
+                && !allow.host(host)
                 && let Some(reason) = refused(ip)
             {
                 return Err(GuardError::Refused {
@@ -418,7 +507,7 @@ impl Guard {
     pub async fn check(&self, url: &str) -> Result<Url, GuardError> {
         let u = self.parse(url)?;
         if let Some(url::Host::Domain(name)) = u.host() {
-            self.checker.resolve(name).await?;
+            self.at(&u).checker.resolve(name).await?;
         }
         Ok(u)
     }
@@ -431,7 +520,7 @@ impl Guard {
         url: &str,
     ) -> Result<reqwest::RequestBuilder, GuardError> {
         let u = self.parse(url)?;
-        let client = self.client.as_ref().ok_or(GuardError::NoClient)?;
+        let client = (self.at(&u).client.as_ref()).ok_or(GuardError::NoClient)?;
         Ok(client.request(method, u))
     }
 }

@@ -77,6 +77,7 @@ pub mod http;
 mod jobs;
 pub mod realtime;
 mod schema;
+mod shares;
 pub mod signing;
 mod trigger;
 pub mod webhooks;

@@ -11,7 +11,7 @@
 //! | `WORKEROS_PLAIN_HTTP` | off | `1`: session cookies without `Secure`, for `http://` development |
 //! | `WORKEROS_TICKET_SECRET` | random per start | realtime ticket key (≥ 32 bytes) |
 //! | `WORKEROS_PUBLIC_URL` | empty | base of the links in emails (invitations, resets) |
-//! | `WORKEROS_WEBHOOK_ALLOW` | empty | hosts and CIDR ranges the deployment's own webhooks and flows may reach despite the SSRF guard (`127.0.0.1/32, hooks.internal`); organizations (org mode) get no exemption |
+//! | `WORKEROS_WEBHOOK_ALLOW` | empty | hosts and CIDR ranges (each optionally `:port`) the deployment's own webhooks and flows may reach despite the SSRF guard (`127.0.0.1:9000, hooks.internal`); organizations (org mode) get no exemption |
 //! | `RUST_LOG` | `info` | log filter; emails are logged (console sender) |
 //! | `WORKEROS_LOG_EMAIL_LINKS` | off | `1`: logged emails keep their links' tokens (development only; otherwise redacted) |
 //!

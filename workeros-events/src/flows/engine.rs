@@ -6,6 +6,7 @@ use crate::EventsError;
 use crate::guard::Guard;
 use crate::jobs::{Stop, Workers};
 use crate::schema::FLOW_RUNS;
+use crate::shares::Shares;
 use crate::signing::Secret;
 use crate::trigger::EventTrigger;
 use std::collections::HashMap;
@@ -45,8 +46,10 @@ pub(super) struct Inner {
     pub(super) dispatch_wake: Notify,
     pub(super) run_wake: Notify,
     pub(super) cache: tokio::sync::Mutex<Option<(Instant, Active)>>,
-    /// Manual and incoming-webhook runs executing now.
-    pub(super) sync_runs: tokio::sync::Semaphore,
+    /// Manual and incoming-webhook runs executing now, shared fairly between tenants.
+    pub(super) sync_runs: Shares,
+    /// The workers running queued runs, shared fairly between tenants.
+    pub(super) workers: Shares,
     /// Per schedule flow: slots after this were looked at.
     pub(super) since: std::sync::Mutex<HashMap<Uuid, OffsetDateTime>>,
     /// Per tenant: the minute's window of outgoing requests (start, count).
@@ -86,7 +89,8 @@ impl Flows {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                sync_runs: tokio::sync::Semaphore::new(config.max_sync_runs.max(1)),
+                sync_runs: Shares::new(config.max_sync_runs, config.per_tenant),
+                workers: Shares::new(config.concurrency, config.per_tenant),
                 store,
                 guard,
                 email,

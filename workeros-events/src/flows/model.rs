@@ -38,6 +38,12 @@ pub struct FlowsConfig {
     pub poll: Duration,
     /// Most runs in flight per process.
     pub concurrency: usize,
+    /// Most runs in flight for one tenant while another tenant's runs are due (when none is,
+    /// a tenant may use all but this many of `concurrency`, kept for a tenant whose runs
+    /// arrive). Of `max_sync_runs` (manual and webhook runs, which cannot wait) a tenant may
+    /// use all but this many, kept for the other tenants. A tenant's long runs cannot hold
+    /// every worker.
+    pub per_tenant: usize,
     /// Most events one dispatch transaction consumes.
     pub dispatch_batch: u64,
     /// How far back schedules look for slots without a run at start.
@@ -74,12 +80,13 @@ impl Default for FlowsConfig {
         Self {
             lease: Duration::from_secs(300),
             poll: Duration::from_secs(1),
-            concurrency: 16,
+            concurrency: 20,
+            per_tenant: 4,
             dispatch_batch: 500,
             catch_up: Duration::from_secs(300),
             run_timeout: Duration::from_secs(240),
             min_interval: Duration::from_secs(60),
-            max_sync_runs: 16,
+            max_sync_runs: 20,
             max_claims: 3,
             max_depth: 2,
             requests_per_minute: 120,

@@ -9,7 +9,7 @@ use super::model::{
 use super::operations::NO_MATCH;
 use super::template::{json_size, render};
 use crate::EventsError;
-use crate::jobs::{Job, Stop, claim_due, pump};
+use crate::jobs::{Job, Stop, pump};
 use crate::schema::FLOW_RUNS;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value as Json, json};
@@ -82,10 +82,14 @@ impl Flows {
         data: Json,
         caller: Option<Subject>,
     ) -> Result<FlowRun, EventsError> {
-        let _permit =
-            self.inner.sync_runs.try_acquire().map_err(|_| {
-                EventsError::Overloaded("too many flow runs at once: try again later")
-            })?;
+        // A tenant may use all but `per_tenant` slots, which stay free for the others.
+        let _slot = self
+            .inner
+            .sync_runs
+            .take(tenant, true)
+            .ok_or(EventsError::Overloaded(
+                "too many flow runs at once: try again later",
+            ))?;
         let loaded = self.load_one(id).await?;
         let d = self.db().dialect();
         let run = Uuid::now_v7();
@@ -180,17 +184,43 @@ impl Flows {
     ) -> Result<Vec<Job<Result<(), EventsError>>>, EventsError> {
         let claim = Uuid::now_v7();
         let d = self.db().dialect();
-        let rows = claim_due(
-            self.db(),
-            FLOW_RUNS,
-            &["id", "flow_id", "data", "claims", "depth"],
-            None,
-            n,
-            self.inner.config.lease,
-            claim,
-        )
-        .await?;
-        if rows.is_empty() {
+        let max_claims = self.inner.config.max_claims;
+        let jobs = self
+            .inner
+            .workers
+            .claim(
+                self.db(),
+                FLOW_RUNS,
+                &["id", "tenant_id", "flow_id", "data", "claims", "depth"],
+                None,
+                n,
+                self.inner.config.lease,
+                claim,
+                |r, slot| {
+                    let run = Uuid::try_parse(&r.uuid_text("id")?.unwrap_or_default())
+                        .map_err(EventsError::internal)?;
+                    let flow = Uuid::try_parse(&r.uuid_text("flow_id")?.unwrap_or_default())
+                        .map_err(EventsError::internal)?;
+                    let data = r.json("data")?.unwrap_or(Json::Null);
+                    let spent = r.int("claims")?.unwrap_or(0) >= max_claims;
+                    let depth = r
+                        .int("depth")?
+                        .and_then(|d| u32::try_from(d).ok())
+                        .unwrap_or(1);
+                    let this = self.clone();
+                    Ok(Box::pin(async move {
+                        let _slot = slot;
+                        if spent {
+                            let why = "the run was claimed too often without finishing (its worker stopped each time)";
+                            this.finish(run, claim, &[], Some(why.to_owned())).await
+                        } else {
+                            this.queued(run, flow, data, claim, depth).await
+                        }
+                    }) as Job<Result<(), EventsError>>)
+                },
+            )
+            .await?;
+        if jobs.is_empty() {
             return Ok(Vec::new());
         }
         // Count the claim before running: a run whose worker dies every time stops after
@@ -203,28 +233,6 @@ impl Flows {
                     .and_where(Expr::col(Alias::new("claim")).eq(uuid_value(claim, d))),
             )
             .await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for r in rows.iter() {
-            let run = Uuid::try_parse(&r.uuid_text("id")?.unwrap_or_default())
-                .map_err(EventsError::internal)?;
-            let flow = Uuid::try_parse(&r.uuid_text("flow_id")?.unwrap_or_default())
-                .map_err(EventsError::internal)?;
-            let data = r.json("data")?.unwrap_or(Json::Null);
-            let spent = r.int("claims")?.unwrap_or(0) >= self.inner.config.max_claims;
-            let depth = r
-                .int("depth")?
-                .and_then(|d| u32::try_from(d).ok())
-                .unwrap_or(1);
-            let this = self.clone();
-            jobs.push(Box::pin(async move {
-                if spent {
-                    let why = "the run was claimed too often without finishing (its worker stopped each time)";
-                    this.finish(run, claim, &[], Some(why.to_owned())).await
-                } else {
-                    this.queued(run, flow, data, claim, depth).await
-                }
-            }) as Job<Result<(), EventsError>>);
-        }
         Ok(jobs)
     }
 

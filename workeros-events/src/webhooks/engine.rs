@@ -7,6 +7,7 @@ use crate::guard::Guard;
 use crate::jobs::Workers;
 use crate::schema::WEBHOOK_ATTEMPTS;
 use crate::schema::WEBHOOK_DELIVERIES;
+use crate::shares::Shares;
 use crate::signing::Secret;
 use crate::trigger::EventTrigger;
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ pub(super) struct Inner {
     pub(super) config: WebhookConfig,
     pub(super) dispatch_wake: Notify,
     pub(super) send_wake: Notify,
+    /// The senders, shared fairly between tenants.
+    pub(super) senders: Shares,
     /// The enabled webhooks of every tenant as the dispatcher last loaded them: reloaded at most
     /// every `poll` and after a change through this instance.
     pub(super) targets: tokio::sync::Mutex<Option<(Instant, Cached)>>,
@@ -74,8 +77,10 @@ impl workeros_core::EventSink for Webhooks {
 impl Webhooks {
     /// Webhooks over `store`, sending through `guard`.
     pub fn new(store: Store, guard: Guard, config: WebhookConfig) -> Self {
+        let senders = Shares::new(config.concurrency, config.per_tenant);
         Self {
             inner: Arc::new(Inner {
+                senders,
                 store,
                 guard,
                 config,

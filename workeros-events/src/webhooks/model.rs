@@ -29,6 +29,10 @@ pub struct WebhookConfig {
     pub dispatch_batch: u64,
     /// Most requests in flight per process.
     pub concurrency: usize,
+    /// Most requests in flight for one tenant while another tenant's deliveries are due (when
+    /// none is, a tenant may use all but this many of `concurrency`, kept for a tenant whose
+    /// deliveries arrive): a tenant's slow receivers cannot hold every sender.
+    pub per_tenant: usize,
     /// How often idle workers look for work other instances made (local writes wake them at
     /// once).
     pub poll: Duration,
@@ -47,7 +51,8 @@ impl Default for WebhookConfig {
             lease: Duration::from_secs(60),
             timeout: Duration::from_secs(15),
             dispatch_batch: 500,
-            concurrency: 32,
+            concurrency: 40,
+            per_tenant: 8,
             poll: Duration::from_secs(1),
             rotation_overlap: Duration::from_secs(24 * 3600),
             retention: Duration::from_secs(30 * 24 * 3600),

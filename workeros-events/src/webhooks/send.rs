@@ -5,8 +5,9 @@ use super::admin::parse_uuid;
 use super::engine::{Target, Webhooks};
 use super::model::DeliveryState;
 use crate::EventsError;
-use crate::jobs::{Job, claim_due, jittered, next_delay, pump};
+use crate::jobs::{Job, jittered, next_delay, pump};
 use crate::schema::{WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES, WEBHOOKS};
+use crate::shares::Slot;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,39 +34,49 @@ pub(super) struct Outcome {
     pub(super) duration_ms: i64,
 }
 
-/// A claimed delivery.
+/// A claimed delivery, holding its tenant's sender slot.
 struct Due {
     pub(super) id: Uuid,
     pub(super) webhook: Uuid,
     pub(super) payload: String,
     pub(super) attempts: i64,
     pub(super) tries: i64,
+    /// Held until the attempt ends (or is cut off).
+    _slot: Slot,
 }
 
 impl Webhooks {
-    /// Claims up to `n` due deliveries for this process.
+    /// Claims up to `n` due deliveries for this process, shared fairly between tenants.
     async fn claim_due(&self, n: usize, claim: Uuid) -> Result<Vec<Due>, EventsError> {
-        let rows = claim_due(
-            self.db(),
-            WEBHOOK_DELIVERIES,
-            &["id", "webhook_id", "payload", "attempts", "tries"],
-            None,
-            n,
-            self.inner.config.lease,
-            claim,
-        )
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows.iter() {
-            out.push(Due {
-                id: parse_uuid(r.uuid_text("id")?)?,
-                webhook: parse_uuid(r.uuid_text("webhook_id")?)?,
-                payload: r.text("payload")?.unwrap_or_default(),
-                attempts: r.int("attempts")?.unwrap_or(0),
-                tries: r.int("tries")?.unwrap_or(0),
-            });
-        }
-        Ok(out)
+        self.inner
+            .senders
+            .claim(
+                self.db(),
+                WEBHOOK_DELIVERIES,
+                &[
+                    "id",
+                    "tenant_id",
+                    "webhook_id",
+                    "payload",
+                    "attempts",
+                    "tries",
+                ],
+                None,
+                n,
+                self.inner.config.lease,
+                claim,
+                |r, slot| {
+                    Ok(Due {
+                        id: parse_uuid(r.uuid_text("id")?)?,
+                        webhook: parse_uuid(r.uuid_text("webhook_id")?)?,
+                        payload: r.text("payload")?.unwrap_or_default(),
+                        attempts: r.int("attempts")?.unwrap_or(0),
+                        tries: r.int("tries")?.unwrap_or(0),
+                        _slot: slot,
+                    })
+                },
+            )
+            .await
     }
 
     /// [`attempt`](Self::attempt) within the request timeout (whatever the guard's client was
