@@ -1,6 +1,7 @@
 //! Auth benches on each database: a login (Argon2id verification, a new session row), the
-//! per-request session lookup (token digest, session + user, roles, no write while the sliding
-//! expiry is fresh), the same for an API key, and password hashing alone.
+//! per-request session lookup, cached (the credential cache: no database round trip) and
+//! uncached (a zero cache age: token digest, session + user, roles, as every request did before
+//! the cache), the same for an API key, and password hashing alone.
 //!
 //! PostgreSQL runs when `WORKEROS_TEST_PG` is set (a fresh schema, dropped at the end).
 
@@ -30,7 +31,7 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
     for t in &dbs {
-        let (auth, token, key) = rt.block_on(async {
+        let (auth, uncached, token, key) = rt.block_on(async {
             workeros_store::migrate(&t.db).await.unwrap();
             workeros_auth::migrate(&t.db).await.unwrap();
             let unlimited = RateLimit {
@@ -60,7 +61,15 @@ fn benches(c: &mut Criterion) {
                 .await
                 .unwrap()
                 .key;
-            (auth, s.token, key)
+            let uncached = Auth::new(
+                t.db.clone(),
+                AuthConfig {
+                    credential_cache_ttl: Duration::ZERO,
+                    ..AuthConfig::default()
+                },
+            )
+            .unwrap();
+            (auth, uncached, s.token, key)
         });
         let mut g = c.benchmark_group(format!("auth/{}", t.name()));
         g.sample_size(20);
@@ -72,14 +81,16 @@ fn benches(c: &mut Criterion) {
             })
         });
         g.sample_size(100);
-        g.bench_function("session_lookup", |b| {
-            b.to_async(&rt)
-                .iter(|| async { auth.authenticate_session(&token).await.unwrap() })
-        });
-        g.bench_function("api_key_lookup", |b| {
-            b.to_async(&rt)
-                .iter(|| async { auth.authenticate_bearer(&key).await.unwrap() })
-        });
+        for (what, a) in [("cached", &auth), ("uncached", &uncached)] {
+            g.bench_function(format!("session_lookup_{what}"), |b| {
+                b.to_async(&rt)
+                    .iter(|| async { a.authenticate_session(&token).await.unwrap() })
+            });
+            g.bench_function(format!("api_key_lookup_{what}"), |b| {
+                b.to_async(&rt)
+                    .iter(|| async { a.authenticate_bearer(&key).await.unwrap() })
+            });
+        }
         g.finish();
     }
     for t in dbs {

@@ -14,6 +14,16 @@ use workeros_auth::http::AuthLayer;
 use workeros_auth::{Auth, AuthConfig};
 use workeros_core::{CoreError, Email, EmailSender};
 
+/// A signup of `email` with a valid password and no organization.
+pub fn signup(email: &str) -> workeros_auth::Signup {
+    workeros_auth::Signup {
+        email: email.into(),
+        password: "correct horse battery".into(),
+        name: None,
+        organization_name: None,
+    }
+}
+
 /// Keeps every email instead of sending it.
 #[derive(Debug, Default)]
 pub struct Mailbox {

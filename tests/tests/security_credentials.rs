@@ -11,22 +11,14 @@
     clippy::indexing_slicing
 )]
 
-use workeros_auth::{Auth, AuthConfig, AuthError, Signup, UserPatch, UserStatus};
+use workeros_auth::{Auth, AuthConfig, AuthError, UserPatch, UserStatus};
+use workeros_tests::auth::signup;
 use workeros_tests::stores::{TestDb, dbs};
 
 async fn auth_on(t: &TestDb) -> Auth {
     workeros_store::migrate(&t.db).await.unwrap();
     workeros_auth::migrate(&t.db).await.unwrap();
     Auth::new(t.db.clone(), AuthConfig::default()).unwrap()
-}
-
-fn signup(email: &str) -> Signup {
-    Signup {
-        email: email.into(),
-        password: "correct horse battery".into(),
-        name: None,
-        organization_name: None,
-    }
 }
 
 #[tokio::test]

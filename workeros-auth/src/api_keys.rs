@@ -1,13 +1,16 @@
 //! API keys: `pak_` and 256 random bits, shown once; stored as a SHA-256 with a short display
-//! prefix; optional expiry; `last_used_at`; revocable. A key acts as its user, with the user's
-//! roles at the time of the request: never more than the user.
+//! prefix; optional expiry; `last_used_at` (recorded at most once a minute, deferred); revocable.
+//! A key acts as its user, with the user's current roles: never more than the user. Resolved
+//! keys are cached ([`crate::cache`]).
 
 use crate::AuthError;
+use crate::cache::{Credentials, Entry, Kind};
 use crate::schema::API_KEYS;
 use crate::tokens;
 use crate::users::{self, Credential, UserRow, UserStatus};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::Subject;
@@ -174,12 +177,32 @@ pub(crate) async fn revoke(db: &Db, id: Uuid, key_id: &str) -> Result<(), AuthEr
 }
 
 /// The subject of API key `key`: its user, active, with the user's current roles. Unknown,
-/// revoked or expired keys are `Unauthorized`.
-pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthError> {
+/// revoked or expired keys are `Unauthorized`. Resolved from `creds` when cached there, else
+/// from the database and cached.
+pub(crate) async fn authenticate(
+    db: &Db,
+    key: &str,
+    creds: &Credentials,
+) -> Result<Subject, AuthError> {
     if !key.starts_with(tokens::API_KEY_PREFIX) || !tokens::plausible(key) {
         return Err(AuthError::Unauthorized);
     }
-    let d = db.dialect();
+    let hash = tokens::digest(key);
+    let now = values::now();
+    if let Some(e) = creds.get(&hash)
+        && let Kind::Key {
+            id,
+            expires,
+            last_used,
+        } = &e.kind
+    {
+        if expires.is_some_and(|t| now >= t) {
+            return Err(AuthError::Unauthorized);
+        }
+        used(creds, *id, last_used, now);
+        return Ok(e.subject.clone());
+    }
+    let generation = creds.generation();
     let rows = db
         .fetch_all(&users::credential_with_user(
             db.names(),
@@ -191,39 +214,57 @@ pub(crate) async fn authenticate(db: &Db, key: &str) -> Result<Subject, AuthErro
                 ("revoked_at", "revoked_at"),
             ],
             "key_hash",
-            tokens::digest(key),
+            hash.clone(),
         ))
         .await?;
     let Some(row) = rows.iter().next() else {
         return Err(AuthError::Unauthorized);
     };
-    let now = values::now();
-    if row.ts("revoked_at")?.is_some() || row.ts("expires_at")?.is_some_and(|t| now >= t) {
+    let expires = row.ts("expires_at")?;
+    if row.ts("revoked_at")?.is_some() || expires.is_some_and(|t| now >= t) {
         return Err(AuthError::Unauthorized);
     }
-    let parse = |s: Option<String>| {
-        s.and_then(|s| Uuid::try_parse(&s).ok())
-            .ok_or_else(|| AuthError::internal("an API key row without ids"))
-    };
-    let key_id = parse(row.uuid_text("key_id")?)?;
-    let touch = row
-        .ts("last_used_at")?
-        .is_none_or(|t| now - t >= TOUCH_EVERY);
+    let key_id = Uuid::try_parse(&row.uuid_text("key_id")?.unwrap_or_default())
+        .map_err(|_| AuthError::internal("an API key row without ids"))?;
     let user = UserRow::read(&row)?;
     if user.status != UserStatus::Active {
         return Err(AuthError::Unauthorized);
     }
-    if touch {
-        db.execute(
-            Query::update()
-                .table(db.table(API_KEYS))
-                .value(Alias::new("last_used_at"), ts_value(now, d))
-                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(key_id, d))),
-        )
-        .await?;
-    }
     let roles = users::roles_of(db, &user.tenant, user.id).await?;
-    Ok(user.subject(roles, Credential::ApiKey))
+    let subject = user.subject(roles, Credential::ApiKey);
+    let last = row
+        .ts("last_used_at")?
+        .map_or(i64::MIN, |t| t.unix_timestamp());
+    let last_used = AtomicI64::new(last);
+    used(creds, key_id, &last_used, now);
+    let entry = Entry {
+        subject: subject.clone(),
+        user: user.id,
+        kind: Kind::Key {
+            id: key_id,
+            expires,
+            last_used,
+        },
+    };
+    creds.insert(hash, entry, generation);
+    Ok(subject)
+}
+
+/// Records a key's use at `now` (deferred), at most once a minute.
+fn used(creds: &Credentials, id: Uuid, last_used: &AtomicI64, now: OffsetDateTime) {
+    let last = last_used.load(Ordering::Acquire);
+    if now.unix_timestamp().saturating_sub(last) >= TOUCH_EVERY.whole_seconds()
+        && last_used
+            .compare_exchange(
+                last,
+                now.unix_timestamp(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    {
+        creds.touch_key(id, now);
+    }
 }
 
 /// Revokes every live key of user `id` (a password reset).

@@ -72,6 +72,14 @@ pub struct AuthConfig {
     /// The base URL of links in emails (`<base>/accept-invite?token=…`), such as
     /// `https://app.example.com`.
     pub link_base: String,
+    /// How long a resolved session or API key is kept in memory (default 10 s; zero: no cache,
+    /// every request reads the database). Changes made through this [`Auth`](crate::Auth) are
+    /// seen at once; other instances on the same PostgreSQL see them when notified (a started
+    /// [`Auth`](crate::Auth), see [`Auth::start`](crate::Auth::start)), and at the latest after
+    /// this long: the bound across instances.
+    pub credential_cache_ttl: Duration,
+    /// Most resolved credentials kept in memory (default 100,000).
+    pub credential_cache_size: u64,
     /// A static bearer token that acts as an admin (a bootstrap credential, like Directus'
     /// `ADMIN_TOKEN`); compared in constant time. `None`: no such token.
     pub bootstrap_token: Option<String>,
@@ -123,6 +131,8 @@ impl Default for AuthConfig {
             reset_ttl: Duration::from_secs(3600),
             link_base: String::new(),
             bootstrap_token: None,
+            credential_cache_ttl: Duration::from_secs(10),
+            credential_cache_size: 100_000,
         }
     }
 }

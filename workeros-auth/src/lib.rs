@@ -15,6 +15,10 @@
 //! - Org mode: organizations as tenants; invitations, email verification and password reset
 //!   with single-use, expiring, hashed tokens through an [`EmailSender`](workeros_core::EmailSender)
 //!   ([`email::ConsoleSender`] by default, `email::SmtpSender` with the `smtp` feature).
+//! - Credentials seen once are resolved from memory: no database round trip per request. Every
+//!   change made through any `Auth` over the same [`Db`](workeros_store::Db) takes effect on the
+//!   next request; other instances on the same PostgreSQL learn of it by notification when they
+//!   run [`Auth::start`], and at the latest after [`AuthConfig::credential_cache_ttl`].
 //! - [`sync`]: roles and memberships from an external identity provider, order-independent.
 //! - Realtime tickets: 60-second HMAC-SHA256 tickets for `EventSource`, verified in constant time.
 //!
@@ -48,6 +52,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api_keys;
+mod cache;
 mod config;
 mod credentials;
 pub mod email;

@@ -1,6 +1,7 @@
 //! [`Auth`]: every identity operation as a plain async API (the HTTP routes are thin wrappers).
 
 use crate::api_keys::{self, ApiKeyInfo, NewApiKey};
+use crate::cache::{Credentials, Forget};
 use crate::config::{AuthConfig, OrgCreation};
 use crate::email::ConsoleSender;
 use crate::limit::Limiter;
@@ -87,6 +88,8 @@ struct Inner {
     mailers: Limiter,
     /// One signup hashes at a time, so that a flood of signups leaves the other cores to logins.
     signup_gate: tokio::sync::Semaphore,
+    /// Resolved sessions and API keys, and the use they record ([`crate::cache`]).
+    creds: Credentials,
 }
 
 /// Identity over one [`Db`]: signup, login, sessions, API keys, users and roles, organizations,
@@ -176,6 +179,11 @@ impl Auth {
                 cookie_name: config.session_cookie_name(),
                 per_address: Limiter::new(config.login_per_address),
                 tickets: Tickets::new(key),
+                creds: Credentials::new(
+                    db.clone(),
+                    config.credential_cache_size,
+                    config.credential_cache_ttl,
+                ),
                 db,
                 config,
                 email,
@@ -380,14 +388,32 @@ impl Auth {
 
     /// Ends the session `token` (unknown tokens are ignored).
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
-        sessions::revoke(&self.inner.db, token).await
+        sessions::revoke(&self.inner.db, token).await?;
+        self.forget(Forget::Token(tokens::digest(token))).await;
+        Ok(())
+    }
+
+    /// Runs what the service does beside the requests: on PostgreSQL, listening on the
+    /// namespace's auth channel ([`Names::auth_channel`](workeros_store::Names::auth_channel))
+    /// so that a credential change another instance makes (a logout, a revocation, a role
+    /// change) is forgotten here at once instead of at the cache's age limit. It reconnects after
+    /// a lost connection, forgetting everything (notifications may have been missed). On SQLite
+    /// there is nothing to follow: the handle runs no loop. Stop it with
+    /// [`Workers::shutdown`](workeros_store::workers::Workers::shutdown).
+    pub async fn start(&self) -> Result<workeros_store::workers::Workers, AuthError> {
+        crate::cache::follow(&self.inner.creds, &self.inner.db).await
+    }
+
+    /// Forgets cached credentials here and on the other instances (after a change committed).
+    pub(crate) async fn forget(&self, what: Forget) {
+        self.inner.creds.forget(what).await;
     }
 
     // ---- authentication ----
 
     /// The subject of a session token.
     pub async fn authenticate_session(&self, token: &str) -> Result<Subject, AuthError> {
-        sessions::authenticate(&self.inner.db, token, &self.inner.config).await
+        sessions::authenticate(&self.inner.db, token, &self.inner.config, &self.inner.creds).await
     }
 
     /// The subject of a bearer credential: an API key (`pak_…`) or the bootstrap token.
@@ -403,7 +429,7 @@ impl Auth {
                 );
             }
         }
-        api_keys::authenticate(&self.inner.db, bearer).await
+        api_keys::authenticate(&self.inner.db, bearer, &self.inner.creds).await
     }
 
     /// The signed-in user's row; `Unauthorized` for anonymous or a subject without one.
@@ -556,6 +582,7 @@ impl Auth {
         one_time::forget(&mut tx, user.id, Some(Purpose::ResetPassword)).await?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
+        self.forget(Forget::User(user.id)).await;
         tracing::info!(user = %user.id, "password changed; sessions and API keys revoked");
         Ok(session)
     }
@@ -588,13 +615,17 @@ impl Auth {
     /// The signed-in user's live API keys.
     pub async fn list_api_keys(&self, subject: &Subject) -> Result<Vec<ApiKeyInfo>, AuthError> {
         let user = self.current(subject).await?;
+        // Uses recorded but not yet written are written first, so the list shows them.
+        self.inner.creds.flush().await?;
         api_keys::list(&self.inner.db, user.id).await
     }
 
     /// Revokes one of the signed-in user's API keys.
     pub async fn revoke_api_key(&self, subject: &Subject, id: &str) -> Result<(), AuthError> {
         let user = self.current(subject).await?;
-        api_keys::revoke(&self.inner.db, user.id, id).await
+        api_keys::revoke(&self.inner.db, user.id, id).await?;
+        self.forget(Forget::User(user.id)).await;
+        Ok(())
     }
 
     // ---- realtime tickets ----
@@ -710,6 +741,7 @@ impl Auth {
             }
         }
         tx.commit().await?;
+        self.forget(Forget::User(user.id)).await;
         self.get_user(subject, id).await
     }
 
@@ -723,6 +755,7 @@ impl Auth {
         roles::keep_an_admin(&mut tx, tenant, user.id).await?;
         users::delete(&mut tx, user.id).await?;
         tx.commit().await?;
+        self.forget(Forget::User(user.id)).await;
         Ok(())
     }
 
@@ -757,6 +790,7 @@ impl Auth {
             users::add_role(&mut tx, tenant, user.id, r).await?;
         }
         tx.commit().await?;
+        self.forget(Forget::User(user.id)).await;
         self.get_user(subject, id).await
     }
 
@@ -780,7 +814,10 @@ impl Auth {
     /// Deletes a created role of the admin's tenant and its assignments.
     pub async fn delete_role(&self, subject: &Subject, name: &str) -> Result<(), AuthError> {
         let tenant = admin_tenant(subject)?;
-        roles::delete(&self.inner.db, tenant, name).await
+        roles::delete(&self.inner.db, tenant, name).await?;
+        // Its holders lose it: whoever they are, forget them all.
+        self.forget(Forget::All).await;
+        Ok(())
     }
 }
 

@@ -2,11 +2,13 @@
 //! bounded by an absolute one.
 
 use crate::AuthError;
+use crate::cache::{Credentials, Entry, Kind};
 use crate::config::AuthConfig;
 use crate::schema::SESSIONS;
 use crate::tokens;
 use crate::users::{self, UserRow, UserStatus};
 use sea_query::{Alias, Expr, ExprTrait, Query};
+use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use workeros_core::Subject;
@@ -22,7 +24,7 @@ pub struct NewSession {
     pub max_expires_at: OffsetDateTime,
 }
 
-/// The session's sliding expiry is written back at most this often (a write per request would
+/// The session's sliding expiry is recorded at most this often (a write per request would
 /// serialise readers on SQLite), or every half idle period when that is shorter; a session's idle
 /// expiry is therefore accurate to a minute.
 const SLIDE_EVERY: time::Duration = time::Duration::minutes(1);
@@ -76,17 +78,39 @@ pub(crate) async fn create(
 }
 
 /// The subject of session `token`: its user, active, with its current roles. An unknown,
-/// expired or revoked session, or a user no longer active, is `Unauthorized`.
+/// expired or revoked session, or a user no longer active, is `Unauthorized`. Resolved from
+/// `creds` when cached there (no database round trip), else from the database and cached.
 pub(crate) async fn authenticate(
     db: &Db,
     token: &str,
     cfg: &AuthConfig,
+    creds: &Credentials,
 ) -> Result<Subject, AuthError> {
     if !tokens::plausible(token) {
         return Err(AuthError::Unauthorized);
     }
-    let d = db.dialect();
     let hash = tokens::digest(token);
+    let now = values::now();
+    if let Some(e) = creds.get(&hash)
+        && let Kind::Session {
+            id,
+            idle_until,
+            max,
+        } = &e.kind
+    {
+        let idle = OffsetDateTime::from_unix_timestamp(idle_until.load(Ordering::Acquire))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        if now >= *max {
+            return Err(AuthError::Unauthorized);
+        }
+        // Idle past its expiry as this process knows it: another instance may have slid it,
+        // so the database decides.
+        if now < idle {
+            slide(creds, cfg, *id, idle_until, idle, *max, now);
+            return Ok(e.subject.clone());
+        }
+    }
+    let generation = creds.generation();
     let q = users::credential_with_user(
         db.names(),
         SESSIONS,
@@ -96,38 +120,56 @@ pub(crate) async fn authenticate(
             ("max_expires_at", "max_expires_at"),
         ],
         "token_hash",
-        hash,
+        hash.clone(),
     );
     let rows = db.fetch_all(&q).await?;
     let Some(row) = rows.iter().next() else {
         return Err(AuthError::Unauthorized);
     };
     let user = UserRow::read(&row)?;
-    let session_id = row.uuid_text("session_id")?.unwrap_or_default();
+    let session_id = Uuid::try_parse(&row.uuid_text("session_id")?.unwrap_or_default())
+        .map_err(AuthError::internal)?;
     let expires = row.ts("expires_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let max = row
         .ts("max_expires_at")?
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let now = values::now();
     if now >= expires || now >= max || user.status != UserStatus::Active {
         return Err(AuthError::Unauthorized);
     }
-    // Slide the idle expiry forward, at most once a minute.
-    let slid = Ord::min(now.saturating_add(duration(cfg.session_idle)), max);
-    if slid - expires >= Ord::min(SLIDE_EVERY, duration(cfg.session_idle) / 2) {
-        db.execute(
-            Query::update()
-                .table(db.table(SESSIONS))
-                .value(Alias::new("expires_at"), ts_value(slid, d))
-                .and_where(Expr::col(Alias::new("id")).eq(uuid_value(
-                    Uuid::try_parse(&session_id).map_err(AuthError::internal)?,
-                    d,
-                ))),
-        )
-        .await?;
-    }
     let roles = users::roles_of(db, &user.tenant, user.id).await?;
-    Ok(user.subject(roles, users::Credential::Session))
+    let subject = user.subject(roles, users::Credential::Session);
+    let idle_until = AtomicI64::new(expires.unix_timestamp());
+    slide(creds, cfg, session_id, &idle_until, expires, max, now);
+    let entry = Entry {
+        subject: subject.clone(),
+        user: user.id,
+        kind: Kind::Session {
+            id: session_id,
+            idle_until,
+            max,
+        },
+    };
+    creds.insert(hash, entry, generation);
+    Ok(subject)
+}
+
+/// Slides a session's idle expiry forward on use: recorded (and written, deferred) at most once
+/// a minute, or every half idle period when that is shorter, so its idle expiry is accurate to
+/// that.
+fn slide(
+    creds: &Credentials,
+    cfg: &AuthConfig,
+    id: Uuid,
+    idle_until: &AtomicI64,
+    idle: OffsetDateTime,
+    max: OffsetDateTime,
+    now: OffsetDateTime,
+) {
+    let slid = Ord::min(now.saturating_add(duration(cfg.session_idle)), max);
+    if slid - idle >= Ord::min(SLIDE_EVERY, duration(cfg.session_idle) / 2) {
+        idle_until.store(slid.unix_timestamp(), Ordering::Release);
+        creds.touch_session(id, slid);
+    }
 }
 
 /// Ends session `token` (logout). Unknown tokens are ignored.

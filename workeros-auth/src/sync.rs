@@ -137,7 +137,8 @@ pub fn role_urn(role: &RoleRef, organization: &str) -> String {
 }
 
 /// Links organization `tenant` to provider organization `external_id` (whose synced roles then
-/// reach the organization's users); `None` unlinks.
+/// reach the organization's users); `None` unlinks. Cached credentials are forgotten as with
+/// [`apply`].
 pub async fn set_external_id(
     db: &Db,
     tenant: &str,
@@ -162,6 +163,7 @@ pub async fn set_external_id(
     if n == 0 {
         return Err(AuthError::NotFound(format!("no organization `{tenant}`")));
     }
+    crate::cache::announce_or_log(db, &crate::cache::Forget::All).await;
     Ok(())
 }
 
@@ -181,8 +183,17 @@ pub async fn cursor(db: &Db, name: &str) -> Result<Option<String>, AuthError> {
     })
 }
 
-/// Applies one provider event, in one transaction.
+/// Applies one provider event, in one transaction. Subjects' roles change with it, so every
+/// [`Auth`](crate::Auth) over a clone of `db` in this process forgets the credentials it cached
+/// before this returns, and other instances on PostgreSQL are notified
+/// ([`Auth::start`](crate::Auth::start)).
 pub async fn apply(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
+    let applied = apply_event(db, event).await?;
+    crate::cache::announce_or_log(db, &crate::cache::Forget::All).await;
+    Ok(applied)
+}
+
+async fn apply_event(db: &Db, event: &SyncEvent) -> Result<Applied, AuthError> {
     if event.id.is_empty() || event.id.len() > 200 {
         return Err(AuthError::Validation(
             "an event id has 1 to 200 characters".into(),

@@ -2,6 +2,7 @@
 
 use crate::StoreError;
 use crate::names::{Names, Namespace, SystemTable};
+use crate::notices::Notices;
 #[cfg(feature = "postgres")]
 use sea_query::PostgresQueryBuilder;
 use sea_query::SchemaStatementBuilder;
@@ -61,6 +62,9 @@ impl NoDriver {
 pub struct Db {
     pool: Pool,
     names: Arc<Names>,
+    /// Shared by the clones (and [`Db::with_host_schema`]'s): the process's parts that use this
+    /// database tell one another of changes through it.
+    notices: Arc<Notices>,
 }
 
 /// The pool under a [`Db`] ([`Db::pool`]).
@@ -133,6 +137,7 @@ impl Db {
         Ok(Db {
             names: Arc::new(Names::new(Dialect::Postgres, namespace, Some(host))),
             pool: Pool::Postgres(pool),
+            notices: Arc::default(),
         })
     }
 
@@ -166,6 +171,7 @@ impl Db {
         Ok(Db {
             names: Arc::new(Names::new(Dialect::Sqlite, namespace, None)),
             pool: Pool::Sqlite(pool),
+            notices: Arc::default(),
         })
     }
 
@@ -187,7 +193,13 @@ impl Db {
         Ok(Db {
             names: Arc::new(names),
             pool: self.pool,
+            notices: self.notices,
         })
+    }
+
+    /// The in-process notices of this handle and its clones ([`Notices`]).
+    pub fn notices(&self) -> &Notices {
+        &self.notices
     }
 
     /// The names of this database: workeros's namespace, the host schema, how tables are named.

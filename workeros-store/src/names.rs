@@ -207,6 +207,12 @@ impl Names {
         format!("{}_events", self.namespace.as_str())
     }
 
+    /// The PostgreSQL notification channel on which workeros-auth announces credential changes
+    /// (a logout, a revocation, a role change), so that other instances forget what they cached.
+    pub fn auth_channel(&self) -> String {
+        format!("{}_auth", self.namespace.as_str())
+    }
+
     /// The namespace as a quoted SQL identifier (PostgreSQL), for the few statements sea-query
     /// cannot build (a schema, a function, a trigger). The name is validated by
     /// [`Namespace::new`]: `[a-z][a-z0-9_]*`.
@@ -245,6 +251,7 @@ mod tests {
         assert_eq!(lite.physical(USERS), "shop_cms_users");
         assert_eq!(pg.physical(USERS), "users");
         assert_eq!(pg.events_channel(), "shop_cms_events");
+        assert_eq!(pg.auth_channel(), "shop_cms_auth");
         for bad in ["", "Shop", "1x", "a-b", "a\"b", &"a".repeat(49)] {
             assert!(Namespace::new(bad).is_err(), "{bad}");
         }

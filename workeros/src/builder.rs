@@ -342,15 +342,26 @@ impl Workeros {
         None
     }
 
-    /// Starts every background engine of the parts turned on — outbox pruning, and with events
+    /// Starts every background engine of the parts turned on — outbox pruning, with auth (on
+    /// PostgreSQL) following other instances' credential changes, and with events
     /// webhook dispatch and delivery, flow runs, event functions and (on PostgreSQL) realtime
     /// following other instances — and returns the one handle that stops them all. An instance
     /// that cannot follow the others (a pooler that refuses `LISTEN`) logs it and serves its own
     /// events.
     pub async fn start(&self) -> Result<Running, Error> {
-        // Only the event engines add to it.
-        #[cfg_attr(not(feature = "events"), allow(unused_mut))]
+        #[cfg_attr(not(any(feature = "events", feature = "auth")), allow(unused_mut))]
         let mut workers = vec![self.store.start(self.outbox.clone())];
+        // On PostgreSQL, credential changes other instances make are forgotten here at once.
+        #[cfg(feature = "auth")]
+        if let Some(auth) = &self.auth {
+            match auth.start().await {
+                Ok(w) => workers.push(w),
+                Err(err) => tracing::error!(
+                    error = %err,
+                    "auth: cannot follow other instances' credential changes; they reach this one at the cache's age limit"
+                ),
+            }
+        }
         #[cfg(feature = "events")]
         let mut realtime = None;
         #[cfg(feature = "events")]

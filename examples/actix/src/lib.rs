@@ -56,11 +56,12 @@ impl Workeros {
         })
     }
 
-    /// Starts the background work: outbox pruning and, on PostgreSQL, following the events of
-    /// other instances. Stop with [`Workeros::shutdown`].
+    /// Starts the background work: outbox pruning and, on PostgreSQL, following the events and
+    /// credential changes of other instances. Stop with [`Workeros::shutdown`].
     pub async fn start(&self) -> Result<Vec<Workers>, ApiError> {
         Ok(vec![
             self.store.start(OutboxConfig::default()),
+            self.auth.start().await?,
             self.realtime.start().await?,
         ])
     }

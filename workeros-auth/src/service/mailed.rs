@@ -194,6 +194,8 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         tx.commit().await?;
+        // A verified address may link provider roles to the user: its subject changes.
+        self.forget(Forget::User(user.id)).await;
         self.signed_in(&user).await
     }
 
@@ -276,6 +278,7 @@ impl Auth {
         sessions::revoke_all(&mut tx, id).await?;
         api_keys::revoke_all(&mut tx, id).await?;
         tx.commit().await?;
+        self.forget(Forget::User(id)).await;
         self.inner.per_account.clear(&user.email.to_lowercase());
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
         tracing::info!(user = %user.id, "password reset; sessions revoked");
