@@ -111,6 +111,27 @@ async fn pause(stop: &mut Stop, wake: &tokio::sync::Notify, poll: Duration) -> b
     }
 }
 
+/// How long a dispatcher woken by a write waits for the writes that follow it, so that one
+/// claim (a write transaction of its own) takes many events: without it, every write of a
+/// steady stream costs each dispatcher a transaction, which on SQLite queues behind the writes.
+const GATHER: Duration = Duration::from_millis(10);
+
+/// [`pause`] for a dispatcher: after a wake-up, [`GATHER`] more for the writes that follow.
+async fn gather(stop: &mut Stop, wake: &tokio::sync::Notify, poll: Duration) -> bool {
+    let woken = tokio::select! {
+        () = wake.notified() => true,
+        () = tokio::time::sleep(poll) => false,
+        () = stop.wait() => return true,
+    };
+    if woken {
+        tokio::select! {
+            () = tokio::time::sleep(GATHER) => {}
+            () = stop.wait() => return true,
+        }
+    }
+    false
+}
+
 /// Runs `step` (a dispatch: events consumed) until stopped: again at once after a full batch,
 /// else after a wake-up or the poll interval.
 pub(crate) async fn dispatch_loop<F, Fut>(
@@ -131,7 +152,7 @@ pub(crate) async fn dispatch_loop<F, Fut>(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "{what} failed; retrying"),
         }
-        if pause(&mut stop, wake, poll).await {
+        if gather(&mut stop, wake, poll).await {
             break;
         }
     }

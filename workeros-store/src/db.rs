@@ -65,6 +65,10 @@ pub struct Db {
     /// Shared by the clones (and [`Db::with_host_schema`]'s): the process's parts that use this
     /// database tell one another of changes through it.
     notices: Arc<Notices>,
+    /// SQLite's one writer, as a queue: write transactions of this handle and its clones take
+    /// their turn here (first come, first served) instead of sleeping in SQLite's busy handler.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    writer: Arc<tokio::sync::Semaphore>,
 }
 
 /// The pool under a [`Db`] ([`Db::pool`]).
@@ -138,6 +142,7 @@ impl Db {
             names: Arc::new(Names::new(Dialect::Postgres, namespace, Some(host))),
             pool: Pool::Postgres(pool),
             notices: Arc::default(),
+            writer: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
@@ -172,6 +177,7 @@ impl Db {
             names: Arc::new(Names::new(Dialect::Sqlite, namespace, None)),
             pool: Pool::Sqlite(pool),
             notices: Arc::default(),
+            writer: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
@@ -194,6 +200,7 @@ impl Db {
             names: Arc::new(names),
             pool: self.pool,
             notices: self.notices,
+            writer: self.writer,
         })
     }
 
@@ -259,18 +266,32 @@ impl Db {
 
     /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so a transaction that reads
     /// before it writes cannot fail to upgrade its lock).
+    ///
+    /// On SQLite, which has one writer, the write transactions of this handle and its clones
+    /// queue for their turn first (in arrival order), so that concurrent writers wait on a queue
+    /// that hands over at once rather than in SQLite's busy handler, which sleeps between tries;
+    /// a writer that waited the busy timeout (5 s) fails as SQLite would.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let inner = match &self.pool {
+        let (inner, turn) = match &self.pool {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
             Pool::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Pool::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => {
+                let turn =
+                    tokio::time::timeout(SQLITE_BUSY_TIMEOUT, self.writer.clone().acquire_owned())
+                        .await
+                        .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
+                        .map_err(StoreError::internal)?;
+                let tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                (TxInner::Sqlite(tx), Some(turn))
+            }
         };
         Ok(Tx {
             inner,
             names: self.names.clone(),
+            _turn: turn,
         })
     }
 
@@ -288,6 +309,7 @@ impl Db {
         Ok(Tx {
             inner,
             names: self.names.clone(),
+            _turn: None,
         })
     }
 
@@ -568,6 +590,9 @@ impl Rows {
 pub struct Tx {
     inner: TxInner,
     names: Arc<Names>,
+    /// A SQLite write transaction's turn at the writer ([`Db::begin`]), given back when the
+    /// transaction ends.
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 #[derive(Debug)]
