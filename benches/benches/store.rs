@@ -1,6 +1,6 @@
 //! Store benches, side by side in one run on each database: a filtered list (the subject's
 //! permission filter + a client filter, 50 rows) through `Store::list_items` against the same
-//! query written by hand with sqlx on the same pool; and a get by id.
+//! query written by hand with sqlx on the same pool; a get by id; and a create of one item.
 //!
 //! PostgreSQL runs when `WORKEROS_TEST_PG` is set (a fresh schema, dropped at the end).
 
@@ -193,6 +193,17 @@ fn benches(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 w.store
                     .get_item(&u1, "posts", &w.one_id, None)
+                    .await
+                    .unwrap()
+            })
+        });
+        // A create as a user makes it over HTTP: the item, its activity row, its revision and
+        // its outbox event, permission-checked, in one transaction.
+        g.bench_function("create_one_store", |b| {
+            b.to_async(&rt).iter(|| async {
+                let body = json!({"title": "new", "views": 1, "status": "draft"});
+                w.store
+                    .create_items(&u1, "posts", NewItems::from_json(body).unwrap())
                     .await
                     .unwrap()
             })
