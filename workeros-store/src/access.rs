@@ -253,24 +253,53 @@ pub(crate) async fn load_rules(
     info: &CollectionInfo,
     action: Action,
 ) -> Result<Vec<Rule>, StoreError> {
+    let [rules] = load_rules_of(tx, tenant, info, [action]).await?;
+    Ok(rules)
+}
+
+/// The rules of several actions at once, in one query (a write needs its own action's and the
+/// read rules).
+pub(crate) async fn load_rules_of<const N: usize>(
+    tx: &mut Tx,
+    tenant: &str,
+    info: &CollectionInfo,
+    actions: [Action; N],
+) -> Result<[Vec<Rule>; N], StoreError> {
     let rows = tx
         .fetch_all(
             Query::select()
                 .columns(
-                    ["id", "role", "filter", "fields", "validation", "presets"].map(Alias::new),
+                    [
+                        "id",
+                        "action",
+                        "role",
+                        "filter",
+                        "fields",
+                        "validation",
+                        "presets",
+                    ]
+                    .map(Alias::new),
                 )
                 .from(tx.table(PERMISSIONS))
                 .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
                 .and_where(Expr::col(Alias::new("collection")).eq(info.slug.as_str()))
-                .and_where(Expr::col(Alias::new("action")).eq(action.as_str()))
+                .and_where(Expr::col(Alias::new("action")).is_in(actions.map(|a| a.as_str())))
                 .order_by(Alias::new("id"), Order::Asc),
         )
         .await?;
     let schema = schema_of(info, tx.names(), None)?;
-    let mut rules = Vec::new();
+    let mut out: [Vec<Rule>; N] = std::array::from_fn(|_| Vec::new());
     for r in rows.iter() {
+        let action = r.text("action")?.unwrap_or_default();
+        let Some(slot) = actions.iter().position(|a| a.as_str() == action) else {
+            continue;
+        };
         match rule_of(r, &schema) {
-            Ok(rule) => rules.push(rule),
+            Ok(rule) => {
+                if let Some(rules) = out.get_mut(slot) {
+                    rules.push(rule);
+                }
+            }
             Err(e) => tracing::warn!(
                 collection = info.slug.as_str(),
                 error = %e,
@@ -278,7 +307,7 @@ pub(crate) async fn load_rules(
             ),
         }
     }
-    Ok(rules)
+    Ok(out)
 }
 
 fn rule_of(r: RowRef<'_>, schema: &Schema) -> Result<Rule, StoreError> {
@@ -356,6 +385,28 @@ pub(crate) async fn access(
     }
     let rules = load_rules(tx, subject.tenant_id(), info, action).await?;
     access_from(subject, &rules, info, action, at)
+}
+
+/// What a write may do, loaded in one query: [`access`] for its `action` (kept as a result, so
+/// the caller decides which refusal comes first) and for reading (`None` when the subject may
+/// read nothing).
+pub(crate) async fn write_and_read_access(
+    tx: &mut Tx,
+    subject: &Subject,
+    info: &CollectionInfo,
+    action: Action,
+    at: OffsetDateTime,
+) -> Result<(Result<Access, StoreError>, Option<Access>), StoreError> {
+    if subject.is_admin() {
+        return Ok((Ok(Access::All), Some(Access::All)));
+    }
+    let [act, read] = load_rules_of(tx, subject.tenant_id(), info, [action, Action::Read]).await?;
+    let read = match access_from(subject, &read, info, Action::Read, at) {
+        Ok(a) => Some(a),
+        Err(StoreError::Forbidden(_)) => None,
+        Err(e) => return Err(e),
+    };
+    Ok((access_from(subject, &act, info, action, at), read))
 }
 
 impl Access {

@@ -2,7 +2,7 @@
 //! each one transaction with its activity, revision and outbox event; a write is accepted by a
 //! grant that takes the row as it will be stored, and answered with what the subject may read.
 
-use crate::access::{Access, Grant, access};
+use crate::access::{Access, Grant, access, write_and_read_access};
 use crate::catalog::{CollectionInfo, load_active, load_in};
 use crate::columns::{
     Col, Key, Role, columns, decode_row, find_col, item_not_found, key_col, select_of, tenant_scope,
@@ -87,7 +87,9 @@ impl Store {
         let d = tx.dialect();
         let info = load_active(&mut tx, tenant, slug).await?;
         let at = now();
-        let access_c = access(&mut tx, subject, &info, Action::Create, at).await?;
+        let (access_c, read) =
+            write_and_read_access(&mut tx, subject, &info, Action::Create, at).await?;
+        let access_c = access_c?;
         let cols = columns(&info);
         let key_c = key_col(&cols)?.clone();
         let mut rows = Vec::with_capacity(bodies.len());
@@ -181,11 +183,6 @@ impl Store {
             events.push(event);
             rows.push(row);
         }
-        let read = match access(&mut tx, subject, &info, Action::Read, at).await {
-            Ok(a) => Some(a),
-            Err(StoreError::Forbidden(_)) => None,
-            Err(e) => return Err(e),
-        };
         tx.commit().await?;
         self.deliver(&events).await;
         let shown: Vec<_> = rows
@@ -312,11 +309,7 @@ impl Store {
         let row = row_by_key(tx, info, cols, tenant, &key, true)
             .await?
             .ok_or_else(|| item_not_found(slug, id))?;
-        let read = match access(tx, subject, info, Action::Read, at).await {
-            Ok(a) => Some(a),
-            Err(StoreError::Forbidden(_)) => None,
-            Err(e) => return Err(e),
-        };
+        let (act, read) = write_and_read_access(tx, subject, info, action, at).await?;
         let readable = match &read {
             Some(Access::All) => true,
             Some(Access::Grants(g)) => g.iter().any(|g| g.matches(&row)),
@@ -327,7 +320,7 @@ impl Store {
         if !readable || !sql_matches(tx, info, cols, &key, read.as_ref()).await? {
             return Err(item_not_found(slug, id));
         }
-        let act = access(tx, subject, info, action, at).await?;
+        let act = act?;
         let acts = match &act {
             Access::All => true,
             Access::Grants(g) => g.iter().any(|g| g.matches(&row)),
