@@ -663,6 +663,43 @@ impl Tx {
         })
     }
 
+    /// Runs inserts built by sea-query, in order: on SQLite in one call — one round trip to the
+    /// connection's thread, anonymous parameters numbering on from statement to statement — and
+    /// on PostgreSQL one by one (its extended protocol takes one statement per call).
+    pub async fn insert_each(
+        &mut self,
+        stmts: &[sea_query::InsertStatement],
+    ) -> Result<(), StoreError> {
+        match &mut self.inner {
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            TxInner::NoDriver(n) => n.absurd(),
+            #[cfg(feature = "postgres")]
+            TxInner::Postgres(t) => {
+                for stmt in stmts {
+                    let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                    pg_query(sql, values).execute(&mut **t).await?;
+                }
+            }
+            #[cfg(feature = "sqlite")]
+            TxInner::Sqlite(t) => {
+                let mut sql = String::new();
+                let mut values = Vec::new();
+                for stmt in stmts {
+                    let (one, v) = stmt.build_sqlx(SqliteQueryBuilder);
+                    if !sql.is_empty() {
+                        sql.push_str(";\n");
+                    }
+                    sql.push_str(&one);
+                    values.extend(v.0.0);
+                }
+                sqlite_query(sql, SqlxValues(sea_query::Values(values)))
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a query built by sea-query and returns its rows.
     pub async fn fetch_all<S: SqlxBinder>(&mut self, stmt: &S) -> Result<Rows, StoreError> {
         Ok(match &mut self.inner {

@@ -4,7 +4,7 @@
 use crate::schema::{ACTIVITY, REVISIONS};
 use crate::value::{now, ts_value, uuid_value};
 use crate::{StoreError, Tx};
-use sea_query::{Alias, Expr, Query};
+use sea_query::{Alias, Expr, InsertStatement, Query};
 use serde_json::Value as Json;
 use workeros_core::Subject;
 
@@ -16,80 +16,139 @@ pub(crate) async fn record_activity(
     collection: Option<&str>,
     item: Option<&str>,
 ) -> Result<uuid::Uuid, StoreError> {
-    let d = tx.dialect();
-    let id = uuid::Uuid::now_v7();
-    tx.execute(
-        Query::insert()
-            .into_table(tx.table(ACTIVITY))
-            .columns(
-                [
-                    "id",
-                    "tenant_id",
-                    "actor",
-                    "action",
-                    "collection",
-                    "item_id",
-                    "created_at",
-                ]
-                .map(Alias::new),
-            )
-            .values([
-                Expr::val(uuid_value(id, d)),
-                Expr::val(subject.tenant_id()),
-                Expr::val(subject.user.as_ref().map(|u| u.id.clone())),
-                Expr::val(action),
-                Expr::val(collection.map(str::to_owned)),
-                Expr::val(item.map(str::to_owned)),
-                Expr::val(ts_value(now(), d)),
-            ])
-            .map_err(StoreError::internal)?,
-    )
-    .await?;
+    let (id, insert) = activity_insert(tx, subject, action, collection, item)?;
+    tx.execute(&insert).await?;
     Ok(id)
 }
 
-/// A revision row: the item after the change and what changed.
-pub(crate) async fn record_revision(
-    tx: &mut Tx,
+/// The insert of an activity row, and its id.
+fn activity_insert(
+    tx: &Tx,
+    subject: &Subject,
+    action: &str,
+    collection: Option<&str>,
+    item: Option<&str>,
+) -> Result<(uuid::Uuid, InsertStatement), StoreError> {
+    let d = tx.dialect();
+    let id = uuid::Uuid::now_v7();
+    let mut insert = Query::insert();
+    insert
+        .into_table(tx.table(ACTIVITY))
+        .columns(
+            [
+                "id",
+                "tenant_id",
+                "actor",
+                "action",
+                "collection",
+                "item_id",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values([
+            Expr::val(uuid_value(id, d)),
+            Expr::val(subject.tenant_id()),
+            Expr::val(subject.user.as_ref().map(|u| u.id.clone())),
+            Expr::val(action),
+            Expr::val(collection.map(str::to_owned)),
+            Expr::val(item.map(str::to_owned)),
+            Expr::val(ts_value(now(), d)),
+        ])
+        .map_err(StoreError::internal)?;
+    Ok((id, insert))
+}
+
+/// The insert of a revision row: the item after the change and what changed.
+fn revision_insert(
+    tx: &Tx,
     subject: &Subject,
     activity: uuid::Uuid,
     slug: &str,
     item: &str,
     data: Option<&Json>,
     delta: Option<&Json>,
-) -> Result<(), StoreError> {
-    use crate::value::{json_value, ts_value, uuid_value};
+) -> Result<InsertStatement, StoreError> {
+    use crate::value::json_value;
     let d = tx.dialect();
-    tx.execute(
-        Query::insert()
-            .into_table(tx.table(REVISIONS))
-            .columns(
-                [
-                    "id",
-                    "tenant_id",
-                    "activity_id",
-                    "collection",
-                    "item_id",
-                    "data",
-                    "delta",
-                    "created_at",
-                ]
-                .map(Alias::new),
-            )
-            .values([
-                Expr::val(uuid_value(uuid::Uuid::now_v7(), d)),
-                Expr::val(subject.tenant_id()),
-                Expr::val(uuid_value(activity, d)),
-                Expr::val(slug),
-                Expr::val(item),
-                Expr::val(json_value(data, d)),
-                Expr::val(json_value(delta, d)),
-                Expr::val(ts_value(now(), d)),
-            ])
-            .map_err(StoreError::internal)?,
-    )
-    .await?;
-    Ok(())
+    let mut insert = Query::insert();
+    insert
+        .into_table(tx.table(REVISIONS))
+        .columns(
+            [
+                "id",
+                "tenant_id",
+                "activity_id",
+                "collection",
+                "item_id",
+                "data",
+                "delta",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values([
+            Expr::val(uuid_value(uuid::Uuid::now_v7(), d)),
+            Expr::val(subject.tenant_id()),
+            Expr::val(uuid_value(activity, d)),
+            Expr::val(slug),
+            Expr::val(item),
+            Expr::val(json_value(data, d)),
+            Expr::val(json_value(delta, d)),
+            Expr::val(ts_value(now(), d)),
+        ])
+        .map_err(StoreError::internal)?;
+    Ok(insert)
+}
+
+/// Whether an item write leaves a revision, and with which delta.
+pub(crate) enum Revision<'a> {
+    /// None (a delete).
+    None,
+    /// The whole item is the delta (a create).
+    Whole,
+    /// What changed (an update).
+    Delta(&'a Json),
+}
+
+/// What one item write leaves behind, in its transaction: the activity row (`item.<action>`),
+/// the revision (the item after the change, `data`, and the delta `revision` names) and the
+/// outbox event — on SQLite in one round trip ([`Tx::insert_each`]). Returns the event.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_item_write(
+    tx: &mut Tx,
+    subject: &Subject,
+    slug: &str,
+    action: workeros_core::EventAction,
+    item: String,
+    revision: Revision<'_>,
+    data: Option<Json>,
+    previous: Option<Json>,
+    at: time::OffsetDateTime,
+) -> Result<workeros_core::Event, StoreError> {
+    let name = format!("item.{}", action.as_str());
+    let (activity, first) = activity_insert(tx, subject, &name, Some(slug), Some(&item))?;
+    let mut inserts = vec![first];
+    let delta = match revision {
+        Revision::None => None,
+        Revision::Whole => Some(data.as_ref()),
+        Revision::Delta(d) => Some(Some(d)),
+    };
+    if let Some(delta) = delta {
+        inserts.push(revision_insert(
+            tx,
+            subject,
+            activity,
+            slug,
+            &item,
+            data.as_ref(),
+            delta,
+        )?);
+    }
+    let event = crate::outbox::event_of_write(subject, slug, action, item, data, previous, at);
+    inserts.push(crate::outbox::event_insert(tx, &event)?);
+    tx.insert_each(&inserts).await?;
+    Ok(event)
 }
 
 /// Takes a dropped field's values out of the collection's revisions (their `data` and `delta`),

@@ -9,36 +9,33 @@ use serde_json::Value as Json;
 use time::OffsetDateTime;
 use workeros_core::{Event, EventAction, Subject};
 
-/// Appends `e` to the outbox inside the write's transaction.
-pub(crate) async fn append(tx: &mut Tx, e: &Event) -> Result<(), StoreError> {
+/// The insert of event `e` into the outbox.
+pub(crate) fn event_insert(tx: &Tx, e: &Event) -> Result<sea_query::InsertStatement, StoreError> {
     let d = tx.dialect();
-    tx.execute(
-        Query::insert()
-            .into_table(tx.table(EVENTS))
-            // Every column but `seq`, which the database numbers.
-            .columns(EVENT_COLUMNS.iter().skip(1).map(|c| Alias::new(*c)))
-            .values([
-                Expr::val(uuid_value(e.id, d)),
-                Expr::val(e.tenant.as_str()),
-                Expr::val(e.collection.as_str()),
-                Expr::val(e.action.as_str()),
-                Expr::val(e.item_id.as_str()),
-                Expr::val(json_value(e.data.as_ref(), d)),
-                Expr::val(json_value(e.previous.as_ref(), d)),
-                Expr::val(e.actor.clone()),
-                Expr::val(ts_value(e.at, d)),
-                Expr::val(i64::from(e.depth)),
-            ])
-            .map_err(StoreError::internal)?,
-    )
-    .await?;
-    Ok(())
+    let mut insert = Query::insert();
+    insert
+        .into_table(tx.table(EVENTS))
+        // Every column but `seq`, which the database numbers.
+        .columns(EVENT_COLUMNS.iter().skip(1).map(|c| Alias::new(*c)))
+        .values([
+            Expr::val(uuid_value(e.id, d)),
+            Expr::val(e.tenant.as_str()),
+            Expr::val(e.collection.as_str()),
+            Expr::val(e.action.as_str()),
+            Expr::val(e.item_id.as_str()),
+            Expr::val(json_value(e.data.as_ref(), d)),
+            Expr::val(json_value(e.previous.as_ref(), d)),
+            Expr::val(e.actor.clone()),
+            Expr::val(ts_value(e.at, d)),
+            Expr::val(i64::from(e.depth)),
+        ])
+        .map_err(StoreError::internal)?;
+    Ok(insert)
 }
 
-/// Builds the event of a write to `item` of `collection` by `subject` and appends it.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn record(
-    tx: &mut Tx,
+/// The event of a write to `item` of `collection` by `subject` (its depth from the task-local,
+/// see [`with_event_depth`]).
+pub(crate) fn event_of_write(
     subject: &Subject,
     collection: &str,
     action: EventAction,
@@ -46,8 +43,8 @@ pub(crate) async fn record(
     data: Option<Json>,
     previous: Option<Json>,
     at: OffsetDateTime,
-) -> Result<Event, StoreError> {
-    let event = Event {
+) -> Event {
+    Event {
         id: uuid::Uuid::now_v7(),
         tenant: subject.tenant_id().to_owned(),
         collection: collection.to_owned(),
@@ -58,9 +55,7 @@ pub(crate) async fn record(
         actor: subject.user.as_ref().map(|u| u.id.clone()),
         at,
         depth: event_depth(),
-    };
-    append(tx, &event).await?;
-    Ok(event)
+    }
 }
 
 fn event_of(r: crate::value::RowRef<'_>) -> Result<Event, StoreError> {

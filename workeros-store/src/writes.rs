@@ -9,7 +9,7 @@ use crate::columns::{
 };
 use crate::convert::{Converted, convert, instant_value, instant_wire, owner_value};
 use crate::items::MAX_LIMIT;
-use crate::journal::{record_activity, record_revision};
+use crate::journal::{Revision, record_item_write};
 use crate::schema::ITEM_OWNERSHIP;
 use crate::value::now;
 use crate::{Store, StoreError, Tx};
@@ -156,26 +156,14 @@ impl Store {
             } else {
                 row
             };
-            let activity =
-                record_activity(&mut tx, subject, "item.create", Some(slug), Some(&item)).await?;
-            let data = Json::Object(row.clone());
-            record_revision(
-                &mut tx,
-                subject,
-                activity,
-                slug,
-                &item,
-                Some(&data),
-                Some(&data),
-            )
-            .await?;
-            let event = crate::outbox::record(
+            let event = record_item_write(
                 &mut tx,
                 subject,
                 slug,
                 workeros_core::EventAction::Create,
                 item,
-                Some(data),
+                Revision::Whole,
+                Some(Json::Object(row.clone())),
                 None,
                 at,
             )
@@ -416,30 +404,19 @@ impl Store {
                 new
             }
         };
-        let activity =
-            record_activity(&mut tx, subject, "item.update", Some(slug), Some(&item)).await?;
         let delta: Map<String, Json> = sets
             .iter()
             .map(|(k, _, conv)| (k.clone(), conv.wire.clone()))
             .collect();
-        let data = Json::Object(new.clone());
-        record_revision(
-            &mut tx,
-            subject,
-            activity,
-            slug,
-            &item,
-            Some(&data),
-            Some(&Json::Object(delta)),
-        )
-        .await?;
-        let event = crate::outbox::record(
+        let delta = Json::Object(delta);
+        let event = record_item_write(
             &mut tx,
             subject,
             slug,
             workeros_core::EventAction::Update,
             item,
-            Some(data),
+            Revision::Delta(&delta),
+            Some(Json::Object(new.clone())),
             Some(Json::Object(old)),
             at,
         )
@@ -477,13 +454,13 @@ impl Store {
         if cols.iter().any(|c| c.role == Role::OwnerSide) {
             set_side_owner(&mut tx, &info, &item, None).await?;
         }
-        record_activity(&mut tx, subject, "item.delete", Some(slug), Some(&item)).await?;
-        let event = crate::outbox::record(
+        let event = record_item_write(
             &mut tx,
             subject,
             slug,
             workeros_core::EventAction::Delete,
             item,
+            Revision::None,
             None,
             Some(Json::Object(old)),
             at,
