@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 use workeros_store::values::{RowRef, ts_null, uuid_null, uuid_value};
-use workeros_store::{Db, SystemTable};
+use workeros_store::{Db, Rows, SystemTable};
 
 /// The jobs in flight in one pool: in all and per tenant.
 #[derive(Debug, Default)]
@@ -126,6 +126,30 @@ impl Shares {
         let spare = rows.len() < n;
         let mut out = Vec::with_capacity(rows.len());
         let mut back = Vec::new();
+        self.share_out(&rows, spare, &mut make, &mut out, &mut back)?;
+        let (_, free) = self.state();
+        let want = n.saturating_sub(out.len() + back.len()).min(free);
+        if spare && !full.is_empty() && want > 0 {
+            let only = Some(and(only, tenant().is_in(full)));
+            let rows = claim_due(db, table, columns, only, want, lease, claim).await?;
+            self.share_out(&rows, true, &mut make, &mut out, &mut back)?;
+        }
+        release(db, table, &back, claim).await?;
+        Ok(out)
+    }
+}
+
+impl Shares {
+    /// Gives each claimed row a slot (see [`take`](Self::take)) and makes it a job into `out`,
+    /// or, without a slot, puts its id in `back` to be released.
+    fn share_out<T>(
+        &self,
+        rows: &Rows,
+        spare: bool,
+        make: &mut impl FnMut(RowRef<'_>, Slot) -> Result<T, EventsError>,
+        out: &mut Vec<T>,
+        back: &mut Vec<String>,
+    ) -> Result<(), EventsError> {
         for r in rows.iter() {
             let t = r.text("tenant_id")?.unwrap_or_default();
             match self.take(&t, spare) {
@@ -133,21 +157,7 @@ impl Shares {
                 None => back.push(r.uuid_text("id")?.unwrap_or_default()),
             }
         }
-        let (_, free) = self.state();
-        let want = n.saturating_sub(out.len() + back.len()).min(free);
-        if spare && !full.is_empty() && want > 0 {
-            let only = Some(and(only, tenant().is_in(full)));
-            let rows = claim_due(db, table, columns, only, want, lease, claim).await?;
-            for r in rows.iter() {
-                let t = r.text("tenant_id")?.unwrap_or_default();
-                match self.take(&t, true) {
-                    Some(slot) => out.push(make(r, slot)?),
-                    None => back.push(r.uuid_text("id")?.unwrap_or_default()),
-                }
-            }
-        }
-        release(db, table, &back, claim).await?;
-        Ok(out)
+        Ok(())
     }
 }
 
