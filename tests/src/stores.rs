@@ -80,6 +80,17 @@ pub async fn dbs() -> Vec<TestDb> {
     out
 }
 
+/// A SQLite database in a file of the temp folder (removed by [`TestDb::close`]).
+pub async fn sqlite_file() -> TestDb {
+    let path = std::env::temp_dir().join(format!("workeros-{}.sqlite", uuid::Uuid::now_v7()));
+    TestDb {
+        db: Db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open sqlite file"),
+        cleanup: Cleanup::File(path),
+    }
+}
+
 /// `n` separate pools on one database, as `n` processes would open it: a SQLite file in the temp
 /// folder, and with `WORKEROS_TEST_PG` one PostgreSQL schema. The first of each group cleans up.
 pub async fn shared(n: usize) -> Vec<Vec<TestDb>> {

@@ -65,10 +65,20 @@ pub struct Db {
     /// Shared by the clones (and [`Db::with_host_schema`]'s): the process's parts that use this
     /// database tell one another of changes through it.
     notices: Arc<Notices>,
-    /// SQLite's one writer, as a queue: write transactions of this handle and its clones take
-    /// their turn here (first come, first served) instead of sleeping in SQLite's busy handler.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    writer: Arc<tokio::sync::Semaphore>,
+    /// SQLite's one writer: write transactions of this handle and its clones take their turn
+    /// here (first come, first served) and commit in groups ([`crate::writer`]).
+    #[cfg(feature = "sqlite")]
+    writer: crate::writer::Writer,
+}
+
+/// How a SQLite database's writes were committed since it was opened ([`Db::group_commits`]):
+/// `writes / groups` is the mean number of writes that shared a commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommits {
+    /// Commits of a group.
+    pub groups: u64,
+    /// Write transactions committed in them.
+    pub writes: u64,
 }
 
 /// The pool under a [`Db`] ([`Db::pool`]).
@@ -142,7 +152,8 @@ impl Db {
             names: Arc::new(Names::new(Dialect::Postgres, namespace, Some(host))),
             pool: Pool::Postgres(pool),
             notices: Arc::default(),
-            writer: Arc::new(tokio::sync::Semaphore::new(1)),
+            #[cfg(feature = "sqlite")]
+            writer: crate::writer::Writer::default(),
         })
     }
 
@@ -177,7 +188,8 @@ impl Db {
             names: Arc::new(Names::new(Dialect::Sqlite, namespace, None)),
             pool: Pool::Sqlite(pool),
             notices: Arc::default(),
-            writer: Arc::new(tokio::sync::Semaphore::new(1)),
+            #[cfg(feature = "sqlite")]
+            writer: crate::writer::Writer::default(),
         })
     }
 
@@ -200,8 +212,38 @@ impl Db {
             names: Arc::new(names),
             pool: self.pool,
             notices: self.notices,
+            #[cfg(feature = "sqlite")]
             writer: self.writer,
         })
+    }
+
+    /// How SQLite's writes through this handle and its clones were committed: groups and the
+    /// writes in them (zero on PostgreSQL, which commits each write on its own).
+    pub fn group_commits(&self) -> GroupCommits {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => {
+                let (groups, writes) = self.writer.commits();
+                GroupCommits { groups, writes }
+            }
+            #[allow(unreachable_patterns)]
+            _ => GroupCommits::default(),
+        }
+    }
+
+    /// The same database with other group-commit limits on SQLite (nothing changes on
+    /// PostgreSQL): a group of writes commits when no other write waits, or once it holds
+    /// `max_writes` writes (default 32; 1 commits every write on its own), or once it has been
+    /// open `max_wait` (default 10 ms: the most a write's answer waits for the writes queued
+    /// after it). Call it before cloning the handle: the clones share the writer.
+    pub fn with_group_commit(self, max_writes: usize, max_wait: std::time::Duration) -> Db {
+        #[cfg(not(feature = "sqlite"))]
+        let _ = (max_writes, max_wait);
+        Db {
+            #[cfg(feature = "sqlite")]
+            writer: self.writer.with_limits(max_writes, max_wait),
+            ..self
+        }
     }
 
     /// The in-process notices of this handle and its clones ([`Notices`]).
@@ -270,28 +312,23 @@ impl Db {
     /// On SQLite, which has one writer, the write transactions of this handle and its clones
     /// queue for their turn first (in arrival order), so that concurrent writers wait on a queue
     /// that hands over at once rather than in SQLite's busy handler, which sleeps between tries;
-    /// a writer that waited the busy timeout (5 s) fails as SQLite would.
+    /// a writer that waited the busy timeout (5 s) fails as SQLite would. Writes that queue
+    /// together commit together (group commit): each runs in a savepoint of its own, so it
+    /// fails or is dropped alone, and its [`Tx::commit`] returns once the shared commit is done.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let (inner, turn) = match &self.pool {
+        let inner = match &self.pool {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
             Pool::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
-                let turn =
-                    tokio::time::timeout(SQLITE_BUSY_TIMEOUT, self.writer.clone().acquire_owned())
-                        .await
-                        .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
-                        .map_err(StoreError::internal)?;
-                let tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                (TxInner::Sqlite(tx), Some(turn))
+                TxInner::SqliteWrite(self.writer.begin(p, SQLITE_BUSY_TIMEOUT).await?)
             }
         };
         Ok(Tx {
             inner,
             names: self.names.clone(),
-            _turn: turn,
         })
     }
 
@@ -309,7 +346,6 @@ impl Db {
         Ok(Tx {
             inner,
             names: self.names.clone(),
-            _turn: None,
         })
     }
 
@@ -590,17 +626,18 @@ impl Rows {
 pub struct Tx {
     inner: TxInner,
     names: Arc<Names>,
-    /// A SQLite write transaction's turn at the writer ([`Db::begin`]), given back when the
-    /// transaction ends.
-    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 #[derive(Debug)]
 enum TxInner {
     #[cfg(feature = "postgres")]
     Postgres(Transaction<'static, Postgres>),
+    /// A read transaction.
     #[cfg(feature = "sqlite")]
     Sqlite(Transaction<'static, Sqlite>),
+    /// A write transaction: a member of a group ([`crate::writer`]).
+    #[cfg(feature = "sqlite")]
+    SqliteWrite(crate::writer::Member),
     #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
     NoDriver(NoDriver),
 }
@@ -660,6 +697,11 @@ impl Tx {
                     .await?
                     .rows_affected()
             }
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => {
+                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                m.run(sql, values).await?.1
+            }
         })
     }
 
@@ -682,19 +724,13 @@ impl Tx {
             }
             #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
-                let mut sql = String::new();
-                let mut values = Vec::new();
-                for stmt in stmts {
-                    let (one, v) = stmt.build_sqlx(SqliteQueryBuilder);
-                    if !sql.is_empty() {
-                        sql.push_str(";\n");
-                    }
-                    sql.push_str(&one);
-                    values.extend(v.0.0);
-                }
-                sqlite_query(sql, SqlxValues(sea_query::Values(values)))
-                    .execute(&mut **t)
-                    .await?;
+                let (sql, values) = sqlite_script(stmts);
+                sqlite_query(sql, values).execute(&mut **t).await?;
+            }
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => {
+                let (sql, values) = sqlite_script(stmts);
+                m.run(sql, values).await?;
             }
         }
         Ok(())
@@ -715,6 +751,11 @@ impl Tx {
                 let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
                 Rows::Sqlite(sqlite_query(sql, values).fetch_all(&mut **t).await?)
             }
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => {
+                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                Rows::Sqlite(m.run(sql, values).await?.0)
+            }
         })
     }
 
@@ -734,6 +775,8 @@ impl Tx {
                 let sql = stmt.to_string(SqliteQueryBuilder);
                 t.execute(AssertSqlSafe(sql)).await?;
             }
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => m.fixed(stmt.to_string(SqliteQueryBuilder)).await?,
         }
         Ok(())
     }
@@ -773,6 +816,19 @@ impl Tx {
                     .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i)).collect())
                     .collect::<Result<_, _>>()?
             }
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => {
+                let values = binds
+                    .iter()
+                    .map(|b| sea_query::Value::String(Some((*b).to_owned())))
+                    .collect();
+                let (rows, _) = m
+                    .run(sql.to_owned(), SqlxValues(sea_query::Values(values)))
+                    .await?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i)).collect())
+                    .collect::<Result<_, _>>()?
+            }
         })
     }
 
@@ -791,11 +847,14 @@ impl Tx {
             TxInner::Sqlite(t) => {
                 t.execute(AssertSqlSafe(sql)).await?;
             }
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => m.fixed(sql).await?,
         }
         Ok(())
     }
 
-    /// Commits.
+    /// Commits. On SQLite a write transaction returns once the group it joined has committed
+    /// ([`Db::begin`]).
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
@@ -804,6 +863,8 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
             #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => t.commit().await?,
+            #[cfg(feature = "sqlite")]
+            TxInner::SqliteWrite(m) => m.commit().await?,
         }
         Ok(())
     }
@@ -814,6 +875,23 @@ impl Tx {
 #[cfg(feature = "postgres")]
 fn pg_query(sql: String, values: SqlxValues) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
     sqlx::query_with(AssertSqlSafe(sql), values)
+}
+
+/// Inserts built by sea-query as one SQLite script: the statements in order, their values
+/// numbered on from statement to statement (sqlx binds a script's anonymous parameters so).
+#[cfg(feature = "sqlite")]
+fn sqlite_script(stmts: &[sea_query::InsertStatement]) -> (String, SqlxValues) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for stmt in stmts {
+        let (one, v) = stmt.build_sqlx(SqliteQueryBuilder);
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(&one);
+        values.extend(v.0.0);
+    }
+    (sql, SqlxValues(sea_query::Values(values)))
 }
 
 /// The SQLite counterpart of [`pg_query`].

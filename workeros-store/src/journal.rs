@@ -113,10 +113,12 @@ pub(crate) enum Revision<'a> {
 
 /// What one item write leaves behind, in its transaction: the activity row (`item.<action>`),
 /// the revision (the item after the change, `data`, and the delta `revision` names) and the
-/// outbox event — on SQLite in one round trip ([`Tx::insert_each`]). Returns the event.
+/// outbox event — on SQLite in one round trip ([`Tx::insert_each`]), after the item's own insert
+/// `first` when the caller has one to send with them. Returns the event.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_item_write(
     tx: &mut Tx,
+    first: Option<InsertStatement>,
     subject: &Subject,
     slug: &str,
     action: workeros_core::EventAction,
@@ -127,8 +129,10 @@ pub(crate) async fn record_item_write(
     at: time::OffsetDateTime,
 ) -> Result<workeros_core::Event, StoreError> {
     let name = format!("item.{}", action.as_str());
-    let (activity, first) = activity_insert(tx, subject, &name, Some(slug), Some(&item))?;
-    let mut inserts = vec![first];
+    let (activity, activity_row) = activity_insert(tx, subject, &name, Some(slug), Some(&item))?;
+    let mut inserts = Vec::with_capacity(4);
+    inserts.extend(first);
+    inserts.push(activity_row);
     let delta = match revision {
         Revision::None => None,
         Revision::Whole => Some(data.as_ref()),

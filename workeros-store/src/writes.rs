@@ -127,11 +127,17 @@ impl Store {
                 .into_table(info.table(self.db().names()))
                 .columns(names);
             insert.values(values).map_err(StoreError::internal)?;
-            tx.execute(&insert).await?;
             let item = key.text();
-            if cols.iter().any(|c| c.role == Role::OwnerSide)
-                && let Some(u) = &subject.user
+            let side_owner = cols.iter().any(|c| c.role == Role::OwnerSide);
+            // The insert goes with the item's journal rows in one call, unless something must
+            // run between them (the owner's side table, an adopted table's read-back).
+            let mut first = Some(insert);
+            if (info.adopted || side_owner)
+                && let Some(insert) = first.take()
             {
+                tx.execute(&insert).await?;
+            }
+            if side_owner && let Some(u) = &subject.user {
                 set_side_owner(&mut tx, &info, &item, Some(&u.id)).await?;
             }
             // An adopted table may fill columns itself (defaults, triggers): what it stored is
@@ -158,6 +164,7 @@ impl Store {
             };
             let event = record_item_write(
                 &mut tx,
+                first,
                 subject,
                 slug,
                 workeros_core::EventAction::Create,
@@ -411,6 +418,7 @@ impl Store {
         let delta = Json::Object(delta);
         let event = record_item_write(
             &mut tx,
+            None,
             subject,
             slug,
             workeros_core::EventAction::Update,
@@ -456,6 +464,7 @@ impl Store {
         }
         let event = record_item_write(
             &mut tx,
+            None,
             subject,
             slug,
             workeros_core::EventAction::Delete,
