@@ -13,7 +13,7 @@ use workeros_core::roles::{ADMIN, PUBLIC};
 use workeros_core::{ErrorCode, Subject, User};
 use workeros_store::{FieldList, NewCollection, PermissionInput, Store, migrate};
 use workeros_tests::fixtures::admin_of;
-use workeros_tests::stores::dbs;
+use workeros_tests::stores::{dbs, shared};
 
 fn input(v: serde_json::Value) -> PermissionInput {
     serde_json::from_value(v).unwrap()
@@ -158,14 +158,17 @@ async fn permissions_are_checked_when_saved() {
 
 #[tokio::test]
 async fn other_processes_see_permission_changes_within_the_ttl() {
-    for t in dbs().await {
+    for group in shared(2).await {
+        let mut group = group.into_iter();
+        let (t, other) = (group.next().unwrap(), group.next().unwrap());
         let name = t.name();
         migrate(&t.db).await.unwrap();
         let a = admin_of("t");
-        // Two processes on one database: one changes permissions, the other serves reads.
+        // Two processes on one database (two pools): one changes permissions, the other serves
+        // reads.
         let writer = Store::new(t.db.clone());
-        let fresh = Store::with_cache_ttl(t.db.clone(), std::time::Duration::ZERO);
-        let cached = Store::with_cache_ttl(t.db.clone(), std::time::Duration::from_millis(300));
+        let fresh = Store::with_cache_ttl(other.db.clone(), std::time::Duration::ZERO);
+        let cached = Store::with_cache_ttl(other.db.clone(), std::time::Duration::from_millis(300));
         writer
             .create_collection(
                 &a,
@@ -206,6 +209,51 @@ async fn other_processes_see_permission_changes_within_the_ttl() {
         writer.delete_permission(&a, &p.id).await.unwrap();
         let e = writer.list_items(&anon, "docs", &q).await.unwrap_err();
         assert_eq!(e.code(), ErrorCode::Forbidden, "{name}");
+        other.close().await;
+        t.close().await;
+    }
+}
+
+#[tokio::test]
+async fn every_store_over_one_db_sees_a_change_at_once_writes_included() {
+    for t in dbs().await {
+        let name = t.name();
+        migrate(&t.db).await.unwrap();
+        let a = admin_of("t");
+        let admin_store = Store::new(t.db.clone());
+        // Another store over the same handle (another part of the app), whose cache would
+        // keep the rules for an hour if nobody told it.
+        let other = Store::with_cache_ttl(t.db.clone(), std::time::Duration::from_secs(3600));
+        admin_store
+            .create_collection(
+                &a,
+                serde_json::from_value(
+                    json!({"slug": "notes", "fields": [{"name": "title", "type": "text"}]}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let p = admin_store
+            .create_permission(
+                &a,
+                input(json!({"role": PUBLIC, "collection": "notes", "action": "create"})),
+            )
+            .await
+            .unwrap();
+        let anon = Subject::anonymous().with_tenant("t");
+        let note = || workeros_store::NewItems::from_json(json!({"title": "hi"})).unwrap();
+        other.create_items(&anon, "notes", note()).await.unwrap();
+        admin_store.delete_permission(&a, &p.id).await.unwrap();
+        let e = other
+            .create_items(&anon, "notes", note())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            ErrorCode::Forbidden,
+            "{name}: a revoked create still served"
+        );
         t.close().await;
     }
 }

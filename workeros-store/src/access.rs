@@ -181,8 +181,8 @@ impl ReadAccess {
     }
 }
 
-/// What reads of one collection need, loaded once and shared: the metadata, the columns and the
-/// read rules (see [`Store::read_view`]).
+/// What requests on one collection need, loaded once and shared: the metadata, the columns, the
+/// read rules and the rules of the writes (see [`Store::read_view`]).
 #[derive(Debug)]
 pub(crate) struct ReadView {
     pub(crate) info: CollectionInfo,
@@ -191,6 +191,8 @@ pub(crate) struct ReadView {
     pub(crate) names: Names,
     pub(crate) cols: Vec<Col>,
     pub(crate) rules: Vec<Rule>,
+    /// The create, update and delete rules, in that order.
+    pub(crate) writes: [Vec<Rule>; 3],
     pub(crate) loaded: std::time::Instant,
     /// Process-unique: a new view (after a change, or the cache TTL) has a new serial.
     pub(crate) serial: u64,
@@ -372,6 +374,19 @@ pub(crate) fn access_from(
     Ok(Access::Grants(grants))
 }
 
+impl ReadView {
+    /// The rules of `action`.
+    pub(crate) fn rules_of(&self, action: Action) -> &[Rule] {
+        let [create, update, delete] = &self.writes;
+        match action {
+            Action::Read => &self.rules,
+            Action::Create => create,
+            Action::Update => update,
+            Action::Delete => delete,
+        }
+    }
+}
+
 /// Loads the subject's permissions for `action` in a transaction (none at all: 403).
 pub(crate) async fn access(
     tx: &mut Tx,
@@ -387,26 +402,28 @@ pub(crate) async fn access(
     access_from(subject, &rules, info, action, at)
 }
 
-/// What a write may do, loaded in one query: [`access`] for its `action` (kept as a result, so
-/// the caller decides which refusal comes first) and for reading (`None` when the subject may
-/// read nothing).
-pub(crate) async fn write_and_read_access(
-    tx: &mut Tx,
+/// What a write may do, from the collection's view: its `action`'s access (kept as a result, so
+/// the caller decides which refusal comes first) and the read access (`None` when the subject
+/// may read nothing).
+pub(crate) fn write_and_read_access(
     subject: &Subject,
-    info: &CollectionInfo,
+    view: &ReadView,
     action: Action,
     at: OffsetDateTime,
 ) -> Result<(Result<Access, StoreError>, Option<Access>), StoreError> {
     if subject.is_admin() {
         return Ok((Ok(Access::All), Some(Access::All)));
     }
-    let [act, read] = load_rules_of(tx, subject.tenant_id(), info, [action, Action::Read]).await?;
-    let read = match access_from(subject, &read, info, Action::Read, at) {
+    let info = &view.info;
+    let read = match access_from(subject, &view.rules, info, Action::Read, at) {
         Ok(a) => Some(a),
         Err(StoreError::Forbidden(_)) => None,
         Err(e) => return Err(e),
     };
-    Ok((access_from(subject, &act, info, action, at), read))
+    Ok((
+        access_from(subject, view.rules_of(action), info, action, at),
+        read,
+    ))
 }
 
 impl Access {

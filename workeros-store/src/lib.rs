@@ -145,6 +145,9 @@ struct Inner {
     generation: std::sync::atomic::AtomicU64,
     /// What `POST /api/collections` with `adopted: true` goes to.
     adopter: RwLock<Option<Arc<dyn Adopter>>>,
+    /// Hears the changes of every store over the same [`Db`] ([`views::VIEWS_TOPIC`]); kept
+    /// here because the registry holds it weakly.
+    _views_listener: notices::Listener,
 }
 
 /// How long a collection's metadata and read rules are reused before they are read again (changes
@@ -170,16 +173,25 @@ impl Store {
     /// them on every request). Several processes sharing a database see each other's permission
     /// and collection changes within `ttl`.
     pub fn with_cache_ttl(db: Db, ttl: std::time::Duration) -> Self {
-        Self {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me: &std::sync::Weak<Inner>| {
+            let me = me.clone();
+            let listener: notices::Listener = Arc::new(move |tenant: &str| {
+                if let Some(inner) = me.upgrade() {
+                    inner.forget_views(tenant);
+                }
+            });
+            db.notices().subscribe(views::VIEWS_TOPIC, &listener);
+            Inner {
                 db,
                 sinks: RwLock::new(Vec::new()),
                 views: RwLock::new(std::collections::HashMap::new()),
                 ttl,
                 generation: std::sync::atomic::AtomicU64::new(0),
                 adopter: RwLock::new(None),
-            }),
-        }
+                _views_listener: listener,
+            }
+        });
+        Self { inner }
     }
 
     /// The database.

@@ -1,14 +1,19 @@
-//! The read cache: a collection's metadata, columns and read rules, loaded once and shared by
-//! item reads, realtime and flows for the store's TTL; forgotten at once on a change through this
-//! store.
+//! The view cache: a collection's metadata, columns and the rules of every action, loaded once
+//! and shared by item reads and writes, realtime and flows for the store's TTL; forgotten at once
+//! on a change through any store over the same database in the process (`VIEWS_TOPIC` on the
+//! `Db`'s notices), and within the TTL for another process's change.
 
-use crate::access::{ReadAccess, ReadRules, ReadView, load_rules};
+use crate::access::{ReadAccess, ReadRules, ReadView, load_rules_of};
 use crate::catalog::load_active;
 use crate::columns::columns;
 use crate::value::now;
 use crate::{Store, StoreError};
 use std::sync::Arc;
 use workeros_core::{Action, Subject};
+
+/// The [`Notices`](crate::Notices) topic on which a store that changed a tenant's collections or
+/// permissions tells every store over the same database (payload: the tenant).
+pub(crate) const VIEWS_TOPIC: &str = "store.views";
 
 static NEXT_VIEW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -28,7 +33,13 @@ impl Store {
         let generation = self.generation();
         let mut tx = self.db().begin_read().await?;
         let info = load_active(&mut tx, tenant, slug).await?;
-        let rules = load_rules(&mut tx, tenant, &info, Action::Read).await?;
+        let [rules, create, update, delete] = load_rules_of(
+            &mut tx,
+            tenant,
+            &info,
+            [Action::Read, Action::Create, Action::Update, Action::Delete],
+        )
+        .await?;
         tx.commit().await?;
         // The same metadata and rules as the view before: the same serial (realtime keeps its
         // subscribers' bound permissions while the serial stays).
@@ -50,6 +61,7 @@ impl Store {
             info,
             names: self.db().names().clone(),
             rules,
+            writes: [create, update, delete],
             loaded: std::time::Instant::now(),
             serial,
         });
@@ -111,12 +123,20 @@ impl Store {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Forgets the cached views of a tenant (after a change to its collections or permissions).
+    /// Forgets the cached views of a tenant (after a change to its collections or permissions),
+    /// here and in every other store over the same [`Db`](crate::Db) in the process.
     pub(crate) fn forget(&self, tenant: &str) {
-        self.inner
-            .generation
+        // This store hears it too.
+        self.db().notices().publish(VIEWS_TOPIC, tenant);
+    }
+}
+
+impl crate::Inner {
+    /// Forgets this store's cached views of `tenant`.
+    pub(crate) fn forget_views(&self, tenant: &str) {
+        self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut views) = self.inner.views.write() {
+        if let Ok(mut views) = self.views.write() {
             views.retain(|(t, _), _| t != tenant);
         }
     }

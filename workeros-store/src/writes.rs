@@ -2,10 +2,10 @@
 //! each one transaction with its activity, revision and outbox event; a write is accepted by a
 //! grant that takes the row as it will be stored, and answered with what the subject may read.
 
-use crate::access::{Access, Grant, access, write_and_read_access};
-use crate::catalog::{CollectionInfo, load_active, load_in};
+use crate::access::{Access, Grant, ReadView, access, write_and_read_access};
+use crate::catalog::{CollectionInfo, load_in};
 use crate::columns::{
-    Col, Key, Role, columns, decode_row, find_col, item_not_found, key_col, select_of, tenant_scope,
+    Col, Key, Role, decode_row, find_col, item_not_found, key_col, select_of, tenant_scope,
 };
 use crate::convert::{Converted, convert, instant_value, instant_wire, owner_value};
 use crate::items::MAX_LIMIT;
@@ -83,28 +83,29 @@ impl Store {
             ));
         }
         let tenant = subject.tenant_id();
+        // The metadata and rules come from the store's view of the collection (`read_view`:
+        // cached, forgotten at once on a change through this store), before the writer's turn.
+        let view = self.read_view(tenant, slug).await?;
+        let (info, cols) = (&view.info, &view.cols[..]);
+        let at = now();
+        let (access_c, read) = write_and_read_access(subject, &view, Action::Create, at)?;
+        let access_c = access_c?;
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
-        let info = load_active(&mut tx, tenant, slug).await?;
-        let at = now();
-        let (access_c, read) =
-            write_and_read_access(&mut tx, subject, &info, Action::Create, at).await?;
-        let access_c = access_c?;
-        let cols = columns(&info);
-        let key_c = key_col(&cols)?.clone();
+        let key_c = key_col(cols)?.clone();
         let mut rows = Vec::with_capacity(bodies.len());
         let mut events = Vec::with_capacity(bodies.len());
         // Relation targets and their read conditions, loaded once for the whole batch.
         let mut targets = Targets::new();
         for mut body in bodies {
-            let key = new_key(&info, &key_c, &mut body, d)?;
+            let key = new_key(info, &key_c, &mut body, d)?;
             let (sets, row) =
-                self.accept_create(subject, &info, &cols, &access_c, &body, &key, at, d)?;
-            self.check_relations(&mut tx, subject, &info, &sets, &mut targets)
+                self.accept_create(subject, info, cols, &access_c, &body, &key, at, d)?;
+            self.check_relations(&mut tx, subject, info, &sets, &mut targets)
                 .await?;
             let mut names: Vec<Alias> = Vec::new();
             let mut values: Vec<SimpleExpr> = Vec::new();
-            for c in &cols {
+            for c in cols {
                 let v = match c.role {
                     Role::Key => key.value.clone(),
                     Role::CreatedAt | Role::UpdatedAt => instant_value(c.ty, at, d),
@@ -138,19 +139,19 @@ impl Store {
                 tx.execute(&insert).await?;
             }
             if side_owner && let Some(u) = &subject.user {
-                set_side_owner(&mut tx, &info, &item, Some(&u.id)).await?;
+                set_side_owner(&mut tx, info, &item, Some(&u.id)).await?;
             }
             // An adopted table may fill columns itself (defaults, triggers): what it stored is
             // the row, and what the permission accepted must still hold for it.
             let row = if info.adopted {
-                let stored = row_by_key(&mut tx, &info, &cols, tenant, &key, false)
+                let stored = row_by_key(&mut tx, info, cols, tenant, &key, false)
                     .await?
                     .ok_or_else(|| StoreError::internal("an inserted row is not there"))?;
                 let accepted = match &access_c {
                     Access::All => true,
                     Access::Grants(g) => {
                         g.iter().any(|g| g.matches(&stored))
-                            && sql_matches(&mut tx, &info, &cols, &key, Some(&access_c)).await?
+                            && sql_matches(&mut tx, info, cols, &key, Some(&access_c)).await?
                     }
                 };
                 if !accepted {
@@ -182,7 +183,7 @@ impl Store {
         self.deliver(&events).await;
         let shown: Vec<_> = rows
             .into_iter()
-            .map(|r| visible(read.as_ref(), &cols, r))
+            .map(|r| visible(read.as_ref(), cols, r))
             .collect();
         Ok(if many {
             Written::Many(shown)
@@ -291,12 +292,12 @@ impl Store {
         &self,
         tx: &mut Tx,
         subject: &Subject,
-        info: &CollectionInfo,
-        cols: &[Col],
+        view: &ReadView,
         id: &str,
         action: Action,
         at: OffsetDateTime,
     ) -> Result<(Key, Map<String, Json>, Access, Option<Access>), StoreError> {
+        let (info, cols) = (&view.info, &view.cols[..]);
         let slug = info.slug.as_str();
         let key = Key::parse(id, info.key_type(), tx.dialect())
             .ok_or_else(|| item_not_found(slug, id))?;
@@ -304,7 +305,7 @@ impl Store {
         let row = row_by_key(tx, info, cols, tenant, &key, true)
             .await?
             .ok_or_else(|| item_not_found(slug, id))?;
-        let (act, read) = write_and_read_access(tx, subject, info, action, at).await?;
+        let (act, read) = write_and_read_access(subject, view, action, at)?;
         let readable = match &read {
             Some(Access::All) => true,
             Some(Access::Grants(g)) => g.iter().any(|g| g.matches(&row)),
@@ -340,20 +341,20 @@ impl Store {
         patch: Map<String, Json>,
     ) -> Result<Map<String, Json>, StoreError> {
         let tenant = subject.tenant_id();
+        let view = self.read_view(tenant, slug).await?;
+        let (info, cols) = (&view.info, &view.cols[..]);
+        let at = now();
         let mut tx = self.db().begin().await?;
         let d = tx.dialect();
-        let info = load_active(&mut tx, tenant, slug).await?;
-        let at = now();
-        let cols = columns(&info);
         let (key, old, act, read) = self
-            .target(&mut tx, subject, &info, &cols, id, Action::Update, at)
+            .target(&mut tx, subject, &view, id, Action::Update, at)
             .await?;
         let updated = cols.iter().find(|c| c.role == Role::UpdatedAt);
         for k in patch.keys() {
-            body_col(&cols, k)?;
+            body_col(cols, k)?;
         }
         let apply = |presets: &Map<String, Json>| -> Result<(Sets, Map<String, Json>), StoreError> {
-            let sets = sets_of(&cols, &patch, presets, d)?;
+            let sets = sets_of(cols, &patch, presets, d)?;
             let mut row = old.clone();
             for (key, _, conv) in &sets {
                 row.insert(key.clone(), conv.wire.clone());
@@ -376,7 +377,7 @@ impl Store {
             Access::Grants(grants) => first_accepting(
                 grants.iter().filter(|g| g.matches(&old)),
                 &patch,
-                &cols,
+                cols,
                 subject,
                 at,
                 slug,
@@ -384,7 +385,7 @@ impl Store {
                 apply,
             )?,
         };
-        self.check_relations(&mut tx, subject, &info, &sets, &mut Targets::new())
+        self.check_relations(&mut tx, subject, info, &sets, &mut Targets::new())
             .await?;
         let mut update = Query::update();
         update.table(info.table(self.db().names()));
@@ -394,8 +395,8 @@ impl Store {
         for (_, column, conv) in &sets {
             update.value(Alias::new(column.as_str()), conv.value.clone());
         }
-        update.and_where(key.condition(&cols)?);
-        if let Some(t) = tenant_scope(&info, tenant) {
+        update.and_where(key.condition(cols)?);
+        if let Some(t) = tenant_scope(info, tenant) {
             update.and_where(t);
         }
         let item = key.text();
@@ -404,7 +405,7 @@ impl Store {
         } else {
             tx.execute(&update).await?;
             if info.adopted {
-                row_by_key(&mut tx, &info, &cols, tenant, &key, false)
+                row_by_key(&mut tx, info, cols, tenant, &key, false)
                     .await?
                     .ok_or_else(|| StoreError::internal("an updated row is not there"))?
             } else {
@@ -431,7 +432,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.deliver(std::slice::from_ref(&event)).await;
-        Ok(visible(read.as_ref(), &cols, new))
+        Ok(visible(read.as_ref(), cols, new))
     }
 
     /// Deletes an item (`DELETE /api/items/:slug/:id`): 404 when missing or unreadable, 403 when
@@ -443,24 +444,24 @@ impl Store {
         id: &str,
     ) -> Result<(), StoreError> {
         let tenant = subject.tenant_id();
-        let mut tx = self.db().begin().await?;
-        let info = load_active(&mut tx, tenant, slug).await?;
+        let view = self.read_view(tenant, slug).await?;
+        let (info, cols) = (&view.info, &view.cols[..]);
         let at = now();
-        let cols = columns(&info);
+        let mut tx = self.db().begin().await?;
         let (key, old, _, _) = self
-            .target(&mut tx, subject, &info, &cols, id, Action::Delete, at)
+            .target(&mut tx, subject, &view, id, Action::Delete, at)
             .await?;
         let mut delete = Query::delete();
         delete
             .from_table(info.table(self.db().names()))
-            .and_where(key.condition(&cols)?);
-        if let Some(t) = tenant_scope(&info, tenant) {
+            .and_where(key.condition(cols)?);
+        if let Some(t) = tenant_scope(info, tenant) {
             delete.and_where(t);
         }
         tx.execute(&delete).await?;
         let item = key.text();
         if cols.iter().any(|c| c.role == Role::OwnerSide) {
-            set_side_owner(&mut tx, &info, &item, None).await?;
+            set_side_owner(&mut tx, info, &item, None).await?;
         }
         let event = record_item_write(
             &mut tx,
