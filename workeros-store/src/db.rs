@@ -705,20 +705,18 @@ impl Tx {
         })
     }
 
-    /// Runs inserts built by sea-query, in order: on SQLite in one call — one round trip to the
-    /// connection's thread, anonymous parameters numbering on from statement to statement — and
-    /// on PostgreSQL one by one (its extended protocol takes one statement per call).
-    pub async fn insert_each(
-        &mut self,
-        stmts: &[sea_query::InsertStatement],
-    ) -> Result<(), StoreError> {
+    /// Runs write statements built by sea-query, in order: on SQLite in one call — one round
+    /// trip to the connection's thread, anonymous parameters numbering on from statement to
+    /// statement — and on PostgreSQL one by one (its extended protocol takes one statement per
+    /// call).
+    pub async fn write_each(&mut self, stmts: &[Write]) -> Result<(), StoreError> {
         match &mut self.inner {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
             TxInner::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 for stmt in stmts {
-                    let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                    let (sql, values) = stmt.build(PostgresQueryBuilder);
                     pg_query(sql, values).execute(&mut **t).await?;
                 }
             }
@@ -877,14 +875,36 @@ fn pg_query(sql: String, values: SqlxValues) -> sqlx::query::Query<'static, Post
     sqlx::query_with(AssertSqlSafe(sql), values)
 }
 
-/// Inserts built by sea-query as one SQLite script: the statements in order, their values
-/// numbered on from statement to statement (sqlx binds a script's anonymous parameters so).
+/// One statement of [`Tx::write_each`].
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// An insert.
+    Insert(sea_query::InsertStatement),
+    /// An update.
+    Update(sea_query::UpdateStatement),
+    /// A delete.
+    Delete(sea_query::DeleteStatement),
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl Write {
+    fn build<B: sea_query::QueryBuilder>(&self, builder: B) -> (String, SqlxValues) {
+        match self {
+            Write::Insert(s) => s.build_sqlx(builder),
+            Write::Update(s) => s.build_sqlx(builder),
+            Write::Delete(s) => s.build_sqlx(builder),
+        }
+    }
+}
+
+/// Write statements as one SQLite script: in order, their values numbered on from statement to
+/// statement (sqlx binds a script's anonymous parameters so).
 #[cfg(feature = "sqlite")]
-fn sqlite_script(stmts: &[sea_query::InsertStatement]) -> (String, SqlxValues) {
+fn sqlite_script(stmts: &[Write]) -> (String, SqlxValues) {
     let mut sql = String::new();
     let mut values = Vec::new();
     for stmt in stmts {
-        let (one, v) = stmt.build_sqlx(SqliteQueryBuilder);
+        let (one, v) = stmt.build(SqliteQueryBuilder);
         if !sql.is_empty() {
             sql.push_str(";\n");
         }

@@ -3,7 +3,7 @@
 
 use crate::schema::{ACTIVITY, REVISIONS};
 use crate::value::{now, ts_value, uuid_value};
-use crate::{StoreError, Tx};
+use crate::{StoreError, Tx, Write};
 use sea_query::{Alias, Expr, InsertStatement, Query};
 use serde_json::Value as Json;
 use workeros_core::Subject;
@@ -113,12 +113,12 @@ pub(crate) enum Revision<'a> {
 
 /// What one item write leaves behind, in its transaction: the activity row (`item.<action>`),
 /// the revision (the item after the change, `data`, and the delta `revision` names) and the
-/// outbox event — on SQLite in one round trip ([`Tx::insert_each`]), after the item's own insert
-/// `first` when the caller has one to send with them. Returns the event.
+/// outbox event — on SQLite in one round trip ([`Tx::write_each`]), after the item's own
+/// statement `first` when the caller has one to send with them. Returns the event.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_item_write(
     tx: &mut Tx,
-    first: Option<InsertStatement>,
+    first: Option<Write>,
     subject: &Subject,
     slug: &str,
     action: workeros_core::EventAction,
@@ -132,14 +132,14 @@ pub(crate) async fn record_item_write(
     let (activity, activity_row) = activity_insert(tx, subject, &name, Some(slug), Some(&item))?;
     let mut inserts = Vec::with_capacity(4);
     inserts.extend(first);
-    inserts.push(activity_row);
+    inserts.push(Write::Insert(activity_row));
     let delta = match revision {
         Revision::None => None,
         Revision::Whole => Some(data.as_ref()),
         Revision::Delta(d) => Some(Some(d)),
     };
     if let Some(delta) = delta {
-        inserts.push(revision_insert(
+        inserts.push(Write::Insert(revision_insert(
             tx,
             subject,
             activity,
@@ -147,11 +147,11 @@ pub(crate) async fn record_item_write(
             &item,
             data.as_ref(),
             delta,
-        )?);
+        )?));
     }
     let event = crate::outbox::event_of_write(subject, slug, action, item, data, previous, at);
-    inserts.push(crate::outbox::event_insert(tx, &event)?);
-    tx.insert_each(&inserts).await?;
+    inserts.push(Write::Insert(crate::outbox::event_insert(tx, &event)?));
+    tx.write_each(&inserts).await?;
     Ok(event)
 }
 

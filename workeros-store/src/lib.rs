@@ -115,7 +115,7 @@ pub use collections::{CollectionPatch, Deleted, MAX_COLLECTIONS, NewCollection};
 #[doc(hidden)]
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 pub use db::SqlxBinder;
-pub use db::{Db, DbPool, GroupCommits, NoDriver, Rows, Tx};
+pub use db::{Db, DbPool, GroupCommits, NoDriver, Rows, Tx, Write};
 pub use ddl::storage_type;
 pub use error::StoreError;
 pub use items::{DEFAULT_LIMIT, ItemsPage, ListQuery, MAX_LIMIT, MAX_SORT_KEYS, SortKey};

@@ -12,7 +12,7 @@ use crate::items::MAX_LIMIT;
 use crate::journal::{Revision, record_item_write};
 use crate::schema::ITEM_OWNERSHIP;
 use crate::value::now;
-use crate::{Store, StoreError, Tx};
+use crate::{Store, StoreError, Tx, Write};
 use sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
@@ -165,7 +165,7 @@ impl Store {
             };
             let event = record_item_write(
                 &mut tx,
-                first,
+                first.map(Write::Insert),
                 subject,
                 slug,
                 workeros_core::EventAction::Create,
@@ -400,17 +400,19 @@ impl Store {
             update.and_where(t);
         }
         let item = key.text();
+        // The update goes with the item's journal rows in one call, unless an adopted table's
+        // row must be read back after it.
+        let mut first = None;
         let new = if sets.is_empty() && updated.is_none() {
             new
-        } else {
+        } else if info.adopted {
             tx.execute(&update).await?;
-            if info.adopted {
-                row_by_key(&mut tx, info, cols, tenant, &key, false)
-                    .await?
-                    .ok_or_else(|| StoreError::internal("an updated row is not there"))?
-            } else {
-                new
-            }
+            row_by_key(&mut tx, info, cols, tenant, &key, false)
+                .await?
+                .ok_or_else(|| StoreError::internal("an updated row is not there"))?
+        } else {
+            first = Some(Write::Update(update));
+            new
         };
         let delta: Map<String, Json> = sets
             .iter()
@@ -419,7 +421,7 @@ impl Store {
         let delta = Json::Object(delta);
         let event = record_item_write(
             &mut tx,
-            None,
+            first,
             subject,
             slug,
             workeros_core::EventAction::Update,
@@ -458,14 +460,19 @@ impl Store {
         if let Some(t) = tenant_scope(info, tenant) {
             delete.and_where(t);
         }
-        tx.execute(&delete).await?;
         let item = key.text();
-        if cols.iter().any(|c| c.role == Role::OwnerSide) {
+        // The delete goes with the item's journal rows in one call, unless the owner's side
+        // table must follow it.
+        let first = if cols.iter().any(|c| c.role == Role::OwnerSide) {
+            tx.execute(&delete).await?;
             set_side_owner(&mut tx, info, &item, None).await?;
-        }
+            None
+        } else {
+            Some(Write::Delete(delete))
+        };
         let event = record_item_write(
             &mut tx,
-            None,
+            first,
             subject,
             slug,
             workeros_core::EventAction::Delete,
