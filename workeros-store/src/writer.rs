@@ -5,10 +5,10 @@
 //! hands over at once (SQLite's busy handler sleeps between tries), and lets writes that arrive
 //! together share one SQLite transaction, a *group*, and so one commit:
 //!
-//! - the first write of a group opens it (`BEGIN IMMEDIATE`); each write then runs inside a
-//!   savepoint of its own, opened with its first statement, so a write that fails, or is dropped
-//!   without committing, rolls back to that savepoint alone (`ROLLBACK TO`) and the writes before
-//!   it keep what they wrote;
+//! - the first write of a group opens it (`BEGIN IMMEDIATE`, sent with its first statement);
+//!   each write then runs inside a savepoint of its own, opened with its first statement in the
+//!   same call, so a write that fails, or is dropped without committing, rolls back to that
+//!   savepoint alone (`ROLLBACK TO`) and the writes before it keep what they wrote;
 //! - a write that commits while others wait for their turn hands the group on and waits; the
 //!   group commits when nobody waits, or when it holds [`MAX_MEMBERS`] writes or has been open
 //!   [`MAX_AGE`] (the defaults; [`Db::with_group_commit`](crate::Db::with_group_commit)); only
@@ -18,15 +18,18 @@
 //!   (a full disk, an I/O error: the member's `ROLLBACK TO` then finds no savepoint), the group
 //!   is rolled back and the commit of every member still in it fails: none was acknowledged.
 //!
-//! The commit runs in a task of its own, so a request dropped while its group commits cannot
-//! leave the other members without an answer. Nothing here runs on PostgreSQL, whose
+//! A group of several writes commits in a task of its own, so a request dropped while its
+//! group commits cannot leave the other members without an answer (a write alone in its group
+//! commits in its own request). A group dropped mid-transaction closes its connection instead of
+//! returning it to the pool. Nothing here runs on PostgreSQL, whose
 //! transactions write side by side.
 
 use crate::StoreError;
 use futures::StreamExt;
 use sea_query_sqlx::SqlxValues;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, Either, Executor, Sqlite, SqliteConnection, Transaction};
+use sqlx::{AssertSqlSafe, Either, Executor, Sqlite, SqliteConnection};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -103,13 +106,29 @@ pub(crate) struct Slot {
 }
 
 struct Group {
-    tx: Transaction<'static, Sqlite>,
+    /// The group's connection. Its transaction begins with the first statement of the first
+    /// member that runs one (`BEGIN IMMEDIATE` sent with it, one round trip for both).
+    conn: PoolConnection<Sqlite>,
+    /// Whether a `BEGIN` may have run and no `COMMIT` or `ROLLBACK` has ended it since: a group
+    /// dropped so closes its connection rather than hand the pool a connection mid-transaction.
+    begun: bool,
     /// The members that committed and wait for the group's commit.
     parked: Vec<oneshot::Sender<Result<(), String>>>,
     opened: Instant,
     /// What the last member left behind for the next holder to undo.
     undo: Undo,
 }
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.begun {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Begins the group's transaction, sent before the first member's first statement.
+const BEGIN: &str = "BEGIN IMMEDIATE;\n";
 
 /// What a member dropped without committing leaves for the next holder of the turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,9 +209,10 @@ impl Writer {
         };
         member.settle().await;
         if member.slot()?.group.is_none() {
-            let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let conn = pool.acquire().await?;
             member.slot()?.group = Some(Group {
-                tx,
+                conn,
+                begun: false,
                 parked: Vec::new(),
                 opened: Instant::now(),
                 undo: Undo::Nothing,
@@ -262,7 +282,7 @@ impl Member {
                 "a write transaction was used after a statement of it failed",
             ));
         }
-        Ok(&mut self.group()?.tx)
+        Ok(&mut self.group()?.conn)
     }
 
     /// Undoes the member before this one if it left without committing.
@@ -275,7 +295,7 @@ impl Member {
         };
         match group.undo {
             Undo::Nothing => {}
-            Undo::Savepoint => match group.tx.execute(ROLLBACK_TO).await {
+            Undo::Savepoint => match group.conn.execute(ROLLBACK_TO).await {
                 Ok(_) => group.undo = Undo::Nothing,
                 Err(e) => abort(turn, &e).await,
             },
@@ -295,17 +315,26 @@ impl Member {
         values: SqlxValues,
     ) -> Result<(Vec<SqliteRow>, u64), StoreError> {
         let opening = self.state == State::Fresh;
+        // The statements of ours in front of the caller's: the group's `BEGIN` if it has not
+        // run, and the member's savepoint.
+        let mut ours = 0;
         let sql = if opening {
-            let mut s = String::with_capacity(SAVEPOINT.len() + sql.len());
+            let group = self.group()?;
+            let begin = !group.begun;
+            group.begun = true;
+            let mut s = String::with_capacity(BEGIN.len() + SAVEPOINT.len() + sql.len());
+            if begin {
+                s.push_str(BEGIN);
+                ours += 1;
+            }
             s.push_str(SAVEPOINT);
+            ours += 1;
             s.push_str(&sql);
+            self.state = State::Opening;
             s
         } else {
             sql
         };
-        if opening {
-            self.state = State::Opening;
-        }
         let conn = self.conn()?;
         let mut rows = Vec::new();
         let mut changed = 0;
@@ -316,9 +345,9 @@ impl Member {
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(Either::Left(done)) => {
-                        // The savepoint's own result carries SQLite's count of the statement
-                        // before it, not its own.
-                        if !(opening && results == 0) {
+                        // `BEGIN`'s and the savepoint's results carry SQLite's count of the
+                        // statement before them, not their own.
+                        if results >= ours {
                             changed += done.rows_affected();
                         }
                         results += 1;
@@ -331,13 +360,20 @@ impl Member {
                 }
             }
         }
-        if opening && results > 0 {
+        if opening && results >= ours {
             self.state = State::Open;
         }
         match failure {
             None => Ok((rows, changed)),
             Some(e) => {
-                self.fail(opening && results == 0, &e).await;
+                if ours == 2
+                    && results == 0
+                    && let Ok(group) = self.group()
+                {
+                    // `BEGIN` itself failed: no transaction is open.
+                    group.begun = false;
+                }
+                self.fail(results < ours, &e).await;
                 Err(e.into())
             }
         }
@@ -362,7 +398,7 @@ impl Member {
             return;
         }
         if let Some(group) = turn.group.as_mut()
-            && let Err(undo) = group.tx.execute(ROLLBACK_TO).await
+            && let Err(undo) = group.conn.execute(ROLLBACK_TO).await
         {
             abort(turn, &undo).await;
         }
@@ -391,6 +427,9 @@ impl Member {
             && group.opened.elapsed() < self.limits.age;
         if hand_on {
             drop(turn);
+        } else if group.parked.len() == 1 {
+            // Alone in the group: nobody else's answer depends on this commit, so it runs here.
+            close(turn).await;
         } else {
             spawn(close(turn));
         }
@@ -450,33 +489,54 @@ async fn finish(turn: OwnedMutexGuard<Slot>, waiting: Arc<AtomicUsize>) {
 
 /// Commits the group and answers its members.
 async fn close(mut turn: OwnedMutexGuard<Slot>) {
-    let Some(group) = turn.group.take() else {
+    let Some(mut group) = turn.group.take() else {
         return;
     };
-    let outcome = group.tx.commit().await;
+    let outcome = if group.begun {
+        match group.conn.execute("COMMIT").await {
+            Ok(_) => {
+                group.begun = false;
+                Ok(())
+            }
+            Err(e) => {
+                if group.conn.execute("ROLLBACK").await.is_ok() {
+                    group.begun = false;
+                }
+                Err(e)
+            }
+        }
+    } else {
+        Ok(())
+    };
     if outcome.is_ok() {
         turn.counts.groups.fetch_add(1, Ordering::Relaxed);
         let writes = u64::try_from(group.parked.len()).unwrap_or(u64::MAX);
         turn.counts.writes.fetch_add(writes, Ordering::Relaxed);
     }
     drop(turn);
+    let parked = std::mem::take(&mut group.parked);
+    drop(group);
     let outcome = outcome.map_err(|e| {
-        tracing::error!(error = %e, members = group.parked.len(), "a group commit failed");
+        tracing::error!(error = %e, members = parked.len(), "a group commit failed");
         e.to_string()
     });
-    for member in group.parked {
+    for member in parked {
         let _ = member.send(outcome.clone());
     }
 }
 
 /// Rolls the whole group back after `e` and fails the members that wait for its commit.
 async fn abort(slot: &mut Slot, e: &sqlx::Error) {
-    let Some(group) = slot.group.take() else {
+    let Some(mut group) = slot.group.take() else {
         return;
     };
     tracing::error!(error = %e, members = group.parked.len(), "a write group was rolled back");
-    let _ = group.tx.rollback().await;
-    for member in group.parked {
+    if group.begun && group.conn.execute("ROLLBACK").await.is_ok() {
+        group.begun = false;
+    }
+    let parked = std::mem::take(&mut group.parked);
+    drop(group);
+    for member in parked {
         let _ = member.send(Err(format!("the write group was rolled back: {e}")));
     }
 }
