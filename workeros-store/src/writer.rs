@@ -207,7 +207,7 @@ impl Writer {
             state: State::Fresh,
             limits: self.limits,
         };
-        member.settle().await;
+        settle(member.slot()?).await;
         if member.slot()?.group.is_none() {
             let conn = pool.acquire().await?;
             member.slot()?.group = Some(Group {
@@ -283,27 +283,6 @@ impl Member {
             ));
         }
         Ok(&mut self.group()?.conn)
-    }
-
-    /// Undoes the member before this one if it left without committing.
-    async fn settle(&mut self) {
-        let Some(turn) = self.turn.as_deref_mut() else {
-            return;
-        };
-        let Some(group) = turn.group.as_mut() else {
-            return;
-        };
-        match group.undo {
-            Undo::Nothing => {}
-            Undo::Savepoint => match group.conn.execute(ROLLBACK_TO).await {
-                Ok(_) => group.undo = Undo::Nothing,
-                Err(e) => abort(turn, &e).await,
-            },
-            Undo::Group => {
-                let e = lost("a write was dropped while it opened its savepoint");
-                abort(turn, &e).await;
-            }
-        }
     }
 
     /// Runs `sql` with `values` (several statements allowed) and returns the rows and the
@@ -468,22 +447,28 @@ fn leave(turn: OwnedMutexGuard<Slot>, waiting: Arc<AtomicUsize>) {
 }
 
 /// Undoes a member left behind, then hands the group on if somebody waits or commits it.
-async fn finish(turn: OwnedMutexGuard<Slot>, waiting: Arc<AtomicUsize>) {
-    let mut member = Member {
-        turn: Some(turn),
-        waiting: waiting.clone(),
-        state: State::Fresh,
-        limits: Limits {
-            members: MAX_MEMBERS,
-            age: MAX_AGE,
-        },
-    };
-    member.settle().await;
-    let Some(turn) = member.turn.take() else {
-        return;
-    };
+async fn finish(mut turn: OwnedMutexGuard<Slot>, waiting: Arc<AtomicUsize>) {
+    settle(&mut turn).await;
     if turn.group.is_some() && waiting.load(Ordering::SeqCst) == 0 {
         close(turn).await;
+    }
+}
+
+/// Undoes the member before the new holder of the turn if it left without committing.
+async fn settle(slot: &mut Slot) {
+    let Some(group) = slot.group.as_mut() else {
+        return;
+    };
+    match group.undo {
+        Undo::Nothing => {}
+        Undo::Savepoint => match group.conn.execute(ROLLBACK_TO).await {
+            Ok(_) => group.undo = Undo::Nothing,
+            Err(e) => abort(slot, &e).await,
+        },
+        Undo::Group => {
+            let e = lost("a write was dropped while it opened its savepoint");
+            abort(slot, &e).await;
+        }
     }
 }
 
