@@ -42,6 +42,7 @@ fn benches(c: &mut Criterion) {
                 t.db.clone(),
                 AuthConfig {
                     login_per_account: unlimited,
+                    login_per_account_address: unlimited,
                     login_per_address: unlimited,
                     ..AuthConfig::default()
                 },

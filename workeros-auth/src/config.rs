@@ -44,7 +44,15 @@ pub struct AuthConfig {
     pub session_idle: Duration,
     /// No session outlives this, however much it is used.
     pub session_max: Duration,
-    /// Login attempts per account (by email).
+    /// Login attempts per account (by email) from one client address. It holds a guesser at
+    /// one address long before [`login_per_account`](Self::login_per_account), so the owner
+    /// signing in from elsewhere is not locked out by them. Also the budget of password-change
+    /// attempts per account and of reset requests per account.
+    pub login_per_account_address: RateLimit,
+    /// Login attempts per account from every address together: the bound on guessing spread
+    /// over many addresses. Keep it well above
+    /// [`login_per_account_address`](Self::login_per_account_address): an attacker needs
+    /// `login_per_account / login_per_account_address` addresses to hold an account at it.
     pub login_per_account: RateLimit,
     /// Login attempts per client address.
     pub login_per_address: RateLimit,
@@ -107,8 +115,12 @@ impl Default for AuthConfig {
             cookie_name: "workeros_session".into(),
             session_idle: Duration::from_secs(7 * 24 * 3600),
             session_max: Duration::from_secs(30 * 24 * 3600),
-            login_per_account: RateLimit {
+            login_per_account_address: RateLimit {
                 max: 10,
+                window: Duration::from_secs(15 * 60),
+            },
+            login_per_account: RateLimit {
+                max: 100,
                 window: Duration::from_secs(15 * 60),
             },
             login_per_address: RateLimit {

@@ -71,7 +71,11 @@ pub struct OrganizationInfo {
 struct Inner {
     db: Db,
     config: AuthConfig,
+    /// Login attempts per account from all addresses ([`AuthConfig::login_per_account`]).
     per_account: Limiter,
+    /// Login attempts per account and address, password changes and reset requests per account
+    /// ([`AuthConfig::login_per_account_address`]).
+    per_account_address: Limiter,
     /// [`AuthConfig::session_cookie_name`], computed once.
     cookie_name: String,
     per_address: Limiter,
@@ -173,6 +177,7 @@ impl Auth {
         Ok(Self {
             inner: Arc::new(Inner {
                 per_account: Limiter::new(config.login_per_account),
+                per_account_address: Limiter::new(config.login_per_account_address),
                 signups: Limiter::new(config.signup_per_address),
                 mailers: Limiter::new(config.mail_per_user),
                 signup_gate: tokio::sync::Semaphore::new(1),
@@ -326,9 +331,7 @@ impl Auth {
             // Not an account of ours; never a limiter key (memory stays bounded).
             return Err(AuthError::Unauthorized);
         }
-        self.inner
-            .per_account
-            .attempt(&account)
+        self.limit_account(&account, address)
             .map_err(AuthError::rate_limited)?;
         let user = users::by_email(&self.inner.db, &account).await?;
         let hash = match &user {
@@ -357,13 +360,32 @@ impl Auth {
             tracing::info!("login failed");
             return Err(AuthError::Unauthorized);
         };
-        self.inner.per_account.clear(&account);
+        self.clear_account(&account, address);
         let mut tx = self.inner.db.begin().await?;
         sessions::sweep(&mut tx, user.id).await?;
         let session = sessions::create(&mut tx, &user, &self.inner.config).await?;
         tx.commit().await?;
         tracing::info!(user = %user.id, "login");
         Ok((self.signed_in(&user).await?, session))
+    }
+
+    /// Counts a login attempt on `account` from `address`: first against the account from that
+    /// address, then (only if that allowed it) against the account from anywhere. A guesser at
+    /// one address thus spends at most [`AuthConfig::login_per_account_address`] of the
+    /// account-wide budget, and the owner elsewhere signs in while that address is held.
+    fn limit_account(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
+        self.inner
+            .per_account_address
+            .attempt(&account_address_key(account, address))?;
+        self.inner.per_account.attempt(account)
+    }
+
+    /// Forgets the attempts on `account` (a successful sign-in from `address`).
+    fn clear_account(&self, account: &str, address: Option<IpAddr>) {
+        self.inner
+            .per_account_address
+            .clear(&account_address_key(account, address));
+        self.inner.per_account.clear(account);
     }
 
     /// Counts an attempt from `address`: IPv4 addresses one by one, IPv6 by /64 (what one host
@@ -558,9 +580,12 @@ impl Auth {
         let user = self.current(subject).await?;
         password::check_new_password(new)?;
         let account = user.email.to_lowercase();
+        // A signed-in subject guessing the current password (a stolen session): the tight
+        // budget, on a key of its own.
+        let key = format!("change:{account}");
         self.inner
-            .per_account
-            .attempt(&account)
+            .per_account_address
+            .attempt(&key)
             .map_err(AuthError::rate_limited)?;
         let stored = user.password_hash.clone().unwrap_or_default();
         let (cur, new_pw) = (current.to_owned(), new.to_owned());
@@ -574,6 +599,7 @@ impl Auth {
             })
             .await?
             .ok_or(AuthError::Unauthorized)?;
+        self.inner.per_account_address.clear(&key);
         self.inner.per_account.clear(&account);
         let mut tx = self.inner.db.begin().await?;
         set_password(&mut tx, user.id, &hash).await?;
@@ -833,6 +859,15 @@ fn address_key(address: IpAddr) -> String {
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
+    }
+}
+
+/// The limiter key of an account at a client address (`?` when the address is unknown: such
+/// attempts share one key per account).
+fn account_address_key(account: &str, address: Option<IpAddr>) -> String {
+    match address {
+        Some(a) => format!("{account}|{}", address_key(a)),
+        None => format!("{account}|?"),
     }
 }
 

@@ -214,7 +214,7 @@ impl Auth {
             return Ok(());
         }
         self.inner
-            .per_account
+            .per_account_address
             .attempt(&format!("reset:{account}"))
             .map_err(AuthError::rate_limited)?;
         let Some(user) = users::by_email(&self.inner.db, &account)
