@@ -4,6 +4,13 @@ use crate::StoreError;
 use crate::names::{Names, Namespace, SystemTable};
 use crate::notices::Notices;
 #[cfg(feature = "postgres")]
+use crate::pg_tx::PgTx;
+pub use crate::statements::Write;
+#[cfg(feature = "postgres")]
+use crate::statements::{pg_query, pg_statement};
+#[cfg(feature = "sqlite")]
+use crate::statements::{sqlite_query, sqlite_script};
+#[cfg(feature = "postgres")]
 use sea_query::PostgresQueryBuilder;
 use sea_query::SchemaStatementBuilder;
 #[cfg(feature = "sqlite")]
@@ -18,12 +25,8 @@ use sea_query_sqlx::SqlxBinder;
 pub trait SqlxBinder {}
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 impl<T> SqlxBinder for T {}
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-use sea_query_sqlx::SqlxValues;
-#[cfg(feature = "postgres")]
-use sqlx::Postgres;
 #[cfg(feature = "sqlite")]
-use sqlx::Sqlite;
+use sea_query_sqlx::SqlxValues;
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 #[cfg(feature = "sqlite")]
@@ -32,7 +35,9 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-use sqlx::{AssertSqlSafe, Executor, Transaction};
+use sqlx::{AssertSqlSafe, Executor};
+#[cfg(feature = "sqlite")]
+use sqlx::{Sqlite, Transaction};
 use std::sync::Arc;
 #[cfg(feature = "sqlite")]
 use std::time::Duration;
@@ -320,7 +325,7 @@ impl Db {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
             Pool::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Pool::Postgres(p) => TxInner::Postgres(PgTx::new(p.acquire().await?)),
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => {
                 TxInner::SqliteWrite(self.writer.begin(p, SQLITE_BUSY_TIMEOUT).await?)
@@ -339,7 +344,7 @@ impl Db {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
             Pool::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Pool::Postgres(p) => TxInner::Postgres(PgTx::new(p.acquire().await?)),
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
         };
@@ -631,7 +636,8 @@ pub struct Tx {
 #[derive(Debug)]
 enum TxInner {
     #[cfg(feature = "postgres")]
-    Postgres(Transaction<'static, Postgres>),
+    /// Begun with its first statement ([`crate::pg_tx`]).
+    Postgres(PgTx),
     /// A read transaction.
     #[cfg(feature = "sqlite")]
     Sqlite(Transaction<'static, Sqlite>),
@@ -670,7 +676,7 @@ impl Tx {
         if let TxInner::Postgres(t) = &mut self.inner {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
-                .execute(&mut **t)
+                .execute(t.conn().await?)
                 .await?;
         }
         Ok(())
@@ -685,7 +691,7 @@ impl Tx {
             TxInner::Postgres(t) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
                 pg_query(sql, values)
-                    .execute(&mut **t)
+                    .execute(t.conn().await?)
                     .await?
                     .rows_affected()
             }
@@ -715,20 +721,21 @@ impl Tx {
             TxInner::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
-                for stmt in stmts {
-                    let (sql, values) = stmt.build(PostgresQueryBuilder);
-                    pg_query(sql, values).execute(&mut **t).await?;
+                if let Some((sql, values)) = pg_statement(stmts) {
+                    pg_query(sql, values).execute(t.conn().await?).await?;
                 }
             }
             #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
-                let (sql, values) = sqlite_script(stmts);
-                sqlite_query(sql, values).execute(&mut **t).await?;
+                if let Some((sql, values)) = sqlite_script(stmts) {
+                    sqlite_query(sql, values).execute(&mut **t).await?;
+                }
             }
             #[cfg(feature = "sqlite")]
             TxInner::SqliteWrite(m) => {
-                let (sql, values) = sqlite_script(stmts);
-                m.run(sql, values).await?;
+                if let Some((sql, values)) = sqlite_script(stmts) {
+                    m.run(sql, values).await?;
+                }
             }
         }
         Ok(())
@@ -742,7 +749,7 @@ impl Tx {
             #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
-                Rows::Postgres(pg_query(sql, values).fetch_all(&mut **t).await?)
+                Rows::Postgres(pg_query(sql, values).fetch_all(t.conn().await?).await?)
             }
             #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
@@ -766,7 +773,7 @@ impl Tx {
             #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
                 let sql = stmt.to_string(PostgresQueryBuilder);
-                t.execute(AssertSqlSafe(sql)).await?;
+                t.conn().await?.execute(AssertSqlSafe(sql)).await?;
             }
             #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
@@ -798,7 +805,7 @@ impl Tx {
                 for b in binds {
                     q = q.bind(*b);
                 }
-                let rows = q.fetch_all(&mut **t).await?;
+                let rows = q.fetch_all(t.conn().await?).await?;
                 rows.iter()
                     .map(|r| (0..r.len()).map(|i| r.try_get::<String, _>(i)).collect())
                     .collect::<Result<_, _>>()?
@@ -839,7 +846,7 @@ impl Tx {
             TxInner::NoDriver(n) => n.absurd(),
             #[cfg(feature = "postgres")]
             TxInner::Postgres(t) => {
-                t.execute(AssertSqlSafe(sql)).await?;
+                t.conn().await?.execute(AssertSqlSafe(sql)).await?;
             }
             #[cfg(feature = "sqlite")]
             TxInner::Sqlite(t) => {
@@ -854,71 +861,36 @@ impl Tx {
     /// Commits. On SQLite a write transaction returns once the group it joined has committed
     /// ([`Db::begin`]).
     pub async fn commit(self) -> Result<(), StoreError> {
+        self.commit_with(&[]).await
+    }
+
+    /// Runs `writes` as [`write_each`](Self::write_each) does, then commits: what a write sends
+    /// last. On PostgreSQL a transaction that has sent nothing yet sends no `BEGIN` at all: the
+    /// writes are one statement in autocommit, all or nothing — one round trip for a create.
+    pub async fn commit_with(self, writes: &[Write]) -> Result<(), StoreError> {
         match self.inner {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
-            TxInner::NoDriver(n) => n.absurd(),
+            TxInner::NoDriver(n) => {
+                let _ = writes;
+                n.absurd()
+            }
             #[cfg(feature = "postgres")]
-            TxInner::Postgres(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit_with(writes).await?,
             #[cfg(feature = "sqlite")]
-            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Sqlite(mut t) => {
+                if let Some((sql, values)) = sqlite_script(writes) {
+                    sqlite_query(sql, values).execute(&mut *t).await?;
+                }
+                t.commit().await?;
+            }
             #[cfg(feature = "sqlite")]
-            TxInner::SqliteWrite(m) => m.commit().await?,
+            TxInner::SqliteWrite(mut m) => {
+                if let Some((sql, values)) = sqlite_script(writes) {
+                    m.run(sql, values).await?;
+                }
+                m.commit().await?;
+            }
         }
         Ok(())
     }
-}
-
-/// A PostgreSQL query from sea-query output: the SQL text is built by sea-query from validated
-/// identifiers, and every value is bound.
-#[cfg(feature = "postgres")]
-fn pg_query(sql: String, values: SqlxValues) -> sqlx::query::Query<'static, Postgres, SqlxValues> {
-    sqlx::query_with(AssertSqlSafe(sql), values)
-}
-
-/// One statement of [`Tx::write_each`].
-#[derive(Debug, Clone)]
-pub enum Write {
-    /// An insert.
-    Insert(sea_query::InsertStatement),
-    /// An update.
-    Update(sea_query::UpdateStatement),
-    /// A delete.
-    Delete(sea_query::DeleteStatement),
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-impl Write {
-    fn build<B: sea_query::QueryBuilder>(&self, builder: B) -> (String, SqlxValues) {
-        match self {
-            Write::Insert(s) => s.build_sqlx(builder),
-            Write::Update(s) => s.build_sqlx(builder),
-            Write::Delete(s) => s.build_sqlx(builder),
-        }
-    }
-}
-
-/// Write statements as one SQLite script: in order, their values numbered on from statement to
-/// statement (sqlx binds a script's anonymous parameters so).
-#[cfg(feature = "sqlite")]
-fn sqlite_script(stmts: &[Write]) -> (String, SqlxValues) {
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    for stmt in stmts {
-        let (one, v) = stmt.build(SqliteQueryBuilder);
-        if !sql.is_empty() {
-            sql.push_str(";\n");
-        }
-        sql.push_str(&one);
-        values.extend(v.0.0);
-    }
-    (sql, SqlxValues(sea_query::Values(values)))
-}
-
-/// The SQLite counterpart of [`pg_query`].
-#[cfg(feature = "sqlite")]
-fn sqlite_query(
-    sql: String,
-    values: SqlxValues,
-) -> sqlx::query::Query<'static, Sqlite, SqlxValues> {
-    sqlx::query_with(AssertSqlSafe(sql), values)
 }

@@ -111,13 +111,14 @@ pub(crate) enum Revision<'a> {
     Delta(&'a Json),
 }
 
-/// What one item write leaves behind, in its transaction: the activity row (`item.<action>`),
-/// the revision (the item after the change, `data`, and the delta `revision` names) and the
-/// outbox event — on SQLite in one round trip ([`Tx::write_each`]), after the item's own
-/// statement `first` when the caller has one to send with them. Returns the event.
+/// What one item write leaves behind, in its transaction: the statements of the activity row
+/// (`item.<action>`), the revision (the item after the change, `data`, and the delta `revision`
+/// names) and the outbox event, after the item's own statement `first` when the caller has one
+/// to send with them — for the caller to send in one call ([`Tx::write_each`], or
+/// [`Tx::commit_with`] when they are its last). Returns the event and the statements.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn record_item_write(
-    tx: &mut Tx,
+pub(crate) fn item_write_journal(
+    tx: &Tx,
     first: Option<Write>,
     subject: &Subject,
     slug: &str,
@@ -127,7 +128,7 @@ pub(crate) async fn record_item_write(
     data: Option<Json>,
     previous: Option<Json>,
     at: time::OffsetDateTime,
-) -> Result<workeros_core::Event, StoreError> {
+) -> Result<(workeros_core::Event, Vec<Write>), StoreError> {
     let name = format!("item.{}", action.as_str());
     let (activity, activity_row) = activity_insert(tx, subject, &name, Some(slug), Some(&item))?;
     let mut inserts = Vec::with_capacity(4);
@@ -151,8 +152,7 @@ pub(crate) async fn record_item_write(
     }
     let event = crate::outbox::event_of_write(subject, slug, action, item, data, previous, at);
     inserts.push(Write::Insert(crate::outbox::event_insert(tx, &event)?));
-    tx.write_each(&inserts).await?;
-    Ok(event)
+    Ok((event, inserts))
 }
 
 /// Takes a dropped field's values out of the collection's revisions (their `data` and `delta`),

@@ -85,8 +85,11 @@ mod names;
 mod notices;
 mod outbox;
 mod permissions;
+#[cfg(feature = "postgres")]
+mod pg_tx;
 mod query;
 mod schema;
+mod statements;
 mod value;
 mod views;
 pub mod workers;

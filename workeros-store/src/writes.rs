@@ -9,7 +9,7 @@ use crate::columns::{
 };
 use crate::convert::{Converted, convert, instant_value, instant_wire, owner_value};
 use crate::items::MAX_LIMIT;
-use crate::journal::{Revision, record_item_write};
+use crate::journal::{Revision, item_write_journal};
 use crate::schema::ITEM_OWNERSHIP;
 use crate::value::now;
 use crate::{Store, StoreError, Tx, Write};
@@ -97,7 +97,12 @@ impl Store {
         let mut events = Vec::with_capacity(bodies.len());
         // Relation targets and their read conditions, loaded once for the whole batch.
         let mut targets = Targets::new();
-        for mut body in bodies {
+        // The last item's statements go with the commit (on PostgreSQL one statement, without
+        // a transaction when nothing came before them); the others' run in turn, so a later item
+        // may refer to an earlier one.
+        let mut last = Vec::new();
+        let count = bodies.len();
+        for (i, mut body) in bodies.into_iter().enumerate() {
             let key = new_key(info, &key_c, &mut body, d)?;
             let (sets, row) =
                 self.accept_create(subject, info, cols, &access_c, &body, &key, at, d)?;
@@ -163,8 +168,8 @@ impl Store {
             } else {
                 row
             };
-            let event = record_item_write(
-                &mut tx,
+            let (event, writes) = item_write_journal(
+                &tx,
                 first.map(Write::Insert),
                 subject,
                 slug,
@@ -174,12 +179,16 @@ impl Store {
                 Some(Json::Object(row.clone())),
                 None,
                 at,
-            )
-            .await?;
+            )?;
+            if i + 1 == count {
+                last = writes;
+            } else {
+                tx.write_each(&writes).await?;
+            }
             events.push(event);
             rows.push(row);
         }
-        tx.commit().await?;
+        tx.commit_with(&last).await?;
         self.deliver(&events).await;
         let shown: Vec<_> = rows
             .into_iter()
@@ -419,8 +428,8 @@ impl Store {
             .map(|(k, _, conv)| (k.clone(), conv.wire.clone()))
             .collect();
         let delta = Json::Object(delta);
-        let event = record_item_write(
-            &mut tx,
+        let (event, writes) = item_write_journal(
+            &tx,
             first,
             subject,
             slug,
@@ -430,9 +439,8 @@ impl Store {
             Some(Json::Object(new.clone())),
             Some(Json::Object(old)),
             at,
-        )
-        .await?;
-        tx.commit().await?;
+        )?;
+        tx.commit_with(&writes).await?;
         self.deliver(std::slice::from_ref(&event)).await;
         Ok(visible(read.as_ref(), cols, new))
     }
@@ -470,8 +478,8 @@ impl Store {
         } else {
             Some(Write::Delete(delete))
         };
-        let event = record_item_write(
-            &mut tx,
+        let (event, writes) = item_write_journal(
+            &tx,
             first,
             subject,
             slug,
@@ -481,9 +489,8 @@ impl Store {
             None,
             Some(Json::Object(old)),
             at,
-        )
-        .await?;
-        tx.commit().await?;
+        )?;
+        tx.commit_with(&writes).await?;
         self.deliver(std::slice::from_ref(&event)).await;
         Ok(())
     }
