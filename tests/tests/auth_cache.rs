@@ -2,7 +2,8 @@
 //! a change through one handle is seen by the others at the documented bound — at once in the
 //! same process (every `Auth` over clones of one `Db`), by notification on another instance on
 //! the same PostgreSQL (a started `Auth`), and at the cache's age limit where nothing tells it.
-//! Two pools on one database stand for two processes.
+//! Two pools on one database stand for two processes. What `me` answers (the user, its roles,
+//! its organization) is kept the same way and follows every change at the same bound.
 
 #![allow(
     clippy::unwrap_used,
@@ -162,6 +163,82 @@ async fn where_nothing_tells_the_age_limit_ends_a_cached_credential() {
             uncached.authenticate_session(&bob.token).await.is_err(),
             "{name}"
         );
+        second.close().await;
+        first.close().await;
+    }
+}
+
+/// `me` is answered from memory once read (no query), and a rename, a role change or a
+/// suspension through any handle of the process shows on the next call; on PostgreSQL a
+/// listening instance is told.
+#[tokio::test]
+async fn what_me_answers_follows_every_change_at_once() {
+    for mut group in shared(2).await {
+        let second = group.pop().unwrap();
+        let first = group.pop().unwrap();
+        let name = first.name();
+        let pg = name == "postgres";
+        workeros_store::migrate(&first.db).await.unwrap();
+        workeros_auth::migrate(&first.db).await.unwrap();
+        let one = Auth::new(first.db.clone(), config(HOUR)).unwrap();
+        let same = Auth::new(first.db.clone(), config(HOUR)).unwrap();
+        let other = Auth::new(second.db.clone(), config(HOUR)).unwrap();
+        let workers = other.start().await.unwrap();
+
+        let (_, ann) = one.signup(&signup("ann@example.com")).await.unwrap();
+        let (bob_info, bob) = one.signup(&signup("bob@example.com")).await.unwrap();
+        let admin = one.authenticate_session(&ann.token).await.unwrap();
+        let bob_subject = one.authenticate_session(&bob.token).await.unwrap();
+        for auth in [&one, &same, &other] {
+            let me = auth.me(&bob_subject).await.unwrap();
+            assert_eq!(me.name, None, "{name}");
+            assert_eq!(me.roles, vec!["authenticated".to_owned()], "{name}");
+        }
+
+        let rename = UserPatch {
+            name: Some("Robert".into()),
+            status: None,
+        };
+        one.update_user(&admin, &bob_info.id, &rename)
+            .await
+            .unwrap();
+        for auth in [&one, &same] {
+            let me = auth.me(&bob_subject).await.unwrap();
+            assert_eq!(
+                me.name.as_deref(),
+                Some("Robert"),
+                "{name}: renamed at once"
+            );
+        }
+        if pg {
+            let start = Instant::now();
+            while other.me(&bob_subject).await.unwrap().name.is_none() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{name}: the listening instance was told"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+
+        one.set_user_roles(&admin, &bob_info.id, &["admin".to_owned()])
+            .await
+            .unwrap();
+        let me = same.me(&bob_subject).await.unwrap();
+        assert_eq!(me.roles, vec!["admin".to_owned()], "{name}: roles at once");
+
+        let suspend = UserPatch {
+            name: None,
+            status: Some(UserStatus::Suspended),
+        };
+        one.update_user(&admin, &bob_info.id, &suspend)
+            .await
+            .unwrap();
+        assert!(
+            matches!(same.me(&bob_subject).await, Err(AuthError::Unauthorized)),
+            "{name}: a suspended user is nobody"
+        );
+        workers.shutdown().await;
         second.close().await;
         first.close().await;
     }

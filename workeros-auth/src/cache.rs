@@ -18,6 +18,11 @@
 //! does not reach (a listener not started, a dropped connection, a change made in SQL by hand)
 //! ends at the entry's age limit. That limit is the bound across instances.
 //!
+//! What `GET /api/auth/me` answers is kept the same way, under the same invalidation: a user's
+//! [`UserInfo`] by user id (forgotten with the user's credentials: every change to a user's
+//! name, email, status or roles forgets them) and an organization by id (forgotten with
+//! everything).
+//!
 //! The writes a use makes (a session's sliding expiry, an API key's `last_used_at`, each at most
 //! once a minute per credential) leave the request path: they are gathered and written together
 //! in one transaction shortly after, and before anything reads them back
@@ -31,6 +36,7 @@
 
 use crate::AuthError;
 use crate::schema::{API_KEYS, SESSIONS};
+use crate::users::{OrganizationInfo, UserInfo};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -121,11 +127,22 @@ impl Touches {
     }
 }
 
+/// The caches one change may have to forget from, under one age limit. `None`: caching is off
+/// (a zero age limit); every request reads the database.
+#[derive(Clone, Default)]
+struct Caches {
+    /// Credentials by their token's digest.
+    entries: Option<moka::sync::Cache<String, Arc<Entry>>>,
+    /// Users as `me` answers them, by id.
+    users: Option<moka::sync::Cache<Uuid, Arc<UserInfo>>>,
+    /// Organizations by id (`None`: the tenant has none).
+    orgs: Option<moka::sync::Cache<String, Arc<Option<OrganizationInfo>>>>,
+}
+
 /// The cache and the writes it defers. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Credentials {
-    /// `None`: caching is off (a zero age limit); every request reads the database.
-    entries: Option<moka::sync::Cache<String, Arc<Entry>>>,
+    caches: Caches,
     /// The generation: bumped by every invalidation, under the write lock; inserts hold the read
     /// lock and happen only when the generation is the one taken before the database read.
     generation: Arc<RwLock<u64>>,
@@ -141,7 +158,11 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field(
                 "entries",
-                &self.entries.as_ref().map(moka::sync::Cache::entry_count),
+                &self
+                    .caches
+                    .entries
+                    .as_ref()
+                    .map(moka::sync::Cache::entry_count),
             )
             .finish_non_exhaustive()
     }
@@ -150,15 +171,30 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// A cache of at most `size` credentials, each kept at most `ttl` (zero: no cache).
     pub(crate) fn new(db: Db, size: u64, ttl: Duration) -> Self {
-        let entries = (!ttl.is_zero() && size > 0).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(size)
-                .time_to_live(ttl)
-                .support_invalidation_closures()
-                .build()
-        });
+        let on = !ttl.is_zero() && size > 0;
+        let caches = Caches {
+            entries: on.then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(size)
+                    .time_to_live(ttl)
+                    .support_invalidation_closures()
+                    .build()
+            }),
+            users: on.then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(size)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+            orgs: on.then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(size)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+        };
         let mut this = Self {
-            entries,
+            caches,
             generation: Arc::default(),
             touches: Arc::default(),
             flushing: Arc::default(),
@@ -167,9 +203,9 @@ impl Credentials {
         };
         // Changes made through any handle of this database in this process (another `Auth`, the
         // plain role-sync functions) reach this cache before they return.
-        let (entries, generation) = (this.entries.clone(), this.generation.clone());
+        let (caches, generation) = (this.caches.clone(), this.generation.clone());
         let listener: workeros_store::Listener = Arc::new(move |payload: &str| {
-            forget_in(entries.as_ref(), &generation, &Forget::parse(payload));
+            forget_in(&caches, &generation, &Forget::parse(payload));
         });
         this.db.notices().subscribe(TOPIC, &listener);
         this._listener = Some(listener);
@@ -178,7 +214,48 @@ impl Credentials {
 
     /// The entry of the token with digest `digest`, if cached.
     pub(crate) fn get(&self, digest: &str) -> Option<Arc<Entry>> {
-        self.entries.as_ref()?.get(digest)
+        self.caches.entries.as_ref()?.get(digest)
+    }
+
+    /// User `id` as `me` answers it, if cached.
+    pub(crate) fn user(&self, id: Uuid) -> Option<Arc<UserInfo>> {
+        self.caches.users.as_ref()?.get(&id)
+    }
+
+    /// Organization `id`, if cached (`Some(None)`: it has none).
+    pub(crate) fn organization(&self, id: &str) -> Option<Arc<Option<OrganizationInfo>>> {
+        self.caches.orgs.as_ref()?.get(id)
+    }
+
+    /// Keeps `user` (read after `generation` was taken) unless something was forgotten since.
+    pub(crate) fn keep_user(&self, id: Uuid, user: UserInfo, generation: u64) {
+        if let Some(users) = &self.caches.users {
+            self.if_current(generation, || users.insert(id, Arc::new(user)));
+        }
+    }
+
+    /// Keeps organization `id` (read after `generation` was taken) unless something was
+    /// forgotten since.
+    pub(crate) fn keep_organization(
+        &self,
+        id: String,
+        org: Option<OrganizationInfo>,
+        generation: u64,
+    ) {
+        if let Some(orgs) = &self.caches.orgs {
+            self.if_current(generation, || orgs.insert(id, Arc::new(org)));
+        }
+    }
+
+    /// Runs `keep` under the generation's read lock if the generation is still `generation`.
+    fn if_current(&self, generation: u64, keep: impl FnOnce()) {
+        let now = self
+            .generation
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *now == generation {
+            keep();
+        }
     }
 
     /// The generation to hand back to [`insert`](Self::insert): take it before reading the
@@ -193,15 +270,8 @@ impl Credentials {
     /// Keeps `entry` under `digest` unless something was forgotten since `generation` was
     /// taken (the entry may predate that change).
     pub(crate) fn insert(&self, digest: String, entry: Entry, generation: u64) {
-        let Some(entries) = &self.entries else {
-            return;
-        };
-        let now = self
-            .generation
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if *now == generation {
-            entries.insert(digest, Arc::new(entry));
+        if let Some(entries) = &self.caches.entries {
+            self.if_current(generation, || entries.insert(digest, Arc::new(entry)));
         }
     }
 
@@ -287,15 +357,21 @@ impl Credentials {
 /// The topic of the [`Db`]'s notices on which credential changes are told.
 const TOPIC: &str = "workeros-auth";
 
-/// Forgets what `what` names in `entries`, bumping `generation` under its write lock.
-fn forget_in(
-    entries: Option<&moka::sync::Cache<String, Arc<Entry>>>,
-    generation: &RwLock<u64>,
-    what: &Forget,
-) {
+/// Forgets what `what` names in `caches`, bumping `generation` under its write lock.
+fn forget_in(caches: &Caches, generation: &RwLock<u64>, what: &Forget) {
     let mut g = generation.write().unwrap_or_else(PoisonError::into_inner);
     *g = g.wrapping_add(1);
-    let Some(entries) = entries else {
+    if let Some(users) = &caches.users {
+        match what {
+            Forget::Token(_) => {}
+            Forget::User(u) => users.invalidate(u),
+            Forget::All => users.invalidate_all(),
+        }
+    }
+    if let (Some(orgs), Forget::All) = (&caches.orgs, what) {
+        orgs.invalidate_all();
+    }
+    let Some(entries) = &caches.entries else {
         return;
     };
     match what {
@@ -367,7 +443,7 @@ pub(crate) async fn follow(
                     };
                     match received {
                         Ok(n) => forget_in(
-                            creds.entries.as_ref(),
+                            &creds.caches,
                             &creds.generation,
                             &Forget::parse(n.payload()),
                         ),
@@ -375,7 +451,7 @@ pub(crate) async fn follow(
                         Err(e) => {
                             // Whatever was announced meanwhile is lost: forget everything.
                             tracing::warn!(error = %e, "auth: the credential listener lost its connection");
-                            forget_in(creds.entries.as_ref(), &creds.generation, &Forget::All);
+                            forget_in(&creds.caches, &creds.generation, &Forget::All);
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
                     }

@@ -9,7 +9,7 @@ use crate::one_time::{self, Purpose};
 use crate::schema::{ORGANIZATIONS, USER_ROLES, USERS};
 use crate::sessions::{self, NewSession};
 use crate::ticket::Tickets;
-use crate::users::{self, Invitation, NewUser, UserInfo, UserRow, UserStatus};
+use crate::users::{self, Invitation, NewUser, OrganizationInfo, UserInfo, UserRow, UserStatus};
 use crate::{AuthError, password, roles, tokens};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use std::net::IpAddr;
@@ -56,16 +56,6 @@ pub struct UserPatch {
     /// A new status (`active` or `suspended`; suspension ends the user's sessions).
     #[serde(default)]
     pub status: Option<UserStatus>,
-}
-
-/// An organization (a tenant in org mode).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrganizationInfo {
-    /// Its id, which is its tenant id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
 }
 
 struct Inner {
@@ -490,9 +480,24 @@ impl Auth {
                 tenant: subject.tenant_id().to_owned(),
             });
         }
+        // Kept in memory like the credentials and forgotten with them (`crate::cache`): every
+        // change to a user's name, email, status or roles forgets the user.
+        let creds = &self.inner.creds;
+        if let Some(id) = subject
+            .user
+            .as_ref()
+            .and_then(|u| Uuid::try_parse(&u.id).ok())
+            && let Some(info) = creds.user(id)
+            && info.tenant == subject.tenant_id()
+        {
+            return Ok((*info).clone());
+        }
+        let generation = creds.generation();
         let user = self.current(subject).await?;
         let roles = users::roles_of(&self.inner.db, &user.tenant, user.id).await?;
-        Ok(user.info(roles))
+        let info = user.info(roles);
+        creds.keep_user(user.id, info.clone(), generation);
+        Ok(info)
     }
 
     /// Creates an organization (org mode) for the host to populate, whatever
@@ -545,6 +550,11 @@ impl Auth {
         &self,
         subject: &Subject,
     ) -> Result<Option<OrganizationInfo>, AuthError> {
+        let creds = &self.inner.creds;
+        if let Some(org) = creds.organization(subject.tenant_id()) {
+            return Ok((*org).clone());
+        }
+        let generation = creds.generation();
         let rows = self
             .inner
             .db
@@ -556,15 +566,18 @@ impl Auth {
                     .limit(1),
             )
             .await?;
-        rows.iter()
+        let org = rows
+            .iter()
             .next()
             .map(|r| {
-                Ok(OrganizationInfo {
+                Ok::<_, AuthError>(OrganizationInfo {
                     id: r.text("id")?.unwrap_or_default(),
                     name: r.text("name")?.unwrap_or_default(),
                 })
             })
-            .transpose()
+            .transpose()?;
+        creds.keep_organization(subject.tenant_id().to_owned(), org.clone(), generation);
+        Ok(org)
     }
 
     /// Changes the signed-in user's password: the current one must match. Every session and

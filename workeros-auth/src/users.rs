@@ -67,6 +67,16 @@ pub struct Invitation {
     pub expires_at: String,
 }
 
+/// An organization (a tenant in org mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationInfo {
+    /// Its id, which is its tenant id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// A user as the API returns it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
