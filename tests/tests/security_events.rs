@@ -618,8 +618,6 @@ async fn a_write_in_one_tenant_reaches_nothing_of_another() {
             create(&store, &b, "posts", json!({"title": format!("b's {i}")})).await;
         }
         rt.settled().await;
-        hooks.dispatch_once().await.unwrap();
-        flows.dispatch_once().await.unwrap();
         assert!(
             frames(&mut live).is_empty(),
             "{name}: realtime crossed tenants"
@@ -633,17 +631,34 @@ async fn a_write_in_one_tenant_reaches_nothing_of_another() {
             frames(&mut resumed).is_empty(),
             "{name}: resume crossed tenants"
         );
-        let got = hooks
-            .deliveries(
-                &a,
-                hook,
-                &workeros_events::webhooks::DeliveryQuery::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 1, "{name}: only A's own write: {got:?}");
-        let runs = flows.runs(&a, flow, 100).await.unwrap();
-        assert_eq!(runs.len(), 1, "{name}: only A's own write: {runs:?}");
+        // A's second write, after B's: consumers read the outbox in commit order (on PostgreSQL
+        // only once no older transaction of the whole cluster is running, which other tests'
+        // may delay), so once it has reached A's webhook and flow, B's writes went by them too.
+        create(&store, &a, "posts", json!({"title": "a's last"})).await;
+        rt.settled().await;
+        let last = live.try_next().unwrap().id.clone().unwrap().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let (got, runs) = loop {
+            hooks.dispatch_once().await.unwrap();
+            flows.dispatch_once().await.unwrap();
+            let got = hooks
+                .deliveries(
+                    &a,
+                    hook,
+                    &workeros_events::webhooks::DeliveryQuery::default(),
+                )
+                .await
+                .unwrap();
+            let runs = flows.runs(&a, flow, 100).await.unwrap();
+            let delivered = got.iter().any(|d| d.event_id.to_string() == last);
+            let ran = runs.iter().any(|r| r.data.to_string().contains("a's last"));
+            if (delivered && ran) || std::time::Instant::now() > deadline {
+                break (got, runs);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(got.len(), 2, "{name}: only A's own writes: {got:?}");
+        assert_eq!(runs.len(), 2, "{name}: only A's own writes: {runs:?}");
         // B's admin cannot see A's webhook or flow.
         assert!(
             hooks

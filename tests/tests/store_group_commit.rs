@@ -303,3 +303,51 @@ async fn kill_9_during_grouped_writes_loses_no_acknowledged_write() {
     db.close().await;
     t.close().await;
 }
+
+/// A write alone (nothing run yet, nobody else in the group or waiting) sends its statements
+/// with `BEGIN IMMEDIATE` and `COMMIT` in one call: its rows are there when it returns, a failing
+/// one leaves nothing of itself (not its first statement either) and no transaction open behind
+/// it, and each counts as a group of one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_alone_commits_with_its_statements_and_a_failing_one_leaves_nothing() {
+    use workeros_store::Write;
+    let t = sqlite_file().await;
+    let db = t.db.clone();
+    let pool = db.sqlite_pool().unwrap();
+    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let before = db.group_commits();
+    let tx = db.begin().await.unwrap();
+    tx.commit_with(&[Write::Insert(insert("a")), Write::Insert(insert("b"))])
+        .await
+        .unwrap();
+    assert_eq!(keys(&db).await, BTreeSet::from(["a".into(), "b".into()]));
+
+    // `c` is new, `a` is taken: the write fails whole.
+    let tx = db.begin().await.unwrap();
+    let e = tx
+        .commit_with(&[Write::Insert(insert("c")), Write::Insert(insert("a"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+    assert_eq!(keys(&db).await, BTreeSet::from(["a".into(), "b".into()]));
+
+    // The writer goes on: the next write commits, and another connection may write at once (no
+    // transaction was left open holding SQLite's lock).
+    let tx = db.begin().await.unwrap();
+    tx.commit_with(&[Write::Insert(insert("d"))]).await.unwrap();
+    sqlx::query("INSERT INTO g (k) VALUES ('e')")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&db).await,
+        BTreeSet::from(["a".into(), "b".into(), "d".into(), "e".into()])
+    );
+    let after = db.group_commits();
+    assert_eq!(after.groups - before.groups, 2, "{before:?} → {after:?}");
+    assert_eq!(after.writes - before.writes, 2);
+    t.close().await;
+}

@@ -884,12 +884,7 @@ impl Tx {
                 t.commit().await?;
             }
             #[cfg(feature = "sqlite")]
-            TxInner::SqliteWrite(mut m) => {
-                if let Some((sql, values)) = sqlite_script(writes) {
-                    m.run(sql, values).await?;
-                }
-                m.commit().await?;
-            }
+            TxInner::SqliteWrite(m) => m.commit_with(sqlite_script(writes)).await?,
         }
         Ok(())
     }

@@ -18,6 +18,10 @@
 //!   (a full disk, an I/O error: the member's `ROLLBACK TO` then finds no savepoint), the group
 //!   is rolled back and the commit of every member still in it fails: none was acknowledged.
 //!
+//! A write alone — it has run nothing yet, nobody else is in its group and nobody waits — sends
+//! its last statements between the group's `BEGIN IMMEDIATE` and `COMMIT` in one call
+//! ([`Member::commit_with`]), without a savepoint: one round trip to SQLite's thread.
+//!
 //! A group of several writes commits in a task of its own, so a request dropped while its
 //! group commits cannot leave the other members without an answer (a write alone in its group
 //! commits in its own request). A group dropped mid-transaction closes its connection instead of
@@ -380,6 +384,66 @@ impl Member {
             && let Err(undo) = group.conn.execute(ROLLBACK_TO).await
         {
             abort(turn, &undo).await;
+        }
+    }
+
+    /// Runs `script` (its last statements, if any) and commits. A write that has run nothing
+    /// yet, in a group nobody else has joined, while no other writer waits, is alone: its
+    /// statements go between the group's `BEGIN IMMEDIATE` and `COMMIT` in one call, with no
+    /// savepoint (a failure rolls back the group, which is this write alone). Otherwise as
+    /// [`run`](Self::run) then [`commit`](Self::commit).
+    pub(crate) async fn commit_with(
+        mut self,
+        script: Option<(String, SqlxValues)>,
+    ) -> Result<(), StoreError> {
+        let Some((sql, values)) = script else {
+            return self.commit().await;
+        };
+        let alone = self.state == State::Fresh
+            && self.waiting.load(Ordering::SeqCst) == 0
+            && self
+                .group()
+                .is_ok_and(|g| !g.begun && g.parked.is_empty() && g.undo == Undo::Nothing);
+        if !alone {
+            self.run(sql, values).await?;
+            return self.commit().await;
+        }
+        let group = self.group()?;
+        group.begun = true;
+        // Dropped during the call, the write's outcome is unknown to the next holder: it rolls
+        // back whatever is open (nothing, if the COMMIT ran).
+        self.state = State::Opening;
+        let script = format!("{BEGIN}{sql};\nCOMMIT");
+        let conn = self.conn()?;
+        let outcome = conn
+            .execute(sqlx::query_with(AssertSqlSafe(script), values))
+            .await;
+        let mut turn = self
+            .turn
+            .take()
+            .ok_or_else(|| StoreError::internal("a write transaction was committed twice"))?;
+        match outcome {
+            Ok(_) => {
+                if let Some(group) = turn.group.as_mut() {
+                    group.begun = false;
+                }
+                turn.counts.groups.fetch_add(1, Ordering::Relaxed);
+                turn.counts.writes.fetch_add(1, Ordering::Relaxed);
+                // The group ends: its connection goes back to the pool.
+                turn.group = None;
+                Ok(())
+            }
+            Err(e) => {
+                // A statement failed (a conflict, a check): the transaction, this write's alone,
+                // rolls back and the error is the write's. Were the rollback to fail, the group's
+                // drop closes the connection rather than return it mid-transaction.
+                if let Some(mut group) = turn.group.take()
+                    && group.conn.execute("ROLLBACK").await.is_ok()
+                {
+                    group.begun = false;
+                }
+                Err(e.into())
+            }
         }
     }
 
