@@ -351,3 +351,47 @@ async fn a_write_alone_commits_with_its_statements_and_a_failing_one_leaves_noth
     assert_eq!(after.writes - before.writes, 2);
     t.close().await;
 }
+
+/// A write that has run statements and is still alone at its end (an update: the read of its
+/// row, then its statements) sends `COMMIT` with its last statements: committed when it
+/// returns, a group of one; if one of them fails, the write rolls back whole — what it ran before
+/// included — and the writer goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_still_alone_at_its_end_commits_with_its_last_statements() {
+    use workeros_store::Write;
+    let t = sqlite_file().await;
+    let db = t.db.clone();
+    let pool = db.sqlite_pool().unwrap();
+    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let before = db.group_commits();
+    let mut tx = db.begin().await.unwrap();
+    tx.execute(&insert("a")).await.unwrap();
+    tx.commit_with(&[Write::Insert(insert("b"))]).await.unwrap();
+    assert_eq!(keys(&db).await, BTreeSet::from(["a".into(), "b".into()]));
+
+    let mut tx = db.begin().await.unwrap();
+    tx.execute(&insert("c")).await.unwrap();
+    let e = tx
+        .commit_with(&[Write::Insert(insert("d")), Write::Insert(insert("a"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+    // The group the failed write opened ends (nothing of it commits); the next write and another
+    // connection write at once.
+    let tx = db.begin().await.unwrap();
+    tx.commit_with(&[Write::Insert(insert("e"))]).await.unwrap();
+    sqlx::query("INSERT INTO g (k) VALUES ('f')")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&db).await,
+        BTreeSet::from(["a".into(), "b".into(), "e".into(), "f".into()])
+    );
+    let after = db.group_commits();
+    assert!(after.groups - before.groups >= 2, "{before:?} → {after:?}");
+    t.close().await;
+}

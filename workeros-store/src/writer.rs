@@ -20,7 +20,9 @@
 //!
 //! A write alone — it has run nothing yet, nobody else is in its group and nobody waits — sends
 //! its last statements between the group's `BEGIN IMMEDIATE` and `COMMIT` in one call
-//! ([`Member::commit_with`]), without a savepoint: one round trip to SQLite's thread.
+//! ([`Member::commit_with`]), without a savepoint: one round trip to SQLite's thread. One that
+//! has run statements (an update's read of its row) and is still alone sends `COMMIT` with its
+//! last statements.
 //!
 //! A group of several writes commits in a task of its own, so a request dropped while its
 //! group commits cannot leave the other members without an answer (a write alone in its group
@@ -404,6 +406,29 @@ impl Member {
             && self
                 .group()
                 .is_ok_and(|g| !g.begun && g.parked.is_empty() && g.undo == Undo::Nothing);
+        // A write that has run statements (its savepoint is open) and is still the group's only
+        // one while nobody waits ends the group with its last statements: `COMMIT` rides on them.
+        let last_alone = self.state == State::Open
+            && self.waiting.load(Ordering::SeqCst) == 0
+            && self
+                .group()
+                .is_ok_and(|g| g.begun && g.parked.is_empty() && g.undo == Undo::Nothing);
+        if last_alone {
+            // A failure (of a statement or of the COMMIT) rolls the write back to its savepoint
+            // as any failed statement does, or the group when that is in doubt.
+            self.run(format!("{sql};\nCOMMIT"), values).await?;
+            let mut turn = self
+                .turn
+                .take()
+                .ok_or_else(|| StoreError::internal("a write transaction was committed twice"))?;
+            if let Some(mut group) = turn.group.take() {
+                // Committed: the connection goes back to the pool.
+                group.begun = false;
+            }
+            turn.counts.groups.fetch_add(1, Ordering::Relaxed);
+            turn.counts.writes.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         if !alone {
             self.run(sql, values).await?;
             return self.commit().await;
