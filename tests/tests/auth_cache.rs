@@ -194,6 +194,27 @@ async fn what_me_answers_follows_every_change_at_once() {
             assert_eq!(me.name, None, "{name}");
             assert_eq!(me.roles, vec!["authenticated".to_owned()], "{name}");
         }
+        // A change made behind workeros's back (SQL by hand) is not seen: `me` is answered from
+        // memory, not read.
+        {
+            use sea_query::{Alias, Expr, ExprTrait, Query};
+            first
+                .db
+                .execute(
+                    Query::update()
+                        .table(
+                            first
+                                .db
+                                .table(workeros_tests::stores::system_table("users")),
+                        )
+                        .value(Alias::new("name"), "changed by hand")
+                        .and_where(Expr::col(Alias::new("email")).eq("bob@example.com")),
+                )
+                .await
+                .unwrap();
+            let me = same.me(&bob_subject).await.unwrap();
+            assert_eq!(me.name, None, "{name}: answered from memory");
+        }
 
         let rename = UserPatch {
             name: Some("Robert".into()),

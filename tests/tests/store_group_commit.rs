@@ -371,6 +371,12 @@ async fn a_write_still_alone_at_its_end_commits_with_its_last_statements() {
     tx.execute(&insert("a")).await.unwrap();
     tx.commit_with(&[Write::Insert(insert("b"))]).await.unwrap();
     assert_eq!(keys(&db).await, BTreeSet::from(["a".into(), "b".into()]));
+    let one = db.group_commits();
+    assert_eq!(
+        (one.groups - before.groups, one.writes - before.writes),
+        (1, 1),
+        "committed as a group of one before it returned"
+    );
 
     let mut tx = db.begin().await.unwrap();
     tx.execute(&insert("c")).await.unwrap();
@@ -392,6 +398,6 @@ async fn a_write_still_alone_at_its_end_commits_with_its_last_statements() {
         BTreeSet::from(["a".into(), "b".into(), "e".into(), "f".into()])
     );
     let after = db.group_commits();
-    assert!(after.groups - before.groups >= 2, "{before:?} → {after:?}");
+    assert_eq!(after.writes - before.writes, 2, "{before:?} → {after:?}");
     t.close().await;
 }

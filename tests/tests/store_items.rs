@@ -161,7 +161,10 @@ async fn admin_crud_with_every_query_parameter() {
             "{name}"
         );
 
-        // Validation of values, required fields, unique values, system fields.
+        // Validation of values, required fields, unique values, system fields. A write refused
+        // by the database (the duplicate `sku`) leaves no journal row: on PostgreSQL its item and
+        // journal rows are one statement in autocommit, on SQLite one script in its transaction.
+        let outbox = workeros_tests::stores::outbox_len(&t.db).await;
         for (body, status) in [
             (
                 json!({"title": "x", "views": "many"}),
@@ -194,6 +197,11 @@ async fn admin_crud_with_every_query_parameter() {
             assert_eq!(s, status, "{name}: {body}: {v}");
             assert!(v["error"]["message"].is_string(), "{name}");
         }
+        assert_eq!(
+            workeros_tests::stores::outbox_len(&t.db).await,
+            outbox,
+            "{name}: refused writes left no outbox row"
+        );
         let before = rec.0.lock().unwrap().len();
         assert_eq!(
             before, 4,

@@ -601,5 +601,8 @@ pub(crate) async fn link_user(db: &Db, id: Uuid, email: &str) -> Result<(), Auth
         }
     }
     tx.commit().await?;
+    // The user's synced roles changed: what caches hold of it (its credentials, what `me`
+    // answers) is forgotten, after the change, so nothing read before it is kept.
+    crate::cache::announce_or_log(db, &crate::cache::Forget::User(id)).await;
     Ok(())
 }

@@ -711,10 +711,13 @@ impl Tx {
         })
     }
 
-    /// Runs write statements built by sea-query, in order: on SQLite in one call — one round
-    /// trip to the connection's thread, anonymous parameters numbering on from statement to
-    /// statement — and on PostgreSQL one by one (its extended protocol takes one statement per
-    /// call).
+    /// Runs write statements built by sea-query in one call: on SQLite as a script, in order
+    /// (one round trip to the connection's thread, anonymous parameters numbering on from
+    /// statement to statement); on PostgreSQL as one statement whose parts are data-modifying
+    /// common table expressions ([`crate::statements`]). The PostgreSQL form runs its parts on
+    /// one snapshot and in no set order, all or nothing: no statement may read or change a row
+    /// another of them writes (an item's row and its journal rows qualify). Statements that
+    /// depend on one another go in calls of their own ([`execute`](Self::execute)).
     pub async fn write_each(&mut self, stmts: &[Write]) -> Result<(), StoreError> {
         match &mut self.inner {
             #[cfg(not(any(feature = "postgres", feature = "sqlite")))]

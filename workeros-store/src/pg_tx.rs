@@ -1,8 +1,9 @@
-//! A PostgreSQL transaction that sends `BEGIN` with its first statement, not when it is made.
-//! A write whose statements all go with its commit ([`Tx::commit_with`](crate::Tx::commit_with))
-//! then never begins one: its statements are one statement
-//! ([`pg_statement`](crate::statements::pg_statement)) in autocommit, which PostgreSQL runs
-//! all or nothing — one round trip where `BEGIN`, each statement and `COMMIT` were one each.
+//! A PostgreSQL transaction that sends `BEGIN` when its first statement comes, not when it is
+//! made (still a round trip of its own, then). A write whose statements all go with its commit
+//! ([`Tx::commit_with`](crate::Tx::commit_with)) so never begins one: its statements are one
+//! statement ([`pg_statement`](crate::statements::pg_statement)) in autocommit, which
+//! PostgreSQL runs all or nothing — one round trip where `BEGIN`, each statement and `COMMIT`
+//! were one each.
 
 use crate::StoreError;
 use crate::statements::{Write, pg_query, pg_statement};
