@@ -30,6 +30,14 @@ fn insert(k: &str) -> sea_query::InsertStatement {
     q
 }
 
+/// Creates the table `g` the statements of [`insert`] write to.
+async fn create_g(db: &Db) {
+    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
+        .execute(db.sqlite_pool().unwrap())
+        .await
+        .unwrap();
+}
+
 async fn keys(db: &Db) -> BTreeSet<String> {
     sqlx::query_scalar("SELECT k FROM g")
         .fetch_all(db.sqlite_pool().unwrap())
@@ -44,11 +52,7 @@ async fn a_failing_write_rolls_back_alone_and_the_group_commits_once() {
     let t = sqlite_file().await;
     // Groups wait for whoever queues, however slow this test is to queue them.
     let db = t.db.clone().with_group_commit(32, Duration::from_secs(60));
-    let pool = db.sqlite_pool().unwrap();
-    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
-        .execute(pool)
-        .await
-        .unwrap();
+    create_g(&db).await;
     let before = db.group_commits();
 
     // A writes and holds the turn; B, C and D queue behind it in that order.
@@ -113,10 +117,7 @@ async fn a_failing_write_rolls_back_alone_and_the_group_commits_once() {
 async fn a_write_is_answered_only_after_its_group_commits() {
     let t = sqlite_file().await;
     let db = t.db.clone().with_group_commit(32, Duration::from_secs(60));
-    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
-        .execute(db.sqlite_pool().unwrap())
-        .await
-        .unwrap();
+    create_g(&db).await;
     let mut a = db.begin().await.unwrap();
     a.execute(&insert("a")).await.unwrap();
     // B waits for its turn, so A's commit hands the group on to B...
@@ -314,10 +315,7 @@ async fn a_write_alone_commits_with_its_statements_and_a_failing_one_leaves_noth
     let t = sqlite_file().await;
     let db = t.db.clone();
     let pool = db.sqlite_pool().unwrap();
-    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
-        .execute(pool)
-        .await
-        .unwrap();
+    create_g(&db).await;
     let before = db.group_commits();
     let tx = db.begin().await.unwrap();
     tx.commit_with(&[Write::Insert(insert("a")), Write::Insert(insert("b"))])
@@ -362,10 +360,7 @@ async fn a_write_still_alone_at_its_end_commits_with_its_last_statements() {
     let t = sqlite_file().await;
     let db = t.db.clone();
     let pool = db.sqlite_pool().unwrap();
-    sqlx::query("CREATE TABLE g (k TEXT PRIMARY KEY)")
-        .execute(pool)
-        .await
-        .unwrap();
+    create_g(&db).await;
     let before = db.group_commits();
     let mut tx = db.begin().await.unwrap();
     tx.execute(&insert("a")).await.unwrap();
