@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use workeros_auth::{Auth, AuthConfig, AuthError, UserPatch, UserStatus};
 use workeros_core::Subject;
 use workeros_tests::auth::signup;
-use workeros_tests::stores::shared;
+use workeros_tests::stores::{TestDb, shared};
 
 /// Long enough that only a notification (not the age limit) explains a change seen in a test.
 const HOUR: Duration = Duration::from_secs(3600);
@@ -25,6 +25,29 @@ fn config(ttl: Duration) -> AuthConfig {
     AuthConfig {
         credential_cache_ttl: ttl,
         ..AuthConfig::default()
+    }
+}
+
+/// `one` makes the changes; `same` shares its `Db` (this process); `other` is another instance
+/// (the test starts it: it listens); `deaf` is another instance that does not listen.
+struct Handles {
+    one: Auth,
+    same: Auth,
+    other: Auth,
+    deaf: Auth,
+}
+
+/// Migrates `first` and makes the [`Handles`] over it and `second` (another pool, as another
+/// process), each caching for an hour.
+async fn handles(first: &TestDb, second: &TestDb) -> Handles {
+    workeros_store::migrate(&first.db).await.unwrap();
+    workeros_auth::migrate(&first.db).await.unwrap();
+    let auth = |db: &workeros_store::Db| Auth::new(db.clone(), config(HOUR)).unwrap();
+    Handles {
+        one: auth(&first.db),
+        same: auth(&first.db),
+        other: auth(&second.db),
+        deaf: auth(&second.db),
     }
 }
 
@@ -51,14 +74,12 @@ async fn a_change_through_one_handle_reaches_the_others_at_their_bound() {
         let first = group.pop().unwrap();
         let name = first.name();
         let pg = name == "postgres";
-        workeros_store::migrate(&first.db).await.unwrap();
-        workeros_auth::migrate(&first.db).await.unwrap();
-        // `one` makes the changes; `same` shares its `Db` (this process); `other` is another
-        // instance, started (it listens); `deaf` is another instance that does not listen.
-        let one = Auth::new(first.db.clone(), config(HOUR)).unwrap();
-        let same = Auth::new(first.db.clone(), config(HOUR)).unwrap();
-        let other = Auth::new(second.db.clone(), config(HOUR)).unwrap();
-        let deaf = Auth::new(second.db.clone(), config(HOUR)).unwrap();
+        let Handles {
+            one,
+            same,
+            other,
+            deaf,
+        } = handles(&first, &second).await;
         let workers = other.start().await.unwrap();
 
         let (_, ann) = one.signup(&signup("ann@example.com")).await.unwrap();
@@ -178,11 +199,9 @@ async fn what_me_answers_follows_every_change_at_once() {
         let first = group.pop().unwrap();
         let name = first.name();
         let pg = name == "postgres";
-        workeros_store::migrate(&first.db).await.unwrap();
-        workeros_auth::migrate(&first.db).await.unwrap();
-        let one = Auth::new(first.db.clone(), config(HOUR)).unwrap();
-        let same = Auth::new(first.db.clone(), config(HOUR)).unwrap();
-        let other = Auth::new(second.db.clone(), config(HOUR)).unwrap();
+        let Handles {
+            one, same, other, ..
+        } = handles(&first, &second).await;
         let workers = other.start().await.unwrap();
 
         let (_, ann) = one.signup(&signup("ann@example.com")).await.unwrap();

@@ -180,18 +180,8 @@ impl Credentials {
                     .support_invalidation_closures()
                     .build()
             }),
-            users: on.then(|| {
-                moka::sync::Cache::builder()
-                    .max_capacity(size)
-                    .time_to_live(ttl)
-                    .build()
-            }),
-            orgs: on.then(|| {
-                moka::sync::Cache::builder()
-                    .max_capacity(size)
-                    .time_to_live(ttl)
-                    .build()
-            }),
+            users: on.then(|| bounded(size, ttl)),
+            orgs: on.then(|| bounded(size, ttl)),
         };
         let mut this = Self {
             caches,
@@ -352,6 +342,18 @@ impl Credentials {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A cache of at most `size` entries, each kept at most `ttl`.
+fn bounded<K, V>(size: u64, ttl: Duration) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(size)
+        .time_to_live(ttl)
+        .build()
 }
 
 /// The topic of the [`Db`]'s notices on which credential changes are told.

@@ -401,75 +401,67 @@ impl Member {
         let Some((sql, values)) = script else {
             return self.commit().await;
         };
-        let alone = self.state == State::Fresh
-            && self.waiting.load(Ordering::SeqCst) == 0
+        // Nobody waits and nobody else is in the group: the write's last statements may end it.
+        let alone = self.waiting.load(Ordering::SeqCst) == 0
             && self
                 .group()
-                .is_ok_and(|g| !g.begun && g.parked.is_empty() && g.undo == Undo::Nothing);
-        // A write that has run statements (its savepoint is open) and is still the group's only
-        // one while nobody waits ends the group with its last statements: `COMMIT` rides on them.
-        let last_alone = self.state == State::Open
-            && self.waiting.load(Ordering::SeqCst) == 0
-            && self
-                .group()
-                .is_ok_and(|g| g.begun && g.parked.is_empty() && g.undo == Undo::Nothing);
-        if last_alone {
-            // A failure (of a statement or of the COMMIT) rolls the write back to its savepoint
-            // as any failed statement does, or the group when that is in doubt.
-            self.run(format!("{sql};\nCOMMIT"), values).await?;
-            let mut turn = self
-                .turn
-                .take()
-                .ok_or_else(|| StoreError::internal("a write transaction was committed twice"))?;
-            if let Some(mut group) = turn.group.take() {
-                // Committed: the connection goes back to the pool.
-                group.begun = false;
-            }
-            turn.counts.groups.fetch_add(1, Ordering::Relaxed);
-            turn.counts.writes.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        if !alone {
-            self.run(sql, values).await?;
-            return self.commit().await;
-        }
-        let group = self.group()?;
-        group.begun = true;
-        // Dropped during the call, the write's outcome is unknown to the next holder: it rolls
-        // back whatever is open (nothing, if the COMMIT ran).
-        self.state = State::Opening;
-        let script = format!("{BEGIN}{sql};\nCOMMIT");
-        let conn = self.conn()?;
-        let outcome = conn
-            .execute(sqlx::query_with(AssertSqlSafe(script), values))
-            .await;
-        let mut turn = self
-            .turn
-            .take()
-            .ok_or_else(|| StoreError::internal("a write transaction was committed twice"))?;
-        match outcome {
-            Ok(_) => {
-                if let Some(group) = turn.group.as_mut() {
-                    group.begun = false;
-                }
-                turn.counts.groups.fetch_add(1, Ordering::Relaxed);
-                turn.counts.writes.fetch_add(1, Ordering::Relaxed);
-                // The group ends: its connection goes back to the pool.
-                turn.group = None;
+                .is_ok_and(|g| g.parked.is_empty() && g.undo == Undo::Nothing);
+        let begun = self.group().is_ok_and(|g| g.begun);
+        match (alone, self.state, begun) {
+            // It has run statements (its savepoint is open): `COMMIT` rides on its last ones. A
+            // failure (of a statement or of the COMMIT) rolls the write back to its savepoint as
+            // any failed statement does, or the group when that is in doubt.
+            (true, State::Open, true) => {
+                self.run(format!("{sql};\nCOMMIT"), values).await?;
+                let mut turn = self.take_turn()?;
+                ended_alone(&mut turn);
                 Ok(())
             }
-            Err(e) => {
-                // A statement failed (a conflict, a check): the transaction, this write's alone,
-                // rolls back and the error is the write's. Were the rollback to fail, the group's
-                // drop closes the connection rather than return it mid-transaction.
-                if let Some(mut group) = turn.group.take()
-                    && group.conn.execute("ROLLBACK").await.is_ok()
-                {
-                    group.begun = false;
+            // It has run nothing: `BEGIN IMMEDIATE`, its statements and `COMMIT` in one call.
+            (true, State::Fresh, false) => {
+                if let Ok(group) = self.group() {
+                    group.begun = true;
                 }
-                Err(e.into())
+                // Dropped during the call, the write's outcome is unknown to the next holder: it
+                // rolls back whatever is open (nothing, if the COMMIT ran).
+                self.state = State::Opening;
+                let script = format!("{BEGIN}{sql};\nCOMMIT");
+                let outcome = self
+                    .conn()?
+                    .execute(sqlx::query_with(AssertSqlSafe(script), values))
+                    .await;
+                let mut turn = self.take_turn()?;
+                match outcome {
+                    Ok(_) => {
+                        ended_alone(&mut turn);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // A statement failed (a conflict, a check): the transaction, this write's
+                        // alone, rolls back and the error is the write's. Were the rollback to
+                        // fail, the group's drop closes the connection rather than return it
+                        // mid-transaction.
+                        if let Some(mut group) = turn.group.take()
+                            && group.conn.execute("ROLLBACK").await.is_ok()
+                        {
+                            group.begun = false;
+                        }
+                        Err(e.into())
+                    }
+                }
+            }
+            _ => {
+                self.run(sql, values).await?;
+                self.commit().await
             }
         }
+    }
+
+    /// Takes the turn out of the member, which then has ended (its drop does nothing).
+    fn take_turn(&mut self) -> Result<OwnedMutexGuard<Slot>, StoreError> {
+        self.turn
+            .take()
+            .ok_or_else(|| StoreError::internal("a write transaction was committed twice"))
     }
 
     /// Commits: waits for the group's commit, in which this member's writes become durable.
@@ -479,10 +471,7 @@ impl Member {
                 "a write transaction was committed after a statement of it failed",
             ));
         }
-        let mut turn = self
-            .turn
-            .take()
-            .ok_or_else(|| StoreError::internal("a write transaction was committed twice"))?;
+        let mut turn = self.take_turn()?;
         let Some(group) = turn.group.as_mut() else {
             return Err(StoreError::Database(lost(
                 "the write group was rolled back",
@@ -559,6 +548,16 @@ async fn settle(slot: &mut Slot) {
             abort(slot, &e).await;
         }
     }
+}
+
+/// Ends the group that one write, alone in it, has just committed with its last statements:
+/// its connection goes back to the pool, and it counts as a group of one write.
+fn ended_alone(slot: &mut Slot) {
+    if let Some(mut group) = slot.group.take() {
+        group.begun = false;
+    }
+    slot.counts.groups.fetch_add(1, Ordering::Relaxed);
+    slot.counts.writes.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Commits the group and answers its members.
